@@ -1,0 +1,21 @@
+//! Named process exit codes, the contract CI gates on. Documented in the
+//! README and in `promptgate --help`.
+
+/// Every selected case passed.
+pub const SUCCESS: i32 = 0;
+/// At least one assertion failed (a case reached the verdict "fail").
+pub const TEST_FAILED: i32 = 1;
+/// Invalid input or usage: a suite, prompt, flag or config file is wrong.
+/// Nothing was run.
+pub const INVALID_INPUT: i32 = 2;
+/// Provider or infrastructure errors kept some cases from a verdict, and no
+/// assertion failed.
+pub const INFRA_ERROR: i32 = 3;
+
+/// The exit code table as printed in `--help`.
+pub const HELP_TABLE: &str = "\
+Exit codes:
+  0  every selected case passed
+  1  at least one assertion failed
+  2  invalid input or usage (bad suite, prompt, flag or config); nothing was run
+  3  provider or infrastructure errors kept some cases from a verdict, and no assertion failed";

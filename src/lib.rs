@@ -1,0 +1,25 @@
+//! promptgate: regression testing and CI gating for LLM prompts.
+//!
+//! The flow of one run (see `README.md` and the design notes):
+//! suite files are loaded and validated ([`suite`]), prompt files are loaded and
+//! hashed ([`prompt`]), the [`runner`] plans one case per suite × prompt ×
+//! provider × test, renders the prompt, asks the [`provider`] (or the
+//! [`recording`] store) for a completion, evaluates the [`assertion`]s and emits
+//! [`runner::Event`]s that independent reporters ([`report`]) turn into a console
+//! report, JUnit XML, JSON and GitHub Actions annotations.
+
+pub mod assertion;
+pub mod cli;
+pub mod config;
+pub mod diagnostic;
+pub mod exit;
+pub mod fake_provider;
+pub mod prompt;
+pub mod provider;
+pub mod recording;
+pub mod report;
+pub mod result;
+pub mod runner;
+pub mod suite;
+pub mod template;
+pub mod yaml_loc;

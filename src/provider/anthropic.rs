@@ -1,0 +1,13 @@
+//! (in progress)
+use super::*;
+/// placeholder
+pub struct AnthropicMessages;
+impl AnthropicMessages {
+    /// placeholder
+    pub fn new(_id: &str, _model: &str, _config: &ProviderConfig, _env: &Env, _client: reqwest::Client) -> Self { AnthropicMessages }
+}
+#[async_trait::async_trait]
+impl Provider for AnthropicMessages {
+    fn id(&self) -> &str { "" }
+    async fn call(&self, _r: &ProviderRequest) -> Result<ProviderResponse, ProviderError> { Err(ProviderError::Transport { provider: String::new(), message: "in progress".into() }) }
+}

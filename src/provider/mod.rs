@@ -1,0 +1,473 @@
+//! Providers: the LLM APIs (and local stand-ins) that answer a rendered prompt.
+//!
+//! Ids are spelled as promptfoo spells them:
+//!
+//! | id | wire format |
+//! |----|-------------|
+//! | `openai:chat:MODEL`, alias `openai:MODEL` | OpenAI chat completions ([`openai`]) |
+//! | `anthropic:messages:MODEL` | Anthropic Messages API ([`anthropic`]) |
+//! | `ollama:chat:MODEL` | Ollama `/api/chat` ([`ollama`]) |
+//! | `echo` | returns the rendered prompt ([`echo`]) |
+//! | `exec:COMMAND` | rendered prompt on stdin, output from stdout ([`exec`]) |
+//!
+//! Every provider turns a [`ProviderRequest`] into a [`ProviderResponse`] or a
+//! [`ProviderError`]. API keys are read from environment variables when the
+//! provider is built and are never put in an error, a log line or a file.
+
+pub mod anthropic;
+pub mod echo;
+pub mod exec;
+mod http;
+pub mod ollama;
+pub mod openai;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One chat message. `role` is `system`, `user` or `assistant`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text of the message.
+    pub content: String,
+}
+
+impl Message {
+    /// A message with the given role.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Message { role: role.into(), content: content.into() }
+    }
+}
+
+/// Sampling and output settings sent with a request. `None` means "not sent";
+/// the provider's own default applies. Merged from the prompt file's settings
+/// and the suite's provider `config` (the provider config wins).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Sampling temperature (OpenAI 0–2, Anthropic 0–1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Upper bound on generated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Best-effort deterministic sampling seed (OpenAI, Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+    /// OpenAI's `response_format`, e.g. `{"type": "json_object"}` or
+    /// `{"type": "json_schema", "json_schema": {...}}`; mapped to Ollama's
+    /// `format`; ignored by Anthropic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
+}
+
+impl ModelSettings {
+    /// `self` with every field that `over` sets replaced by `over`'s value.
+    pub fn overlay(&self, over: &ModelSettings) -> ModelSettings {
+        ModelSettings {
+            temperature: over.temperature.or(self.temperature),
+            max_tokens: over.max_tokens.or(self.max_tokens),
+            top_p: over.top_p.or(self.top_p),
+            seed: over.seed.or(self.seed),
+            stop: over.stop.clone().or_else(|| self.stop.clone()),
+            response_format: over.response_format.clone().or_else(|| self.response_format.clone()),
+        }
+    }
+}
+
+/// What is sent to a provider: the rendered messages and the effective settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderRequest {
+    /// The model name sent on the wire (from the provider id, else the prompt file).
+    pub model: String,
+    /// Rendered chat messages, in order.
+    pub messages: Vec<Message>,
+    /// Effective settings.
+    pub settings: ModelSettings,
+}
+
+impl ProviderRequest {
+    /// The prompt as one string, for providers without chat roles (`echo`,
+    /// `exec`): the content of a single user message, else the messages as a
+    /// JSON array of `{role, content}`.
+    pub fn as_text(&self) -> String {
+        match self.messages.as_slice() {
+            [m] if m.role == "user" => m.content.clone(),
+            msgs => serde_json::to_string(msgs).unwrap_or_default(),
+        }
+    }
+}
+
+/// Token counts reported by the provider's `usage` object, in tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Input (prompt) tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<u64>,
+    /// Output (completion) tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<u64>,
+    /// Input tokens served from the provider's own prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<u64>,
+}
+
+/// A provider's answer to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderResponse {
+    /// The generated text.
+    pub output: String,
+    /// Wall time of the call, in milliseconds.
+    pub latency_ms: u64,
+    /// Token usage, when the provider reports it.
+    #[serde(default)]
+    pub tokens: TokenUsage,
+    /// Why generation stopped (`stop`, `length`, `end_turn`, ...), as the provider says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Cost of the call in USD, when known (price tables arrive with cost tracking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// Why a provider call produced no usable answer. Never a verdict on the
+/// prompt: a case whose call failed is an ERROR (exit 3), not a failure.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ProviderError {
+    /// The environment variable holding the API key is not set.
+    #[error("{provider}: the API key is missing: set the environment variable {var}")]
+    MissingApiKey {
+        /// Provider id.
+        provider: String,
+        /// Name of the variable to set.
+        var: String,
+    },
+    /// The provider answered with a non-success HTTP status.
+    #[error("{provider}: HTTP {status}: {message}")]
+    Http {
+        /// Provider id.
+        provider: String,
+        /// HTTP status code.
+        status: u16,
+        /// The provider's error message (from its error body), or the body itself.
+        message: String,
+    },
+    /// The request could not be sent or the answer not received.
+    #[error("{provider}: request failed: {message}")]
+    Transport {
+        /// Provider id.
+        provider: String,
+        /// What went wrong (connection refused, timeout, ...).
+        message: String,
+    },
+    /// The provider answered 2xx but the body was not what its API documents.
+    #[error("{provider}: unexpected response: {message}")]
+    InvalidResponse {
+        /// Provider id.
+        provider: String,
+        /// What was wrong with the body.
+        message: String,
+    },
+    /// `exec:` command failed to start or exited non-zero.
+    #[error("{provider}: {message}")]
+    Exec {
+        /// Provider id.
+        provider: String,
+        /// Exit status and stderr.
+        message: String,
+    },
+    /// Replay mode and no recording matches the request.
+    #[error("no recording for this request (key {key}, provider {provider}) in {dir}; record it with `--record {dir}` (calls the provider) or run with `--live`")]
+    NotRecorded {
+        /// Provider id.
+        provider: String,
+        /// The request hash that was looked up.
+        key: String,
+        /// The recordings folder.
+        dir: String,
+    },
+}
+
+/// A configured provider. Implementations are cheap to share (`Arc`).
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// The provider id, e.g. `openai:chat:gpt-4o-mini`.
+    fn id(&self) -> &str;
+
+    /// Sends one request. Errors are infrastructure errors, never verdicts.
+    async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError>;
+
+    /// Checks, before any call, that the provider can be called at all (an
+    /// API key is present). Called once per run for every provider in use,
+    /// except in replay mode.
+    fn check_ready(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// True when answers are computed locally and deterministically
+    /// (`echo`): such providers are neither recorded nor replayed.
+    fn is_local(&self) -> bool {
+        false
+    }
+}
+
+/// `config` of a provider entry in a suite, promptfoo's keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Base URL of the API (OpenAI-compatible: up to `/v1`; Anthropic: the host; Ollama: the host).
+    #[serde(default, rename = "apiBaseUrl", skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+    /// Name of the environment variable that holds the API key (default per provider).
+    #[serde(default, rename = "apiKeyEnvar", skip_serializing_if = "Option::is_none")]
+    pub api_key_envar: Option<String>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Upper bound on generated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Sampling seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+    /// OpenAI `response_format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
+    /// Most calls in flight at once to this provider (default: unbounded, only `-j`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
+    /// Per-request timeout in milliseconds (default 120 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl ProviderConfig {
+    /// The sampling settings this config sets.
+    pub fn settings(&self) -> ModelSettings {
+        ModelSettings {
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            top_p: self.top_p,
+            seed: self.seed,
+            stop: self.stop.clone(),
+            response_format: self.response_format.clone(),
+        }
+    }
+
+    /// The request timeout (default 120 s).
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(120_000))
+    }
+}
+
+/// The parsed form of a provider id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// `openai:chat:MODEL` / `openai:MODEL`.
+    OpenAiChat {
+        /// Model name.
+        model: String,
+    },
+    /// `anthropic:messages:MODEL`.
+    AnthropicMessages {
+        /// Model name.
+        model: String,
+    },
+    /// `ollama:chat:MODEL`.
+    OllamaChat {
+        /// Model name.
+        model: String,
+    },
+    /// `echo`.
+    Echo,
+    /// `exec:COMMAND`.
+    Exec {
+        /// Shell command line.
+        command: String,
+    },
+}
+
+/// The id forms promptgate understands, for error messages.
+pub const SUPPORTED_IDS: &str =
+    "openai:chat:MODEL, openai:MODEL, anthropic:messages:MODEL, ollama:chat:MODEL, echo, exec:COMMAND";
+
+impl ProviderKind {
+    /// Parses a promptfoo-style provider id.
+    ///
+    /// # Errors
+    /// A message naming the supported forms when the id is not one of them.
+    pub fn parse(id: &str) -> Result<ProviderKind, String> {
+        let id = id.trim();
+        let nonempty = |m: &str| -> Result<String, String> {
+            if m.is_empty() {
+                Err(format!("provider id `{id}` names no model (expected e.g. `openai:chat:gpt-4o-mini`)"))
+            } else {
+                Ok(m.to_string())
+            }
+        };
+        if id == "echo" {
+            return Ok(ProviderKind::Echo);
+        }
+        if let Some(cmd) = id.strip_prefix("exec:") {
+            let cmd = cmd.trim();
+            if cmd.is_empty() {
+                return Err("provider id `exec:` names no command (expected `exec:COMMAND`)".into());
+            }
+            return Ok(ProviderKind::Exec { command: cmd.to_string() });
+        }
+        if let Some(rest) = id.strip_prefix("openai:") {
+            if let Some(model) = rest.strip_prefix("chat:") {
+                return Ok(ProviderKind::OpenAiChat { model: nonempty(model)? });
+            }
+            for unsupported in ["completion:", "embedding:", "embeddings:", "assistant:", "image:", "responses:", "realtime:"] {
+                if rest.starts_with(unsupported) {
+                    return Err(format!(
+                        "provider `{id}`: the OpenAI {} API is not supported; use `openai:chat:MODEL`",
+                        unsupported.trim_end_matches(':')
+                    ));
+                }
+            }
+            return Ok(ProviderKind::OpenAiChat { model: nonempty(rest)? });
+        }
+        if let Some(rest) = id.strip_prefix("anthropic:") {
+            if let Some(model) = rest.strip_prefix("messages:") {
+                return Ok(ProviderKind::AnthropicMessages { model: nonempty(model)? });
+            }
+            return Err(format!("provider `{id}`: expected `anthropic:messages:MODEL`"));
+        }
+        if let Some(rest) = id.strip_prefix("ollama:") {
+            if let Some(model) = rest.strip_prefix("chat:") {
+                return Ok(ProviderKind::OllamaChat { model: nonempty(model)? });
+            }
+            return Err(format!("provider `{id}`: expected `ollama:chat:MODEL` (the completion API is not supported)"));
+        }
+        Err(format!("unknown provider id `{id}`"))
+    }
+
+    /// The model named in the id, if any.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            ProviderKind::OpenAiChat { model }
+            | ProviderKind::AnthropicMessages { model }
+            | ProviderKind::OllamaChat { model } => Some(model),
+            ProviderKind::Echo | ProviderKind::Exec { .. } => None,
+        }
+    }
+}
+
+/// Where providers read their environment (API keys, base URLs). A map in
+/// tests, the process environment otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    overrides: Option<BTreeMap<String, String>>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Env { overrides: None }
+    }
+
+    /// A fixed set of variables (nothing from the process).
+    pub fn from_map(vars: BTreeMap<String, String>) -> Self {
+        Env { overrides: Some(vars) }
+    }
+
+    /// The value of `name`, if set and not empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let v = match &self.overrides {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        v.filter(|s| !s.is_empty())
+    }
+}
+
+/// Builds the provider for `id` with `config`.
+///
+/// `client` is shared by every HTTP provider of a run (one connection pool).
+///
+/// # Errors
+/// An unknown or malformed id.
+pub fn build(
+    id: &str,
+    config: &ProviderConfig,
+    env: &Env,
+    client: &reqwest::Client,
+    work_dir: &std::path::Path,
+) -> Result<Arc<dyn Provider>, String> {
+    let kind = ProviderKind::parse(id)?;
+    Ok(match kind {
+        ProviderKind::OpenAiChat { model } => Arc::new(openai::OpenAiChat::new(id, &model, config, env, client.clone())),
+        ProviderKind::AnthropicMessages { model } => {
+            Arc::new(anthropic::AnthropicMessages::new(id, &model, config, env, client.clone()))
+        }
+        ProviderKind::OllamaChat { model } => Arc::new(ollama::OllamaChat::new(id, &model, config, env, client.clone())),
+        ProviderKind::Echo => Arc::new(echo::Echo),
+        ProviderKind::Exec { command } => Arc::new(exec::Exec::new(id, &command, config, work_dir)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_promptfoo_ids() {
+        assert_eq!(ProviderKind::parse("openai:chat:gpt-4o-mini"), Ok(ProviderKind::OpenAiChat { model: "gpt-4o-mini".into() }));
+        assert_eq!(ProviderKind::parse("openai:gpt-4o"), Ok(ProviderKind::OpenAiChat { model: "gpt-4o".into() }));
+        assert_eq!(
+            ProviderKind::parse("anthropic:messages:claude-sonnet-4-5"),
+            Ok(ProviderKind::AnthropicMessages { model: "claude-sonnet-4-5".into() })
+        );
+        assert_eq!(ProviderKind::parse("ollama:chat:llama3.2"), Ok(ProviderKind::OllamaChat { model: "llama3.2".into() }));
+        assert_eq!(ProviderKind::parse("echo"), Ok(ProviderKind::Echo));
+        assert_eq!(ProviderKind::parse("exec: python3 x.py"), Ok(ProviderKind::Exec { command: "python3 x.py".into() }));
+    }
+
+    #[test]
+    fn rejects_unknown_and_unsupported_ids() {
+        assert!(ProviderKind::parse("bedrock:foo").unwrap_err().contains("unknown provider id"));
+        assert!(ProviderKind::parse("openai:embedding:x").unwrap_err().contains("not supported"));
+        assert!(ProviderKind::parse("openai:chat:").unwrap_err().contains("names no model"));
+        assert!(ProviderKind::parse("anthropic:claude").is_err());
+        assert!(ProviderKind::parse("exec:").is_err());
+    }
+
+    #[test]
+    fn provider_config_overrides_prompt_settings() {
+        let prompt = ModelSettings { temperature: Some(0.7), max_tokens: Some(100), ..Default::default() };
+        let cfg = ModelSettings { temperature: Some(0.0), ..Default::default() };
+        let eff = prompt.overlay(&cfg);
+        assert_eq!(eff.temperature, Some(0.0));
+        assert_eq!(eff.max_tokens, Some(100));
+    }
+
+    #[test]
+    fn as_text_is_the_user_message_or_json() {
+        let one = ProviderRequest { model: "m".into(), messages: vec![Message::new("user", "hi")], settings: Default::default() };
+        assert_eq!(one.as_text(), "hi");
+        let two = ProviderRequest {
+            model: "m".into(),
+            messages: vec![Message::new("system", "s"), Message::new("user", "u")],
+            settings: Default::default(),
+        };
+        assert_eq!(two.as_text(), r#"[{"role":"system","content":"s"},{"role":"user","content":"u"}]"#);
+    }
+}

@@ -1,0 +1,39 @@
+//! Reporters: independent consumers of runner [`Event`]s. Adding a report
+//! format touches no runner code.
+
+pub mod console;
+pub mod github;
+pub mod json;
+pub mod junit;
+
+use crate::runner::Event;
+
+/// A consumer of run events.
+pub trait Reporter: Send {
+    /// Handles one event. Errors (a report file that cannot be written) are
+    /// reported by the caller and turn the run's exit code into 3.
+    fn on_event(&mut self, event: &Event) -> std::io::Result<()>;
+}
+
+/// Writes `bytes` to `path` atomically: into a temporary file beside it, then
+/// renamed over it, so a killed run never leaves a half-written report.
+/// Creates the parent directory.
+///
+/// # Errors
+/// I/O errors, with the path in the message.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {}: {e}", parent.display())))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write in {}: {e}", parent.display())))?;
+    tmp.write_all(bytes)?;
+    tmp.flush()?;
+    tmp.persist(path)
+        .map_err(|e| std::io::Error::new(e.error.kind(), format!("cannot write {}: {}", path.display(), e.error)))?;
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The outcome of one case, as the runner emits it and reporters read it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::provider::TokenUsage;
+
+/// The verdict of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every assertion passed (or the weighted score reached the test's threshold).
+    Pass,
+    /// An assertion failed: the prompt under test did something wrong.
+    Fail,
+    /// No verdict could be reached: a provider, template or grader error.
+    Error,
+    /// Not run (`--fail-fast` stopped the run first).
+    Skipped,
+}
+
+impl Verdict {
+    /// `ok`, `FAILED`, `ERROR`, `skipped`: the libtest-style word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "ok",
+            Verdict::Fail => "FAILED",
+            Verdict::Error => "ERROR",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
+/// The result of one assertion on one output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssertionResult {
+    /// The assertion type as written, with its `not-` prefix (`not-icontains`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The (rendered) expected value, for reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// True when the assertion held (after `not-` inversion).
+    pub pass: bool,
+    /// Score in [0, 1] (1 = pass for deterministic assertions).
+    pub score: f64,
+    /// Weight in the test's weighted score (default 1).
+    pub weight: f64,
+    /// The named metric this assertion feeds, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Why it passed or failed, in one or a few lines.
+    pub reason: String,
+    /// Set when the assertion could not be evaluated (the case is then an ERROR).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// 1-based line of the assertion in its suite or cases file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// Everything known about one finished case. Shared with reporters as `Arc`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// Position of the case in the plan (0-based), for stable ordering.
+    pub index: usize,
+    /// `suite::test`, unique within a suite.
+    pub name: String,
+    /// The suite's name (file stem).
+    pub suite: String,
+    /// The suite file.
+    pub suite_file: PathBuf,
+    /// 1-based line of the test in the suite (or cases) file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The file the test was defined in (the suite, or a `file://` cases file).
+    pub test_file: PathBuf,
+    /// The test's description, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The prompt's name.
+    pub prompt: String,
+    /// First 12 hex characters of the SHA-256 of the prompt file's content.
+    pub prompt_hash: String,
+    /// The provider id (or its label).
+    pub provider: String,
+    /// `metadata.category`, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The test's variables.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Weighted score in [0, 1] over the assertions.
+    pub score: f64,
+    /// The test's `threshold`, if set (then pass = score ≥ threshold).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Named metrics (the mean score of the assertions that name each metric).
+    pub metrics: BTreeMap<String, f64>,
+    /// One entry per assertion, in suite order.
+    pub assertions: Vec<AssertionResult>,
+    /// The provider's output, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Why the case has no verdict (verdict `error` or `skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Provider latency in milliseconds (recorded latency when replayed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Token usage.
+    pub tokens: TokenUsage,
+    /// Finish reason reported by the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Cost in USD, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// True when the answer came from a recording.
+    pub replayed: bool,
+    /// Wall time of the whole case (render, call, assertions), in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl CaseResult {
+    /// `rag_system@1a2b3c4d5e6f openai:chat:gpt-4o-mini`: what ran.
+    pub fn target(&self) -> String {
+        format!("{}@{} {}", self.prompt, self.prompt_hash, self.provider)
+    }
+
+    /// `suite::test [prompt@hash provider]`: the full, unique display name.
+    pub fn full_name(&self) -> String {
+        format!("{} [{}]", self.name, self.target())
+    }
+
+    /// `file:line` of the test, for messages and annotations.
+    pub fn location(&self) -> String {
+        match self.line {
+            Some(line) => format!("{}:{line}", self.test_file.display()),
+            None => self.test_file.display().to_string(),
+        }
+    }
+
+    /// The failed (or errored) assertions.
+    pub fn failed_assertions(&self) -> impl Iterator<Item = &AssertionResult> {
+        self.assertions.iter().filter(|a| !a.pass || a.error.is_some())
+    }
+}
+
+/// Counts and timing of a whole run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Cases that passed.
+    pub passed: usize,
+    /// Cases that failed.
+    pub failed: usize,
+    /// Cases with no verdict (errors).
+    pub errored: usize,
+    /// Cases not run.
+    pub skipped: usize,
+    /// Wall time of the run in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl RunSummary {
+    /// Adds one case.
+    pub fn count(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Pass => self.passed += 1,
+            Verdict::Fail => self.failed += 1,
+            Verdict::Error => self.errored += 1,
+            Verdict::Skipped => self.skipped += 1,
+        }
+    }
+
+    /// Total cases.
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.errored + self.skipped
+    }
+
+    /// The process exit code this run maps to: 1 if any case failed, else 3 if
+    /// any errored (or was skipped), else 0. Never 0 when a case errored.
+    pub fn exit_code(&self) -> i32 {
+        if self.failed > 0 {
+            crate::exit::TEST_FAILED
+        } else if self.errored > 0 || self.skipped > 0 {
+            crate::exit::INFRA_ERROR
+        } else {
+            crate::exit::SUCCESS
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_is_never_zero_with_errors() {
+        let mut s = RunSummary::default();
+        s.count(Verdict::Pass);
+        assert_eq!(s.exit_code(), 0);
+        s.count(Verdict::Error);
+        assert_eq!(s.exit_code(), 3);
+        s.count(Verdict::Fail);
+        assert_eq!(s.exit_code(), 1);
+    }
+}

@@ -1,0 +1,30 @@
+//! Events the runner emits while a run progresses. Reporters consume them;
+//! the runner knows nothing of consoles, JUnit or JSON.
+
+use std::sync::Arc;
+
+use crate::result::{CaseResult, RunSummary};
+
+/// What a run is about to do.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// Cases that will run.
+    pub total_cases: usize,
+    /// Distinct suites in the plan.
+    pub suites: usize,
+    /// Local time the run started.
+    pub started_at: chrono::DateTime<chrono::Local>,
+}
+
+/// One step of a run, in the order reporters receive them: `RunStarted`,
+/// any number of `CaseFinished` (in completion order, not plan order), then
+/// `RunFinished`.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The plan is made; nothing has been called yet.
+    RunStarted(RunInfo),
+    /// One case reached a verdict (or an error, or was skipped).
+    CaseFinished(Arc<CaseResult>),
+    /// Every case finished.
+    RunFinished(RunSummary),
+}
