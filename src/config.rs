@@ -1,1 +1,92 @@
-//! (in progress)
+//! `promptgate.toml`, the project's settings, read from the current folder
+//! when present. Command-line flags override it.
+//!
+//! ```toml
+//! [test]
+//! prompts_dir = "prompts"         # where prompt names are looked up
+//! replay = "recordings"           # answer from recordings unless --live / --record
+//! junit = "reports/junit.xml"     # JUnit report path
+//! jobs = 8                        # cases in flight
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diagnostic::{Diagnostic, Location};
+
+/// The default config file name.
+pub const FILE_NAME: &str = "promptgate.toml";
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[test]`: defaults for `promptgate test`.
+    #[serde(default)]
+    pub test: TestConfig,
+}
+
+/// `[test]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestConfig {
+    /// The prompts folder (default `prompts`).
+    pub prompts_dir: Option<PathBuf>,
+    /// Replay from this recordings folder by default.
+    pub replay: Option<PathBuf>,
+    /// JUnit report path (default `reports/junit.xml`).
+    pub junit: Option<PathBuf>,
+    /// Cases in flight (default 8).
+    pub jobs: Option<usize>,
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults when `required` is false.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, with line and column.
+    pub fn load(path: &Path, required: bool) -> Result<Config, Diagnostic> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => {
+                return Err(Diagnostic::error(
+                    format!("cannot read config: {e}"),
+                    Some(Location::file(path)),
+                ))
+            }
+        };
+        toml::from_str(&text).map_err(|e| {
+            let loc = match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+                    Location::at(path, line, col)
+                }
+                None => Location::file(path),
+            };
+            Diagnostic::error(format!("invalid config: {}", e.message()), Some(loc))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_test_settings_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(FILE_NAME);
+        std::fs::write(&p, "[test]\nreplay = \"recordings\"\njobs = 4\n").unwrap();
+        let c = Config::load(&p, true).unwrap();
+        assert_eq!(c.test.replay, Some(PathBuf::from("recordings")));
+        assert_eq!(c.test.jobs, Some(4));
+        std::fs::write(&p, "[test]\nreplya = \"x\"\n").unwrap();
+        let err = Config::load(&p, true).unwrap_err();
+        assert_eq!(err.location.and_then(|l| l.line), Some(2));
+        assert!(Config::load(&dir.path().join("none.toml"), false).is_ok());
+    }
+}

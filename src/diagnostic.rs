@@ -27,12 +27,20 @@ pub struct Location {
 impl Location {
     /// A location naming only a file.
     pub fn file(file: impl Into<PathBuf>) -> Self {
-        Location { file: file.into(), line: None, col: None }
+        Location {
+            file: file.into(),
+            line: None,
+            col: None,
+        }
     }
 
     /// A location at `line:col` of `file`.
     pub fn at(file: impl Into<PathBuf>, line: usize, col: usize) -> Self {
-        Location { file: file.into(), line: Some(line), col: Some(col) }
+        Location {
+            file: file.into(),
+            line: Some(line),
+            col: Some(col),
+        }
     }
 }
 
@@ -74,12 +82,22 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `location`.
     pub fn error(message: impl Into<String>, location: Option<Location>) -> Self {
-        Diagnostic { severity: Severity::Error, message: message.into(), location, help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            location,
+            help: None,
+        }
     }
 
     /// A warning at `location`.
     pub fn warning(message: impl Into<String>, location: Option<Location>) -> Self {
-        Diagnostic { severity: Severity::Warning, message: message.into(), location, help: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            message: message.into(),
+            location,
+            help: None,
+        }
     }
 
     /// Adds a help line.
@@ -216,8 +234,11 @@ mod tests {
 
     #[test]
     fn display_names_file_line_and_help() {
-        let d = Diagnostic::error("unknown key `asert` in a test case", Some(Location::at("s.yaml", 12, 5)))
-            .with_help("did you mean `assert`?");
+        let d = Diagnostic::error(
+            "unknown key `asert` in a test case",
+            Some(Location::at("s.yaml", 12, 5)),
+        )
+        .with_help("did you mean `assert`?");
         let text = d.to_string();
         assert!(text.contains("s.yaml:12:5"), "{text}");
         assert!(text.contains("did you mean `assert`?"), "{text}");

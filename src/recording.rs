@@ -1,1 +1,287 @@
-//! (in progress)
+//! Recordings: provider responses stored as text so that CI (and a fork's
+//! pull request, which gets no secrets) runs without API keys.
+//!
+//! `--record DIR` calls the providers and stores every response; `--replay
+//! DIR` answers from the store and never calls the network: a request that
+//! was never recorded fails its case with an error naming the request.
+//!
+//! Layout: one YAML file per provider id in DIR (`openai_chat_gpt-4o-mini.yaml`),
+//! a list of entries sorted by key, each holding the request (so a reviewer
+//! can read what was asked) and the response:
+//!
+//! ```yaml
+//! - key: 3f2a…            # SHA-256 of {provider, model, messages, settings}
+//!   provider: openai:chat:gpt-4o-mini
+//!   request: {model: gpt-4o-mini, messages: [{role: user, content: …}], settings: {temperature: 0}}
+//!   response: {output: …, latency_ms: 812, tokens: {input: 120, output: 14}, finish_reason: stop}
+//! ```
+//!
+//! The key covers the provider id, the model, the rendered messages and every
+//! setting sent, but not the base URL or API key, so a recording made against
+//! one endpoint replays anywhere. No key or header is ever stored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{display_path, Diagnostic, Location};
+use crate::prompt::sha256_hex;
+use crate::provider::{ProviderRequest, ProviderResponse};
+
+/// What the run does with recordings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Call providers; store nothing.
+    #[default]
+    Live,
+    /// Call providers and store every response in the folder.
+    Record(PathBuf),
+    /// Answer from the folder; never call a (non-local) provider.
+    Replay(PathBuf),
+}
+
+/// One stored call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// [`request_key`] of the request.
+    pub key: String,
+    /// Provider id.
+    pub provider: String,
+    /// What was sent.
+    pub request: ProviderRequest,
+    /// What came back.
+    pub response: ProviderResponse,
+}
+
+/// The hash that identifies a request: SHA-256 (hex) of the JSON of
+/// `{provider, model, messages, settings}`.
+pub fn request_key(provider_id: &str, request: &ProviderRequest) -> String {
+    #[derive(Serialize)]
+    struct KeyInput<'a> {
+        provider: &'a str,
+        request: &'a ProviderRequest,
+    }
+    let json = serde_json::to_vec(&KeyInput {
+        provider: provider_id,
+        request,
+    })
+    .unwrap_or_default();
+    sha256_hex(&json)
+}
+
+/// The recordings of one run.
+#[derive(Debug, Default)]
+pub struct RecordingStore {
+    mode: Mode,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    recorded: Mutex<usize>,
+}
+
+impl RecordingStore {
+    /// A store in `mode`; replay and record modes read the folder's existing
+    /// recordings (record mode keeps them and adds or replaces entries).
+    ///
+    /// # Errors
+    /// A recording file that cannot be read or parsed (file and line named).
+    pub fn open(mode: Mode) -> Result<Self, Diagnostic> {
+        let mut entries = BTreeMap::new();
+        match &mode {
+            Mode::Live => {}
+            Mode::Replay(dir) => {
+                if !dir.is_dir() {
+                    return Err(
+                        Diagnostic::error(format!("recordings folder not found: {}", dir.display()), None)
+                            .with_help("record one with `--record DIR` (calls the providers), or run with `--live`"),
+                    );
+                }
+                read_dir(dir, &mut entries)?;
+            }
+            Mode::Record(dir) => {
+                if dir.is_dir() {
+                    read_dir(dir, &mut entries)?;
+                }
+            }
+        }
+        Ok(RecordingStore {
+            mode,
+            entries: Mutex::new(entries),
+            recorded: Mutex::new(0),
+        })
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The stored response for `key`.
+    pub fn get(&self, key: &str) -> Option<ProviderResponse> {
+        self.entries.lock().ok()?.get(key).map(|e| e.response.clone())
+    }
+
+    /// Stores a response (record mode).
+    pub fn insert(&self, entry: Entry) {
+        if let Ok(mut m) = self.entries.lock() {
+            m.insert(entry.key.clone(), entry);
+        }
+        if let Ok(mut n) = self.recorded.lock() {
+            *n += 1;
+        }
+    }
+
+    /// Number of responses recorded in this run.
+    pub fn recorded(&self) -> usize {
+        self.recorded.lock().map(|n| *n).unwrap_or(0)
+    }
+
+    /// Writes the folder (record mode; a no-op otherwise): one file per
+    /// provider, entries sorted by key, each file replaced atomically.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Mode::Record(dir) = &self.mode else { return Ok(()) };
+        let entries = match self.entries.lock() {
+            Ok(m) => m.clone(),
+            Err(_) => return Ok(()),
+        };
+        let mut by_file: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for e in entries.into_values() {
+            by_file.entry(file_name(&e.provider)).or_default().push(e);
+        }
+        for (name, list) in by_file {
+            let yaml = serde_yaml::to_string(&list).map_err(std::io::Error::other)?;
+            let text = format!("{HEADER}{yaml}");
+            crate::report::write_atomically(&dir.join(name), text.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+const HEADER: &str = "# promptgate recordings: provider responses keyed by a hash of the request.\n# Written by `promptgate test --record`; replayed by `--replay` (no network, no keys).\n";
+
+/// `openai:chat:gpt-4o-mini` → `openai_chat_gpt-4o-mini.yaml`.
+pub fn file_name(provider: &str) -> String {
+    let safe: String = provider
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    format!("{safe}.yaml")
+}
+
+fn read_dir(dir: &Path, entries: &mut BTreeMap<String, Entry>) -> Result<(), Diagnostic> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostic::error(format!("cannot read recordings folder {}: {e}", dir.display()), None))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e == "yaml" || e == "yml")
+        })
+        .collect();
+    files.sort();
+    for f in files {
+        let shown = display_path(&f);
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| Diagnostic::error(format!("cannot read recording: {e}"), Some(Location::file(&shown))))?;
+        let list: Vec<Entry> = serde_yaml::from_str::<Option<Vec<Entry>>>(&text)
+            .map_err(|e| {
+                let loc = e
+                    .location()
+                    .map(|l| Location::at(&shown, l.line(), l.column()))
+                    .unwrap_or_else(|| Location::file(&shown));
+                Diagnostic::error(
+                    format!("malformed recording: {}", crate::prompt::strip_location(&e.to_string())),
+                    Some(loc),
+                )
+            })?
+            .unwrap_or_default();
+        for e in list {
+            entries.insert(e.key.clone(), e);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{Message, ModelSettings, TokenUsage};
+
+    fn req(content: &str) -> ProviderRequest {
+        ProviderRequest {
+            model: "m".into(),
+            messages: vec![Message::new("user", content)],
+            settings: ModelSettings {
+                temperature: Some(0.0),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn resp(out: &str) -> ProviderResponse {
+        ProviderResponse {
+            output: out.into(),
+            latency_ms: 5,
+            tokens: TokenUsage::default(),
+            finish_reason: None,
+            cost_usd: None,
+        }
+    }
+
+    #[test]
+    fn key_depends_on_provider_messages_and_settings() {
+        let a = request_key("openai:chat:m", &req("x"));
+        assert_eq!(a, request_key("openai:chat:m", &req("x")));
+        assert_ne!(a, request_key("openai:chat:n", &req("x")));
+        assert_ne!(a, request_key("openai:chat:m", &req("y")));
+        let mut r = req("x");
+        r.settings.temperature = Some(0.5);
+        assert_ne!(a, request_key("openai:chat:m", &r));
+    }
+
+    #[test]
+    fn record_then_replay_round_trips_in_sorted_stable_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = RecordingStore::open(Mode::Record(dir.path().to_path_buf())).unwrap();
+        for (i, text) in ["b", "a", "c"].iter().enumerate() {
+            let r = req(text);
+            let key = request_key("openai:chat:m", &r);
+            rec.insert(Entry {
+                key,
+                provider: "openai:chat:m".into(),
+                request: r,
+                response: resp(&format!("out{i}")),
+            });
+        }
+        rec.save().unwrap();
+        let file = dir.path().join("openai_chat_m.yaml");
+        let first = std::fs::read_to_string(&file).unwrap();
+        rec.save().unwrap();
+        assert_eq!(
+            first,
+            std::fs::read_to_string(&file).unwrap(),
+            "saving twice gives the same bytes"
+        );
+        let replay = RecordingStore::open(Mode::Replay(dir.path().to_path_buf())).unwrap();
+        let key = request_key("openai:chat:m", &req("a"));
+        assert_eq!(replay.get(&key).unwrap().output, "out1");
+        assert!(replay.get(&request_key("openai:chat:m", &req("zzz"))).is_none());
+    }
+
+    #[test]
+    fn a_missing_replay_folder_is_an_error() {
+        let err = RecordingStore::open(Mode::Replay(PathBuf::from("/nonexistent/recs"))).unwrap_err();
+        assert!(err.message.contains("recordings folder not found"));
+    }
+}

@@ -1,1 +1,248 @@
-//! (in progress)
+//! Templates: prompts and assertion values are minijinja templates
+//! (Jinja2 syntax, <https://docs.rs/minijinja>) rendered in strict mode, so
+//! that a variable the test does not provide is an error naming the variable,
+//! never an empty string.
+
+use std::collections::BTreeSet;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{Map, Value};
+
+/// True when `s` contains template syntax (`{{`, `{%` or `{#`).
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// A template syntax error: message and 1-based line within the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line inside the template, when known.
+    pub line: Option<usize>,
+}
+
+/// A set of compiled templates sharing one strict environment.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+    next: usize,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Handle to a template in a [`Templates`] set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateId(String);
+
+impl Templates {
+    /// An empty set with strict undefined behaviour and no auto-escaping.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // Keep the text as written: a prompt's trailing newline is part of it.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        Templates { env, next: 0 }
+    }
+
+    /// Compiles `source`.
+    ///
+    /// # Errors
+    /// The syntax error with its line inside `source`.
+    pub fn add(&mut self, source: &str) -> Result<TemplateId, SyntaxError> {
+        let name = format!("t{}", self.next);
+        self.next += 1;
+        self.env
+            .add_template_owned(name.clone(), source.to_string())
+            .map_err(|e| SyntaxError {
+                message: describe(&e),
+                line: e.line(),
+            })?;
+        Ok(TemplateId(name))
+    }
+
+    /// Checks that `source` compiles, without keeping it.
+    ///
+    /// # Errors
+    /// The syntax error.
+    pub fn check(&self, source: &str) -> Result<(), SyntaxError> {
+        self.env.template_from_str(source).map(|_| ()).map_err(|e| SyntaxError {
+            message: describe(&e),
+            line: e.line(),
+        })
+    }
+
+    /// The top-level variables template `id` reads.
+    pub fn variables(&self, id: &TemplateId) -> BTreeSet<String> {
+        match self.env.get_template(&id.0) {
+            Ok(t) => t.undeclared_variables(false).into_iter().collect(),
+            Err(_) => BTreeSet::new(),
+        }
+    }
+
+    /// Renders template `id` with `vars`.
+    ///
+    /// # Errors
+    /// `undefined variable `x`` naming every variable the template reads and
+    /// `vars` lacks, or minijinja's render error (e.g. an undefined attribute).
+    pub fn render(&self, id: &TemplateId, vars: &Map<String, Value>) -> Result<String, String> {
+        let tmpl = self.env.get_template(&id.0).map_err(|e| describe(&e))?;
+        render_strict(&tmpl, vars)
+    }
+
+    /// Renders a one-off template string (assertion values) with `vars`.
+    ///
+    /// # Errors
+    /// As [`Self::render`].
+    pub fn render_str(&self, source: &str, vars: &Map<String, Value>) -> Result<String, String> {
+        let tmpl = self.env.template_from_str(source).map_err(|e| describe(&e))?;
+        render_strict(&tmpl, vars)
+    }
+
+    /// Renders every template string inside `value` (strings in arrays and
+    /// objects too); other values are returned as they are.
+    ///
+    /// # Errors
+    /// As [`Self::render`].
+    pub fn render_value(&self, value: &Value, vars: &Map<String, Value>) -> Result<Value, String> {
+        Ok(match value {
+            Value::String(s) if is_template(s) => Value::String(self.render_str(s, vars)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_value(v, vars))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, vars)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+}
+
+/// Renders; on an undefined-value error, names the variables the template
+/// reads that `vars` lacks (minijinja's own message does not name them).
+/// Variables guarded by `is defined` are fine: only a failed render is checked.
+fn render_strict(tmpl: &minijinja::Template<'_, '_>, vars: &Map<String, Value>) -> Result<String, String> {
+    match tmpl.render(minijinja::Value::from(minijinja::value::Serde(vars))) {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == minijinja::ErrorKind::UndefinedError => {
+            check_defined(tmpl.undeclared_variables(false), vars)?;
+            Err(describe(&e))
+        }
+        Err(e) => Err(describe(&e)),
+    }
+}
+
+fn check_defined(needed: impl IntoIterator<Item = String>, vars: &Map<String, Value>) -> Result<(), String> {
+    let mut missing: Vec<String> = needed.into_iter().filter(|v| !vars.contains_key(v)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort();
+    let names = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+    let have = if vars.is_empty() {
+        "the test defines no vars".to_string()
+    } else {
+        format!(
+            "the test's vars are: {}",
+            vars.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let noun = if missing.len() == 1 { "variable" } else { "variables" };
+    Err(format!("undefined template {noun} {names} ({have})"))
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(line) = e.line() {
+        s.push_str(&format!(" (template line {line})"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn renders_and_keeps_text() {
+        let mut t = Templates::new();
+        let id = t.add("Context: {{ context }}\nQ: {{ q }}\n").unwrap();
+        let out = t.render(&id, &vars(json!({"context": "c", "q": "why?"}))).unwrap();
+        assert_eq!(out, "Context: c\nQ: why?\n");
+        assert_eq!(t.variables(&id).into_iter().collect::<Vec<_>>(), vec!["context", "q"]);
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error_naming_it() {
+        let mut t = Templates::new();
+        let id = t.add("Hello {{ name }} from {{ place }}").unwrap();
+        let err = t.render(&id, &vars(json!({"name": "x"}))).unwrap_err();
+        assert!(err.contains("`place`"), "{err}");
+        assert!(err.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn a_variable_guarded_by_is_defined_may_be_missing() {
+        let mut t = Templates::new();
+        let id = t
+            .add("{% if fmt is defined and fmt == 'json' %}JSON {% endif %}{{ q }}")
+            .unwrap();
+        assert_eq!(t.render(&id, &vars(json!({"q": "x"}))).unwrap(), "x");
+        assert_eq!(
+            t.render(&id, &vars(json!({"q": "x", "fmt": "json"}))).unwrap(),
+            "JSON x"
+        );
+    }
+
+    #[test]
+    fn a_missing_attribute_is_an_error() {
+        let mut t = Templates::new();
+        let id = t.add("{{ user.name }}").unwrap();
+        assert!(t.render(&id, &vars(json!({"user": {}}))).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_line() {
+        let mut t = Templates::new();
+        let err = t.add("line one\n{{ oops ").unwrap_err();
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn renders_nested_values() {
+        let t = Templates::new();
+        let v = t
+            .render_value(&json!(["{{ a }}", 3, {"k": "x{{ a }}"}]), &vars(json!({"a": "1"})))
+            .unwrap();
+        assert_eq!(v, json!(["1", 3, {"k": "x1"}]));
+    }
+
+    #[test]
+    fn no_html_escaping() {
+        let t = Templates::new();
+        assert_eq!(t.render_str("{{ a }}", &vars(json!({"a": "<b>&"}))).unwrap(), "<b>&");
+    }
+}

@@ -1,1 +1,303 @@
-//! (in progress)
+//! Source positions of YAML nodes, by path.
+//!
+//! serde_yaml gives positions only in its own parse errors; it exposes no
+//! position for a deserialized node. promptgate must name the line of an
+//! unknown key, an invalid regex or a test case (for GitHub annotations), so
+//! this module walks the same text with yaml-rust2's event parser, which
+//! reports a marker per event, and indexes every node and mapping key by its
+//! path (`tests[3].assert[0].value`). Deserialization itself stays with
+//! serde_yaml.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// One step of a path into a YAML document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index (0-based).
+    Index(usize),
+}
+
+/// A path from the document root, e.g. `tests[3].assert[0]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct YamlPath(pub Vec<Seg>);
+
+impl YamlPath {
+    /// The root.
+    pub fn root() -> Self {
+        YamlPath(Vec::new())
+    }
+
+    /// This path extended by a key.
+    pub fn key(&self, k: &str) -> Self {
+        let mut v = self.0.clone();
+        v.push(Seg::Key(k.to_string()));
+        YamlPath(v)
+    }
+
+    /// This path extended by an index.
+    pub fn index(&self, i: usize) -> Self {
+        let mut v = self.0.clone();
+        v.push(Seg::Index(i));
+        YamlPath(v)
+    }
+
+    /// This path followed by `other`.
+    pub fn join(&self, other: &YamlPath) -> Self {
+        let mut v = self.0.clone();
+        v.extend(other.0.iter().cloned());
+        YamlPath(v)
+    }
+
+    /// The last key of the path, if it ends in a key.
+    pub fn last_key(&self) -> Option<&str> {
+        match self.0.last() {
+            Some(Seg::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The path without its last segment.
+    pub fn parent(&self) -> YamlPath {
+        let mut v = self.0.clone();
+        v.pop();
+        YamlPath(v)
+    }
+
+    /// Converts a serde_path_to_error path.
+    pub fn from_serde(path: &serde_path_to_error::Path) -> Self {
+        use serde_path_to_error::Segment;
+        YamlPath(
+            path.iter()
+                .filter_map(|s| match s {
+                    Segment::Seq { index } => Some(Seg::Index(*index)),
+                    Segment::Map { key } => Some(Seg::Key(key.clone())),
+                    Segment::Enum { .. } | Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Converts a serde_ignored path.
+    pub fn from_ignored(path: &serde_ignored::Path<'_>) -> Self {
+        fn walk(p: &serde_ignored::Path<'_>, out: &mut Vec<Seg>) {
+            use serde_ignored::Path as P;
+            match p {
+                P::Root => {}
+                P::Seq { parent, index } => {
+                    walk(parent, out);
+                    out.push(Seg::Index(*index));
+                }
+                P::Map { parent, key } => {
+                    walk(parent, out);
+                    out.push(Seg::Key(key.clone()));
+                }
+                P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => walk(parent, out),
+            }
+        }
+        let mut out = Vec::new();
+        walk(path, &mut out);
+        YamlPath(out)
+    }
+}
+
+impl fmt::Display for YamlPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for seg in &self.0 {
+            match seg {
+                Seg::Key(k) => {
+                    if !first {
+                        write!(f, ".")?;
+                    }
+                    write!(f, "{k}")?;
+                }
+                Seg::Index(i) => write!(f, "[{i}]")?,
+            }
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+/// Line and column (both 1-based) of nodes and keys in one YAML document.
+#[derive(Debug, Default, Clone)]
+pub struct YamlLocations {
+    nodes: HashMap<YamlPath, (usize, usize)>,
+    keys: HashMap<YamlPath, (usize, usize)>,
+}
+
+impl YamlLocations {
+    /// Indexes `text`. Text that yaml-rust2 cannot parse yields an empty
+    /// index (serde_yaml reports the syntax error with its own position).
+    pub fn index(text: &str) -> Self {
+        let mut builder = Builder::default();
+        let mut parser = Parser::new_from_str(text);
+        if parser.load(&mut builder, false).is_err() {
+            return YamlLocations::default();
+        }
+        builder.locs
+    }
+
+    /// Position of the node at `path`, or of its nearest indexed ancestor.
+    pub fn node(&self, path: &YamlPath) -> Option<(usize, usize)> {
+        let mut p = path.clone();
+        loop {
+            if let Some(pos) = self.nodes.get(&p) {
+                return Some(*pos);
+            }
+            p.0.pop()?;
+        }
+    }
+
+    /// Position of the mapping key that ends `path` (else as [`Self::node`]).
+    pub fn key(&self, path: &YamlPath) -> Option<(usize, usize)> {
+        self.keys.get(path).copied().or_else(|| self.node(path))
+    }
+}
+
+enum Frame {
+    Map {
+        path: YamlPath,
+        expecting_key: bool,
+        key: Option<String>,
+    },
+    Seq {
+        path: YamlPath,
+        next: usize,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    locs: YamlLocations,
+    done: bool,
+}
+
+impl Builder {
+    /// The path of the node starting now, or None when it is a mapping key
+    /// (then the key is recorded).
+    fn child_path(&mut self, scalar_key: Option<&str>, pos: (usize, usize)) -> Option<YamlPath> {
+        match self.stack.last_mut() {
+            None => Some(YamlPath::root()),
+            Some(Frame::Seq { path, next }) => {
+                let p = path.index(*next);
+                *next += 1;
+                Some(p)
+            }
+            Some(Frame::Map {
+                path,
+                expecting_key,
+                key,
+            }) => {
+                if *expecting_key {
+                    let k = scalar_key.unwrap_or("?").to_string();
+                    let kp = path.key(&k);
+                    self.locs.keys.insert(kp, pos);
+                    *key = Some(k);
+                    *expecting_key = false;
+                    None
+                } else {
+                    *expecting_key = true;
+                    Some(path.key(key.as_deref().unwrap_or("?")))
+                }
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.done {
+            return;
+        }
+        // yaml-rust2 markers: 1-based line, 0-based column.
+        let pos = (mark.line(), mark.col() + 1);
+        match ev {
+            Event::Scalar(ref s, ..) => {
+                if let Some(p) = self.child_path(Some(s), pos) {
+                    self.locs.nodes.entry(p).or_insert(pos);
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(p) = self.child_path(None, pos) {
+                    self.locs.nodes.entry(p).or_insert(pos);
+                }
+            }
+            Event::MappingStart(..) => {
+                let path = self.child_path(None, pos).unwrap_or_default();
+                self.locs.nodes.entry(path.clone()).or_insert(pos);
+                self.stack.push(Frame::Map {
+                    path,
+                    expecting_key: true,
+                    key: None,
+                });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.child_path(None, pos).unwrap_or_default();
+                self.locs.nodes.entry(path.clone()).or_insert(pos);
+                self.stack.push(Frame::Seq { path, next: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            Event::DocumentEnd => self.done = true,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "\
+description: demo
+prompts:
+  - rag_system
+tests:
+  - description: first
+    vars:
+      q: hi
+    assert:
+      - type: contains
+        value: x
+  - description: second
+    asert: []
+";
+
+    #[test]
+    fn finds_nodes_and_keys() {
+        let locs = YamlLocations::index(DOC);
+        let t1 = YamlPath::root().key("tests").index(1);
+        assert_eq!(locs.node(&t1).map(|p| p.0), Some(11));
+        assert_eq!(locs.key(&t1.key("asert")), Some((12, 5)));
+        let v = YamlPath::root()
+            .key("tests")
+            .index(0)
+            .key("assert")
+            .index(0)
+            .key("value");
+        assert_eq!(locs.node(&v), Some((10, 16)));
+        assert_eq!(locs.node(&YamlPath::root().key("prompts").index(0)), Some((3, 5)));
+    }
+
+    #[test]
+    fn unknown_paths_fall_back_to_the_nearest_ancestor() {
+        let locs = YamlLocations::index(DOC);
+        let p = YamlPath::root().key("tests").index(0).key("vars").key("nope");
+        assert_eq!(locs.node(&p).map(|p| p.0), Some(7));
+    }
+
+    #[test]
+    fn displays_paths() {
+        let p = YamlPath::root().key("tests").index(3).key("assert").index(0);
+        assert_eq!(p.to_string(), "tests[3].assert[0]");
+    }
+}

@@ -1,1 +1,433 @@
-//! (in progress)
+//! Assertions: checks on a provider's output, with promptfoo's names and
+//! semantics (<https://www.promptfoo.dev/docs/configuration/expected-outputs/>).
+//!
+//! Every type accepts the `not-` prefix (the result is inverted, score 1 − s),
+//! `weight` (default 1; the share of the assertion in the test's score), `metric` (a named score
+//! the summary aggregates) and, where it makes sense, `threshold`:
+//!
+//! | type | value | passes when |
+//! |------|-------|-------------|
+//! | `equals` | text, or JSON (object/array/number) | output equals it (JSON values compare as parsed JSON) |
+//! | `contains` / `icontains` | text | output contains it (`i`: case-insensitive) |
+//! | `contains-any` / `icontains-any` | list (or comma-separated text) | output contains at least one |
+//! | `contains-all` / `icontains-all` | list (or comma-separated text) | output contains every one |
+//! | `starts-with` | text | output starts with it |
+//! | `regex` | Rust `regex` pattern | the pattern matches somewhere in the output |
+//! | `is-json` | optional JSON Schema | the whole output is JSON (valid against the schema) |
+//! | `contains-json` | optional JSON Schema | some JSON object/array inside the output parses (and validates) |
+//! | `levenshtein` | text; `threshold` = max distance (default 5) | edit distance ≤ threshold |
+//! | `latency` | `threshold` in ms (required) | provider latency ≤ threshold |
+//! | `cost` | `threshold` in USD (required) | call cost ≤ threshold |
+//! | `word-count` | a number, or `{min, max}` | whitespace-separated word count matches |
+//!
+//! String values are minijinja templates rendered with the test's vars
+//! (`{{ expected }}`) before evaluation.
+
+mod json;
+mod text;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::result::AssertionResult;
+
+/// The assertion types promptgate implements, by promptfoo name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssertionType {
+    /// `equals`
+    Equals,
+    /// `contains`
+    Contains,
+    /// `icontains`
+    IContains,
+    /// `contains-any`
+    ContainsAny,
+    /// `contains-all`
+    ContainsAll,
+    /// `icontains-any`
+    IContainsAny,
+    /// `icontains-all`
+    IContainsAll,
+    /// `starts-with`
+    StartsWith,
+    /// `regex`
+    Regex,
+    /// `is-json`
+    IsJson,
+    /// `contains-json`
+    ContainsJson,
+    /// `levenshtein`
+    Levenshtein,
+    /// `latency`
+    Latency,
+    /// `cost`
+    Cost,
+    /// `word-count`
+    WordCount,
+}
+
+/// Every implemented type name, for "valid types are ..." messages.
+pub const TYPE_NAMES: &[&str] = &[
+    "equals",
+    "contains",
+    "icontains",
+    "contains-any",
+    "contains-all",
+    "icontains-any",
+    "icontains-all",
+    "starts-with",
+    "regex",
+    "is-json",
+    "contains-json",
+    "levenshtein",
+    "latency",
+    "cost",
+    "word-count",
+];
+
+/// promptfoo assertion types promptgate does not implement (yet), so that a
+/// migrating user gets "not supported" rather than "unknown".
+pub const PROMPTFOO_ONLY_TYPES: &[&str] = &[
+    "llm-rubric",
+    "model-graded-closedqa",
+    "model-graded-factuality",
+    "factuality",
+    "context-faithfulness",
+    "faithfulness",
+    "context-recall",
+    "context-relevance",
+    "answer-relevance",
+    "similar",
+    "g-eval",
+    "select-best",
+    "javascript",
+    "python",
+    "webhook",
+    "rouge-n",
+    "bleu",
+    "perplexity",
+    "perplexity-score",
+    "is-valid-openai-tools-call",
+    "is-valid-openai-function-call",
+    "is-xml",
+    "contains-xml",
+    "is-sql",
+    "contains-sql",
+    "classifier",
+    "moderation",
+    "is-refusal",
+    "guardrails",
+    "finish-reason",
+    "ends-with",
+    "trace-span-count",
+];
+
+impl AssertionType {
+    /// Parses a type name, without the `not-` prefix.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "equals" => Self::Equals,
+            "contains" => Self::Contains,
+            "icontains" => Self::IContains,
+            "contains-any" => Self::ContainsAny,
+            "contains-all" => Self::ContainsAll,
+            "icontains-any" => Self::IContainsAny,
+            "icontains-all" => Self::IContainsAll,
+            "starts-with" => Self::StartsWith,
+            "regex" => Self::Regex,
+            "is-json" => Self::IsJson,
+            "contains-json" => Self::ContainsJson,
+            "levenshtein" => Self::Levenshtein,
+            "latency" => Self::Latency,
+            "cost" => Self::Cost,
+            "word-count" => Self::WordCount,
+            _ => return None,
+        })
+    }
+
+    /// The promptfoo name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Equals => "equals",
+            Self::Contains => "contains",
+            Self::IContains => "icontains",
+            Self::ContainsAny => "contains-any",
+            Self::ContainsAll => "contains-all",
+            Self::IContainsAny => "icontains-any",
+            Self::IContainsAll => "icontains-all",
+            Self::StartsWith => "starts-with",
+            Self::Regex => "regex",
+            Self::IsJson => "is-json",
+            Self::ContainsJson => "contains-json",
+            Self::Levenshtein => "levenshtein",
+            Self::Latency => "latency",
+            Self::Cost => "cost",
+            Self::WordCount => "word-count",
+        }
+    }
+
+    /// True when the type needs a `value`.
+    pub fn needs_value(self) -> bool {
+        !matches!(self, Self::IsJson | Self::ContainsJson | Self::Latency | Self::Cost)
+    }
+
+    /// True when the type needs a `threshold`.
+    pub fn needs_threshold(self) -> bool {
+        matches!(self, Self::Latency | Self::Cost)
+    }
+}
+
+/// Parses `not-contains` into (`contains`, negated).
+///
+/// # Errors
+/// The message for an unknown or unsupported type, listing the valid ones.
+pub fn parse_type(full: &str) -> Result<(AssertionType, bool), String> {
+    let (negate, base) = match full.strip_prefix("not-") {
+        Some(rest) => (true, rest),
+        None => (false, full),
+    };
+    if let Some(t) = AssertionType::parse(base) {
+        return Ok((t, negate));
+    }
+    if PROMPTFOO_ONLY_TYPES.contains(&base) {
+        return Err(format!(
+            "assertion type `{full}` is a promptfoo type that promptgate does not support yet"
+        ));
+    }
+    Err(format!("unknown assertion type `{full}`"))
+}
+
+/// Work done once at load time for a value that contains no template.
+#[derive(Debug, Clone, Default)]
+pub enum Compiled {
+    /// Nothing to precompute (or the value is a template, compiled per case).
+    #[default]
+    None,
+    /// A `regex` pattern.
+    Regex(Arc<regex::Regex>),
+    /// A JSON Schema for `is-json` / `contains-json`.
+    Schema(Arc<jsonschema::Validator>),
+}
+
+/// One assertion as loaded from a suite, validated.
+#[derive(Debug, Clone)]
+pub struct Assertion {
+    /// The type.
+    pub kind: AssertionType,
+    /// True for the `not-` form.
+    pub negate: bool,
+    /// The value as written (strings may be templates).
+    pub value: Option<Value>,
+    /// True when some string in `value` is a minijinja template.
+    pub templated: bool,
+    /// Assertion-level threshold (levenshtein: max distance; latency: ms; cost: USD).
+    pub threshold: Option<f64>,
+    /// Weight in the test's score (≥ 0, default 1).
+    pub weight: f64,
+    /// Named metric this assertion feeds.
+    pub metric: Option<String>,
+    /// 1-based line in the file the assertion came from.
+    pub line: Option<usize>,
+    /// Precompiled regex or schema (static values only).
+    pub compiled: Compiled,
+}
+
+impl Assertion {
+    /// `not-contains`: the type as written.
+    pub fn type_name(&self) -> String {
+        if self.negate {
+            format!("not-{}", self.kind.name())
+        } else {
+            self.kind.name().to_string()
+        }
+    }
+
+    /// Checks the value's shape and compiles regexes and schemas when the
+    /// value is static. Called at load time so that bad input is an exit-2
+    /// error with file and line.
+    ///
+    /// # Errors
+    /// What is wrong with the value, in one line.
+    pub fn prepare(&mut self) -> Result<(), String> {
+        if self.kind.needs_value() && self.value.is_none() {
+            return Err(format!("assertion `{}` needs a `value`", self.type_name()));
+        }
+        if self.kind.needs_threshold() && self.threshold.is_none() {
+            let unit = if self.kind == AssertionType::Latency {
+                "milliseconds"
+            } else {
+                "USD"
+            };
+            return Err(format!(
+                "assertion `{}` needs a `threshold` (in {unit})",
+                self.type_name()
+            ));
+        }
+        if !(self.weight.is_finite() && self.weight >= 0.0) {
+            return Err(format!("`weight` must be a number ≥ 0, got {}", self.weight));
+        }
+        if self.templated {
+            return Ok(());
+        }
+        self.compiled = match &self.value {
+            Some(v) => compile(self.kind, v)?,
+            None => Compiled::None,
+        };
+        // A static value's shape (an empty list, `word-count: {minimum: 3}`, a
+        // negative threshold) is checked now, by a dry run on an empty output:
+        // an evaluation error here is a load error, not a per-case error later.
+        let probe = EvalContext {
+            output: "",
+            latency_ms: Some(0),
+            cost_usd: Some(0.0),
+        };
+        match self.evaluate(self.value.as_ref(), &probe).error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Evaluates the assertion on `ctx.output`. `value` is the value with its
+    /// templates rendered (or `self.value` when static).
+    pub fn evaluate(&self, value: Option<&Value>, ctx: &EvalContext<'_>) -> AssertionResult {
+        let compiled = if self.templated {
+            match value.map(|v| compile(self.kind, v)).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => return self.errored(value, e),
+            }
+        } else {
+            self.compiled.clone()
+        };
+        let outcome = match self.kind {
+            AssertionType::IsJson | AssertionType::ContainsJson => json::evaluate(self.kind, &compiled, ctx.output),
+            AssertionType::Equals if value.is_some_and(|v| !v.is_string()) => {
+                json::equals_json(value.unwrap_or(&Value::Null), ctx.output)
+            }
+            _ => text::evaluate(self.kind, value, self.threshold, &compiled, ctx),
+        };
+        match outcome {
+            Ok(o) => {
+                let pass = o.pass != self.negate;
+                let score = if self.negate { 1.0 - o.score } else { o.score };
+                let reason = if self.negate && !pass {
+                    format!("expected the opposite: {}", o.reason)
+                } else {
+                    o.reason
+                };
+                AssertionResult {
+                    kind: self.type_name(),
+                    expected: value.map(display_value),
+                    pass,
+                    score,
+                    weight: self.weight,
+                    metric: self.metric.clone(),
+                    reason,
+                    error: None,
+                    line: self.line,
+                }
+            }
+            Err(e) => self.errored(value, e),
+        }
+    }
+
+    fn errored(&self, value: Option<&Value>, error: String) -> AssertionResult {
+        AssertionResult {
+            kind: self.type_name(),
+            expected: value.map(display_value),
+            pass: false,
+            score: 0.0,
+            weight: self.weight,
+            metric: self.metric.clone(),
+            reason: error.clone(),
+            error: Some(error),
+            line: self.line,
+        }
+    }
+}
+
+/// What an assertion sees of a case.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalContext<'a> {
+    /// The provider's output.
+    pub output: &'a str,
+    /// Provider latency in ms, when measured (or recorded).
+    pub latency_ms: Option<u64>,
+    /// Cost of the call in USD, when known.
+    pub cost_usd: Option<f64>,
+}
+
+/// The un-negated outcome of a check.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outcome {
+    pub pass: bool,
+    pub score: f64,
+    /// Describes what was found, phrased for the un-negated check.
+    pub reason: String,
+}
+
+impl Outcome {
+    pub(crate) fn new(pass: bool, reason: impl Into<String>) -> Self {
+        Outcome {
+            pass,
+            score: if pass { 1.0 } else { 0.0 },
+            reason: reason.into(),
+        }
+    }
+}
+
+fn compile(kind: AssertionType, value: &Value) -> Result<Compiled, String> {
+    match kind {
+        AssertionType::Regex => {
+            let pattern = value.as_str().ok_or("`regex` needs a string pattern as `value`")?;
+            regex::Regex::new(pattern)
+                .map(|r| Compiled::Regex(Arc::new(r)))
+                .map_err(|e| format!("invalid regex: {}", one_line(&e.to_string())))
+        }
+        AssertionType::IsJson | AssertionType::ContainsJson => {
+            let schema = match value {
+                Value::String(s) => serde_json::from_str::<Value>(s)
+                    .map_err(|e| format!("the JSON Schema in `value` is not JSON: {e}"))?,
+                other => other.clone(),
+            };
+            jsonschema::validator_for(&schema)
+                .map(|v| Compiled::Schema(Arc::new(v)))
+                .map_err(|e| format!("invalid JSON Schema: {e}"))
+        }
+        _ => Ok(Compiled::None),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A value as shown in reports: strings bare, anything else as JSON.
+pub fn display_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The weighted score of a case and its pass/fail, promptfoo's rule: with a
+/// test `threshold`, pass = score ≥ threshold; without one, every assertion
+/// must pass (whatever its weight). Score = Σ wᵢ·sᵢ / Σ wᵢ (1 when every
+/// weight is 0 or there are no assertions).
+pub fn aggregate(results: &[AssertionResult], threshold: Option<f64>) -> (bool, f64) {
+    let total_weight: f64 = results.iter().map(|r| r.weight).sum();
+    let score = if total_weight > 0.0 {
+        results.iter().map(|r| r.weight * r.score).sum::<f64>() / total_weight
+    } else {
+        1.0
+    };
+    let pass = match threshold {
+        Some(t) => score >= t,
+        None => results.iter().all(|r| r.pass),
+    };
+    (pass, score)
+}

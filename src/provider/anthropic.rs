@@ -1,13 +1,202 @@
-//! (in progress)
-use super::*;
-/// placeholder
-pub struct AnthropicMessages;
-impl AnthropicMessages {
-    /// placeholder
-    pub fn new(_id: &str, _model: &str, _config: &ProviderConfig, _env: &Env, _client: reqwest::Client) -> Self { AnthropicMessages }
+//! `anthropic:messages:MODEL`: the Anthropic Messages API.
+//!
+//! Follows <https://docs.anthropic.com/en/api/messages>:
+//!
+//! - `POST {base}/v1/messages`, `base` = the suite's `apiBaseUrl`, else
+//!   `$ANTHROPIC_BASE_URL`, else `https://api.anthropic.com` (trailing `/`
+//!   dropped; a base that already ends in `/v1` gets no second `/v1`).
+//! - Headers `x-api-key: KEY` (from the variable named by `apiKeyEnvar`, else
+//!   `ANTHROPIC_API_KEY`; always required), `anthropic-version: 2023-06-01`,
+//!   `content-type: application/json`.
+//! - Request body: `model`, `max_tokens` (required by the API; default
+//!   [`DEFAULT_MAX_TOKENS`]), `messages` (the `user`/`assistant` messages),
+//!   `system` (the system messages joined with a blank line, as a plain string,
+//!   when there are any), and only when set `temperature`, `top_p`,
+//!   `stop_sequences` (from `stop`). `seed` and `response_format` have no
+//!   Anthropic counterpart and are not sent.
+//! - Response: `{content: [{type: "text", text}, ...], stop_reason,
+//!   usage: {input_tokens, output_tokens, cache_read_input_tokens}}`; the text
+//!   blocks are concatenated.
+//! - Error body: `{"type": "error", "error": {type, message}}`.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::http::{self, Endpoint};
+use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
+
+/// Base URL used when neither `apiBaseUrl` nor `$ANTHROPIC_BASE_URL` is set.
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// Variable holding the API key unless `apiKeyEnvar` names another.
+pub const DEFAULT_KEY_VAR: &str = "ANTHROPIC_API_KEY";
+/// Variable holding the base URL unless `apiBaseUrl` is set.
+pub const BASE_URL_VAR: &str = "ANTHROPIC_BASE_URL";
+/// The `anthropic-version` header sent with every request.
+pub const API_VERSION: &str = "2023-06-01";
+/// `max_tokens` sent when the settings set none (the API requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// The `anthropic:messages:MODEL` provider (Anthropic Messages wire format).
+#[derive(Debug)]
+pub struct AnthropicMessages {
+    id: String,
+    model: String,
+    key_var: String,
+    endpoint: Endpoint,
 }
+
+impl AnthropicMessages {
+    /// The provider `id` for `model`: base URL, key and timeout are resolved
+    /// now from `config` and `env` (see the module docs); `client` is the run's
+    /// shared connection pool.
+    pub fn new(id: &str, model: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
+        let base = http::resolve_base(config.api_base_url.as_deref(), env, BASE_URL_VAR, DEFAULT_BASE_URL);
+        let key_var = config
+            .api_key_envar
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_KEY_VAR)
+            .to_string();
+        let api_key = env.get(&key_var);
+        let url = if base.ends_with("/v1") {
+            format!("{base}/messages")
+        } else {
+            format!("{base}/v1/messages")
+        };
+        AnthropicMessages {
+            id: id.to_string(),
+            model: model.to_string(),
+            key_var,
+            endpoint: Endpoint::new(id, client, url, config.timeout(), api_key),
+        }
+    }
+
+    /// The JSON body sent for `request` (only the settings Anthropic has).
+    fn body(&self, request: &ProviderRequest) -> Value {
+        let model = if request.model.is_empty() {
+            &self.model
+        } else {
+            &request.model
+        };
+        let s = &request.settings;
+        let system: Vec<&str> = request
+            .messages
+            .iter()
+            .filter(|m| m.role == "system")
+            .map(|m| m.content.as_str())
+            .collect();
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .filter(|m| m.role != "system")
+            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .collect();
+        let mut body = Map::new();
+        body.insert("model".into(), json!(model));
+        body.insert("max_tokens".into(), json!(s.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+        body.insert("messages".into(), Value::Array(messages));
+        if !system.is_empty() {
+            body.insert("system".into(), json!(system.join("\n\n")));
+        }
+        if let Some(v) = s.temperature {
+            body.insert("temperature".into(), json!(v));
+        }
+        if let Some(v) = s.top_p {
+            body.insert("top_p".into(), json!(v));
+        }
+        if let Some(v) = &s.stop {
+            body.insert("stop_sequences".into(), json!(v));
+        }
+        Value::Object(body)
+    }
+}
+
+/// The message of an Anthropic error body `{"type": "error", "error": {type, message}}`:
+/// `TYPE: MESSAGE` (or just the message when there is no type).
+fn error_text(body: &Value) -> Option<String> {
+    let error = body.get("error")?;
+    let message = http::str_field(error, "message")?;
+    Some(match http::str_field(error, "type") {
+        Some(kind) => format!("{kind}: {message}"),
+        None => message.to_string(),
+    })
+}
+
+/// A Messages API response as far as promptgate reads it.
+#[derive(Debug, Deserialize)]
+struct MessageResponse {
+    content: Vec<ContentBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ContentBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Usage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
 #[async_trait::async_trait]
 impl Provider for AnthropicMessages {
-    fn id(&self) -> &str { "" }
-    async fn call(&self, _r: &ProviderRequest) -> Result<ProviderResponse, ProviderError> { Err(ProviderError::Transport { provider: String::new(), message: "in progress".into() }) }
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        let Some(key) = self.endpoint.api_key() else {
+            return Err(self.endpoint.missing_key(&self.key_var));
+        };
+        let headers = [("x-api-key", key), ("anthropic-version", API_VERSION)];
+        let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
+        if !raw.is_success() {
+            return Err(self
+                .endpoint
+                .http_error(&raw, &http::error_message(&raw.body, error_text)));
+        }
+        let message: MessageResponse = self.endpoint.parse(&raw)?;
+        let output: String = message
+            .content
+            .iter()
+            .filter(|b| b.kind == "text")
+            .filter_map(|b| b.text.as_deref())
+            .collect();
+        let tokens = message
+            .usage
+            .map(|u| TokenUsage {
+                input: u.input_tokens,
+                output: u.output_tokens,
+                cached_input: u.cache_read_input_tokens,
+            })
+            .unwrap_or_default();
+        Ok(ProviderResponse {
+            output,
+            latency_ms: raw.latency_ms,
+            tokens,
+            finish_reason: message.stop_reason,
+            cost_usd: None,
+        })
+    }
+
+    /// The API key is always required.
+    fn check_ready(&self) -> Result<(), ProviderError> {
+        match self.endpoint.api_key() {
+            Some(_) => Ok(()),
+            None => Err(self.endpoint.missing_key(&self.key_var)),
+        }
+    }
 }

@@ -1,1 +1,297 @@
-//! (in progress)
+//! Plumbing shared by the HTTP providers ([`super::openai`], [`super::anthropic`],
+//! [`super::ollama`]): base-URL resolution and normalisation, one JSON `POST`
+//! with a per-request timeout and latency measurement, error-body extraction,
+//! truncation, and redaction of the API key from every message built here.
+
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Env, ProviderError};
+
+/// Longest excerpt of a response body, in characters, put into an error message.
+pub(crate) const MAX_BODY_CHARS: usize = 500;
+
+/// `url` without surrounding whitespace and trailing slashes
+/// (`https://api.openai.com/v1/` → `https://api.openai.com/v1`).
+pub(crate) fn normalize_base(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_string()
+}
+
+/// The base URL to use: `configured` (the suite's `apiBaseUrl`), else the
+/// environment variable `var`, else `default`; normalised by [`normalize_base`].
+/// Blank values count as unset.
+pub(crate) fn resolve_base(configured: Option<&str>, env: &Env, var: &str, default: &str) -> String {
+    configured
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .or_else(|| env.get(var).filter(|s| !s.trim().is_empty()))
+        .map(|s| normalize_base(&s))
+        .unwrap_or_else(|| normalize_base(default))
+}
+
+/// `s` cut to at most `max` characters (never inside a UTF-8 sequence), with
+/// `…` appended when something was cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
+
+/// The last `max` characters of `s` (never inside a UTF-8 sequence), with `…`
+/// prepended when something was cut.
+pub(crate) fn tail(s: &str, max: usize) -> String {
+    let count = s.chars().count();
+    if count <= max {
+        return s.to_string();
+    }
+    match s.char_indices().nth(count - max) {
+        Some((cut, _)) => format!("…{}", &s[cut..]),
+        None => s.to_string(),
+    }
+}
+
+/// The message of an error response: what `extract` finds in the body parsed
+/// as JSON, else the raw body truncated to [`MAX_BODY_CHARS`] characters
+/// (`(empty body)` when there is none).
+pub(crate) fn error_message(body: &str, extract: impl FnOnce(&Value) -> Option<String>) -> String {
+    if let Some(message) = serde_json::from_str::<Value>(body).ok().as_ref().and_then(extract) {
+        if !message.trim().is_empty() {
+            return message;
+        }
+    }
+    let body = body.trim();
+    if body.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        truncate(body, MAX_BODY_CHARS)
+    }
+}
+
+/// `value[key]` as a string, when it is a non-empty string.
+pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// A response as received: status code, body text and the wall time of the
+/// call (request sent → body fully read), in milliseconds.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    /// HTTP status code.
+    pub(crate) status: u16,
+    /// The body, decoded as UTF-8 (invalid sequences replaced).
+    pub(crate) body: String,
+    /// Wall time of the call, in milliseconds.
+    pub(crate) latency_ms: u64,
+}
+
+impl RawResponse {
+    /// True for a 2xx status.
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// One HTTP endpoint of a provider: where requests go, with which client and
+/// timeout, and the API key (if any) to keep out of every message.
+pub(crate) struct Endpoint {
+    provider: String,
+    client: reqwest::Client,
+    url: String,
+    timeout: Duration,
+    api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("provider", &self.provider)
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint of provider `provider` (its id) at `url`.
+    pub(crate) fn new(
+        provider: &str,
+        client: reqwest::Client,
+        url: String,
+        timeout: Duration,
+        api_key: Option<String>,
+    ) -> Self {
+        Endpoint {
+            provider: provider.to_string(),
+            client,
+            url,
+            timeout,
+            api_key,
+        }
+    }
+
+    /// The API key, when one was found in the environment.
+    pub(crate) fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
+    /// `message` with the API key (if any) replaced by `[REDACTED]`.
+    pub(crate) fn redact(&self, message: &str) -> String {
+        match self.api_key.as_deref() {
+            Some(key) if !key.is_empty() && message.contains(key) => message.replace(key, "[REDACTED]"),
+            _ => message.to_string(),
+        }
+    }
+
+    /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted).
+    pub(crate) fn http_error(&self, raw: &RawResponse, message: &str) -> ProviderError {
+        ProviderError::Http {
+            provider: self.provider.clone(),
+            status: raw.status,
+            message: self.redact(message),
+        }
+    }
+
+    /// [`ProviderError::InvalidResponse`] with `message` (redacted).
+    pub(crate) fn invalid(&self, message: &str) -> ProviderError {
+        ProviderError::InvalidResponse {
+            provider: self.provider.clone(),
+            message: self.redact(message),
+        }
+    }
+
+    /// [`ProviderError::Transport`] with `message` (redacted).
+    fn transport(&self, message: &str) -> ProviderError {
+        ProviderError::Transport {
+            provider: self.provider.clone(),
+            message: self.redact(message),
+        }
+    }
+
+    /// [`ProviderError::MissingApiKey`] naming the variable `var`.
+    pub(crate) fn missing_key(&self, var: &str) -> ProviderError {
+        ProviderError::MissingApiKey {
+            provider: self.provider.clone(),
+            var: var.to_string(),
+        }
+    }
+
+    /// A 2xx body parsed as `T`; [`ProviderError::InvalidResponse`] (with an
+    /// excerpt of the body) when it is not JSON of that shape.
+    pub(crate) fn parse<T: DeserializeOwned>(&self, raw: &RawResponse) -> Result<T, ProviderError> {
+        serde_json::from_str(&raw.body).map_err(|e| {
+            self.invalid(&format!(
+                "the body is not the documented JSON ({e}); body: {}",
+                truncate(raw.body.trim(), MAX_BODY_CHARS)
+            ))
+        })
+    }
+
+    /// `POST`s `body` as JSON (`content-type: application/json`) with the extra
+    /// `headers`, within the endpoint's timeout, and reads the whole answer.
+    /// Header values that contain the API key are marked sensitive (never
+    /// printed by `Debug`).
+    ///
+    /// # Errors
+    /// [`ProviderError::Transport`] when the request cannot be sent or the
+    /// answer not read (connection refused, timeout, ...). Any status is `Ok`.
+    pub(crate) async fn post_json(&self, headers: &[(&str, &str)], body: &Value) -> Result<RawResponse, ProviderError> {
+        let mut request = self.client.post(&self.url).timeout(self.timeout).json(body);
+        for (name, value) in headers {
+            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                self.transport(&format!(
+                    "the value of the `{name}` header contains characters not allowed in HTTP headers"
+                ))
+            })?;
+            if self
+                .api_key
+                .as_deref()
+                .is_some_and(|k| !k.is_empty() && value.as_bytes().windows(k.len()).any(|w| w == k.as_bytes()))
+            {
+                value.set_sensitive(true);
+            }
+            request = request.header(*name, value);
+        }
+        let started = Instant::now();
+        let response = request.send().await.map_err(|e| self.transport(&self.describe(&e)))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| self.transport(&self.describe(&e)))?;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(RawResponse {
+            status,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            latency_ms,
+        })
+    }
+
+    /// A one-line description of a transport error: the error and its causes.
+    /// reqwest's messages name the URL, never a header, so the key is not in
+    /// them (and [`Endpoint::redact`] is applied anyway).
+    fn describe(&self, err: &reqwest::Error) -> String {
+        if err.is_timeout() {
+            return format!("timed out after {} ms (POST {})", self.timeout.as_millis(), self.url);
+        }
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn normalises_and_resolves_base_urls() {
+        assert_eq!(
+            normalize_base(" https://api.openai.com/v1/ "),
+            "https://api.openai.com/v1"
+        );
+        let env = Env::from_map(BTreeMap::from([("X_BASE".to_string(), "http://env:1/".to_string())]));
+        assert_eq!(
+            resolve_base(Some("http://cfg/"), &env, "X_BASE", "http://default"),
+            "http://cfg"
+        );
+        assert_eq!(resolve_base(None, &env, "X_BASE", "http://default"), "http://env:1");
+        assert_eq!(
+            resolve_base(Some("  "), &Env::from_map(BTreeMap::new()), "X_BASE", "http://d/"),
+            "http://d"
+        );
+    }
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "hé…");
+        assert_eq!(truncate("hi", 2), "hi");
+        assert_eq!(tail("héllo", 3), "…llo");
+        assert_eq!(tail("hé", 5), "hé");
+    }
+
+    #[test]
+    fn error_message_falls_back_to_the_body() {
+        let pick = |v: &Value| v.get("error").and_then(Value::as_str).map(str::to_string);
+        assert_eq!(error_message(r#"{"error":"boom"}"#, pick), "boom");
+        assert_eq!(
+            error_message("<html>bad gateway</html>", pick),
+            "<html>bad gateway</html>"
+        );
+        assert_eq!(error_message("", pick), "(empty body)");
+        assert_eq!(
+            error_message(&"x".repeat(600), pick).chars().count(),
+            MAX_BODY_CHARS + 1
+        );
+    }
+}

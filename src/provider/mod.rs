@@ -39,7 +39,10 @@ pub struct Message {
 impl Message {
     /// A message with the given role.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Message { role: role.into(), content: content.into() }
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -223,7 +226,6 @@ pub trait Provider: Send + Sync {
 
 /// `config` of a provider entry in a suite, promptfoo's keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Base URL of the API (OpenAI-compatible: up to `/v1`; Anthropic: the host; Ollama: the host).
     #[serde(default, rename = "apiBaseUrl", skip_serializing_if = "Option::is_none")]
@@ -316,7 +318,9 @@ impl ProviderKind {
         let id = id.trim();
         let nonempty = |m: &str| -> Result<String, String> {
             if m.is_empty() {
-                Err(format!("provider id `{id}` names no model (expected e.g. `openai:chat:gpt-4o-mini`)"))
+                Err(format!(
+                    "provider id `{id}` names no model (expected e.g. `openai:chat:gpt-4o-mini`)"
+                ))
             } else {
                 Ok(m.to_string())
             }
@@ -329,13 +333,25 @@ impl ProviderKind {
             if cmd.is_empty() {
                 return Err("provider id `exec:` names no command (expected `exec:COMMAND`)".into());
             }
-            return Ok(ProviderKind::Exec { command: cmd.to_string() });
+            return Ok(ProviderKind::Exec {
+                command: cmd.to_string(),
+            });
         }
         if let Some(rest) = id.strip_prefix("openai:") {
             if let Some(model) = rest.strip_prefix("chat:") {
-                return Ok(ProviderKind::OpenAiChat { model: nonempty(model)? });
+                return Ok(ProviderKind::OpenAiChat {
+                    model: nonempty(model)?,
+                });
             }
-            for unsupported in ["completion:", "embedding:", "embeddings:", "assistant:", "image:", "responses:", "realtime:"] {
+            for unsupported in [
+                "completion:",
+                "embedding:",
+                "embeddings:",
+                "assistant:",
+                "image:",
+                "responses:",
+                "realtime:",
+            ] {
                 if rest.starts_with(unsupported) {
                     return Err(format!(
                         "provider `{id}`: the OpenAI {} API is not supported; use `openai:chat:MODEL`",
@@ -347,15 +363,21 @@ impl ProviderKind {
         }
         if let Some(rest) = id.strip_prefix("anthropic:") {
             if let Some(model) = rest.strip_prefix("messages:") {
-                return Ok(ProviderKind::AnthropicMessages { model: nonempty(model)? });
+                return Ok(ProviderKind::AnthropicMessages {
+                    model: nonempty(model)?,
+                });
             }
             return Err(format!("provider `{id}`: expected `anthropic:messages:MODEL`"));
         }
         if let Some(rest) = id.strip_prefix("ollama:") {
             if let Some(model) = rest.strip_prefix("chat:") {
-                return Ok(ProviderKind::OllamaChat { model: nonempty(model)? });
+                return Ok(ProviderKind::OllamaChat {
+                    model: nonempty(model)?,
+                });
             }
-            return Err(format!("provider `{id}`: expected `ollama:chat:MODEL` (the completion API is not supported)"));
+            return Err(format!(
+                "provider `{id}`: expected `ollama:chat:MODEL` (the completion API is not supported)"
+            ));
         }
         Err(format!("unknown provider id `{id}`"))
     }
@@ -414,11 +436,19 @@ pub fn build(
 ) -> Result<Arc<dyn Provider>, String> {
     let kind = ProviderKind::parse(id)?;
     Ok(match kind {
-        ProviderKind::OpenAiChat { model } => Arc::new(openai::OpenAiChat::new(id, &model, config, env, client.clone())),
-        ProviderKind::AnthropicMessages { model } => {
-            Arc::new(anthropic::AnthropicMessages::new(id, &model, config, env, client.clone()))
+        ProviderKind::OpenAiChat { model } => {
+            Arc::new(openai::OpenAiChat::new(id, &model, config, env, client.clone()))
         }
-        ProviderKind::OllamaChat { model } => Arc::new(ollama::OllamaChat::new(id, &model, config, env, client.clone())),
+        ProviderKind::AnthropicMessages { model } => Arc::new(anthropic::AnthropicMessages::new(
+            id,
+            &model,
+            config,
+            env,
+            client.clone(),
+        )),
+        ProviderKind::OllamaChat { model } => {
+            Arc::new(ollama::OllamaChat::new(id, &model, config, env, client.clone()))
+        }
         ProviderKind::Echo => Arc::new(echo::Echo),
         ProviderKind::Exec { command } => Arc::new(exec::Exec::new(id, &command, config, work_dir)),
     })
@@ -430,30 +460,63 @@ mod tests {
 
     #[test]
     fn parses_promptfoo_ids() {
-        assert_eq!(ProviderKind::parse("openai:chat:gpt-4o-mini"), Ok(ProviderKind::OpenAiChat { model: "gpt-4o-mini".into() }));
-        assert_eq!(ProviderKind::parse("openai:gpt-4o"), Ok(ProviderKind::OpenAiChat { model: "gpt-4o".into() }));
+        assert_eq!(
+            ProviderKind::parse("openai:chat:gpt-4o-mini"),
+            Ok(ProviderKind::OpenAiChat {
+                model: "gpt-4o-mini".into()
+            })
+        );
+        assert_eq!(
+            ProviderKind::parse("openai:gpt-4o"),
+            Ok(ProviderKind::OpenAiChat { model: "gpt-4o".into() })
+        );
         assert_eq!(
             ProviderKind::parse("anthropic:messages:claude-sonnet-4-5"),
-            Ok(ProviderKind::AnthropicMessages { model: "claude-sonnet-4-5".into() })
+            Ok(ProviderKind::AnthropicMessages {
+                model: "claude-sonnet-4-5".into()
+            })
         );
-        assert_eq!(ProviderKind::parse("ollama:chat:llama3.2"), Ok(ProviderKind::OllamaChat { model: "llama3.2".into() }));
+        assert_eq!(
+            ProviderKind::parse("ollama:chat:llama3.2"),
+            Ok(ProviderKind::OllamaChat {
+                model: "llama3.2".into()
+            })
+        );
         assert_eq!(ProviderKind::parse("echo"), Ok(ProviderKind::Echo));
-        assert_eq!(ProviderKind::parse("exec: python3 x.py"), Ok(ProviderKind::Exec { command: "python3 x.py".into() }));
+        assert_eq!(
+            ProviderKind::parse("exec: python3 x.py"),
+            Ok(ProviderKind::Exec {
+                command: "python3 x.py".into()
+            })
+        );
     }
 
     #[test]
     fn rejects_unknown_and_unsupported_ids() {
-        assert!(ProviderKind::parse("bedrock:foo").unwrap_err().contains("unknown provider id"));
-        assert!(ProviderKind::parse("openai:embedding:x").unwrap_err().contains("not supported"));
-        assert!(ProviderKind::parse("openai:chat:").unwrap_err().contains("names no model"));
+        assert!(ProviderKind::parse("bedrock:foo")
+            .unwrap_err()
+            .contains("unknown provider id"));
+        assert!(ProviderKind::parse("openai:embedding:x")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(ProviderKind::parse("openai:chat:")
+            .unwrap_err()
+            .contains("names no model"));
         assert!(ProviderKind::parse("anthropic:claude").is_err());
         assert!(ProviderKind::parse("exec:").is_err());
     }
 
     #[test]
     fn provider_config_overrides_prompt_settings() {
-        let prompt = ModelSettings { temperature: Some(0.7), max_tokens: Some(100), ..Default::default() };
-        let cfg = ModelSettings { temperature: Some(0.0), ..Default::default() };
+        let prompt = ModelSettings {
+            temperature: Some(0.7),
+            max_tokens: Some(100),
+            ..Default::default()
+        };
+        let cfg = ModelSettings {
+            temperature: Some(0.0),
+            ..Default::default()
+        };
         let eff = prompt.overlay(&cfg);
         assert_eq!(eff.temperature, Some(0.0));
         assert_eq!(eff.max_tokens, Some(100));
@@ -461,13 +524,20 @@ mod tests {
 
     #[test]
     fn as_text_is_the_user_message_or_json() {
-        let one = ProviderRequest { model: "m".into(), messages: vec![Message::new("user", "hi")], settings: Default::default() };
+        let one = ProviderRequest {
+            model: "m".into(),
+            messages: vec![Message::new("user", "hi")],
+            settings: Default::default(),
+        };
         assert_eq!(one.as_text(), "hi");
         let two = ProviderRequest {
             model: "m".into(),
             messages: vec![Message::new("system", "s"), Message::new("user", "u")],
             settings: Default::default(),
         };
-        assert_eq!(two.as_text(), r#"[{"role":"system","content":"s"},{"role":"user","content":"u"}]"#);
+        assert_eq!(
+            two.as_text(),
+            r#"[{"role":"system","content":"s"},{"role":"user","content":"u"}]"#
+        );
     }
 }

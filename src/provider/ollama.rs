@@ -1,13 +1,229 @@
-//! (in progress)
-use super::*;
-/// placeholder
-pub struct OllamaChat;
-impl OllamaChat {
-    /// placeholder
-    pub fn new(_id: &str, _model: &str, _config: &ProviderConfig, _env: &Env, _client: reqwest::Client) -> Self { OllamaChat }
+//! `ollama:chat:MODEL`: Ollama's native chat API.
+//!
+//! Follows <https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion>:
+//!
+//! - `POST {base}/api/chat`, `base` = the suite's `apiBaseUrl`, else
+//!   `$OLLAMA_HOST`, else `http://localhost:11434`. A base without a scheme
+//!   (`127.0.0.1:11434`, as `OLLAMA_HOST` is often written) gets `http://`, and
+//!   then, as Ollama itself does, port 11434 when it names none. No API key.
+//! - Request body: `{model, messages: [{role, content}], stream: false,
+//!   options: {temperature, seed, num_predict (from max_tokens), top_p, stop},
+//!   format}`; `options` holds only the settings that are set and is left out
+//!   when empty; `format` is `"json"` for a `response_format` of type
+//!   `json_object` and the JSON schema itself for type `json_schema`.
+//! - Response: `{message: {role, content}, done_reason, prompt_eval_count, eval_count}`.
+//! - Error body: `{"error": "..."}`.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::http::{self, Endpoint};
+use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
+
+/// Base URL used when neither `apiBaseUrl` nor `$OLLAMA_HOST` is set.
+pub const DEFAULT_BASE_URL: &str = "http://localhost:11434";
+/// Variable holding the host unless `apiBaseUrl` is set.
+pub const HOST_VAR: &str = "OLLAMA_HOST";
+
+/// The `ollama:chat:MODEL` provider (Ollama `/api/chat`, not streamed).
+#[derive(Debug)]
+pub struct OllamaChat {
+    id: String,
+    model: String,
+    endpoint: Endpoint,
 }
+
+impl OllamaChat {
+    /// The provider `id` for `model`: base URL and timeout are resolved now
+    /// from `config` and `env` (see the module docs); `client` is the run's
+    /// shared connection pool.
+    pub fn new(id: &str, model: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
+        let base = with_scheme(&http::resolve_base(
+            config.api_base_url.as_deref(),
+            env,
+            HOST_VAR,
+            DEFAULT_BASE_URL,
+        ));
+        let url = format!("{base}/api/chat");
+        OllamaChat {
+            id: id.to_string(),
+            model: model.to_string(),
+            endpoint: Endpoint::new(id, client, url, config.timeout(), None),
+        }
+    }
+
+    /// The JSON body sent for `request`.
+    fn body(&self, request: &ProviderRequest) -> Value {
+        let model = if request.model.is_empty() {
+            &self.model
+        } else {
+            &request.model
+        };
+        let s = &request.settings;
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .collect();
+        let mut options = Map::new();
+        if let Some(v) = s.temperature {
+            options.insert("temperature".into(), json!(v));
+        }
+        if let Some(v) = s.seed {
+            options.insert("seed".into(), json!(v));
+        }
+        if let Some(v) = s.max_tokens {
+            options.insert("num_predict".into(), json!(v));
+        }
+        if let Some(v) = s.top_p {
+            options.insert("top_p".into(), json!(v));
+        }
+        if let Some(v) = &s.stop {
+            options.insert("stop".into(), json!(v));
+        }
+        let mut body = Map::new();
+        body.insert("model".into(), json!(model));
+        body.insert("messages".into(), Value::Array(messages));
+        body.insert("stream".into(), Value::Bool(false));
+        if !options.is_empty() {
+            body.insert("options".into(), Value::Object(options));
+        }
+        if let Some(format) = s.response_format.as_ref().and_then(format_for) {
+            body.insert("format".into(), format);
+        }
+        Value::Object(body)
+    }
+}
+
+/// `base` with `http://` prepended when it has no scheme, and then `:11434`
+/// appended when it names no port (`127.0.0.1` → `http://127.0.0.1:11434`).
+fn with_scheme(base: &str) -> String {
+    if base.contains("://") {
+        return base.to_string();
+    }
+    let (hostport, path) = match base.find('/') {
+        Some(i) => base.split_at(i),
+        None => (base, ""),
+    };
+    let hostport = if let Some(rest) = hostport.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`
+        match rest.split_once(']') {
+            Some((_, after)) if after.starts_with(':') => hostport.to_string(),
+            _ => format!("{hostport}:11434"),
+        }
+    } else {
+        match hostport.matches(':').count() {
+            0 if hostport.is_empty() => "127.0.0.1:11434".to_string(),
+            0 => format!("{hostport}:11434"),
+            1 if hostport.starts_with(':') => format!("127.0.0.1{hostport}"),
+            1 => hostport.to_string(),
+            _ => format!("[{hostport}]:11434"), // a bare IPv6 address
+        }
+    };
+    format!("http://{hostport}{path}")
+}
+
+/// Ollama's `format` for OpenAI's `response_format`: `"json"` for
+/// `{"type": "json_object"}`, the schema for `{"type": "json_schema",
+/// "json_schema": {"schema": ...}}` (`"json"` if it carries none), nothing otherwise.
+fn format_for(response_format: &Value) -> Option<Value> {
+    match response_format.get("type").and_then(Value::as_str) {
+        Some("json_object") => Some(json!("json")),
+        Some("json_schema") => Some(
+            response_format
+                .get("json_schema")
+                .and_then(|j| j.get("schema"))
+                .cloned()
+                .unwrap_or_else(|| json!("json")),
+        ),
+        _ => None,
+    }
+}
+
+/// The message of an Ollama error body `{"error": "..."}`.
+fn error_text(body: &Value) -> Option<String> {
+    http::str_field(body, "error").map(str::to_string)
+}
+
+/// A non-streamed `/api/chat` response as far as promptgate reads it.
+#[derive(Debug, Deserialize)]
+struct ChatResponse {
+    #[serde(default)]
+    message: Option<ChatMessage>,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: String,
+}
+
 #[async_trait::async_trait]
 impl Provider for OllamaChat {
-    fn id(&self) -> &str { "" }
-    async fn call(&self, _r: &ProviderRequest) -> Result<ProviderResponse, ProviderError> { Err(ProviderError::Transport { provider: String::new(), message: "in progress".into() }) }
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        let raw = self.endpoint.post_json(&[], &self.body(request)).await?;
+        if !raw.is_success() {
+            return Err(self
+                .endpoint
+                .http_error(&raw, &http::error_message(&raw.body, error_text)));
+        }
+        let chat: ChatResponse = self.endpoint.parse(&raw)?;
+        if let Some(error) = chat.error {
+            return Err(self
+                .endpoint
+                .invalid(&format!("error in a {} response: {error}", raw.status)));
+        }
+        let Some(message) = chat.message else {
+            return Err(self.endpoint.invalid("the response has no `message`"));
+        };
+        Ok(ProviderResponse {
+            output: message.content,
+            latency_ms: raw.latency_ms,
+            tokens: TokenUsage {
+                input: chat.prompt_eval_count,
+                output: chat.eval_count,
+                cached_input: None,
+            },
+            finish_reason: chat.done_reason,
+            cost_usd: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ollama_host_forms() {
+        assert_eq!(with_scheme("http://localhost:11434"), "http://localhost:11434");
+        assert_eq!(with_scheme("127.0.0.1:11434"), "http://127.0.0.1:11434");
+        assert_eq!(with_scheme("example.com"), "http://example.com:11434");
+        assert_eq!(with_scheme(":8080"), "http://127.0.0.1:8080");
+        assert_eq!(with_scheme("[::1]:9000"), "http://[::1]:9000");
+        assert_eq!(with_scheme("[::1]"), "http://[::1]:11434");
+        assert_eq!(with_scheme("::1"), "http://[::1]:11434");
+        assert_eq!(with_scheme("gpu-box:11434/ollama"), "http://gpu-box:11434/ollama");
+    }
+
+    #[test]
+    fn response_format_maps_to_format() {
+        assert_eq!(format_for(&json!({"type": "json_object"})), Some(json!("json")));
+        let schema = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        let rf = json!({"type": "json_schema", "json_schema": {"name": "x", "schema": schema.clone()}});
+        assert_eq!(format_for(&rf), Some(schema));
+        assert_eq!(format_for(&json!({"type": "text"})), None);
+    }
 }

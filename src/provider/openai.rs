@@ -1,13 +1,244 @@
-//! (in progress)
-use super::*;
-/// placeholder
-pub struct OpenAiChat;
-impl OpenAiChat {
-    /// placeholder
-    pub fn new(_id: &str, _model: &str, _config: &ProviderConfig, _env: &Env, _client: reqwest::Client) -> Self { OpenAiChat }
+//! `openai:chat:MODEL`: the OpenAI chat completions API and the servers that
+//! speak it (vLLM, Ollama's `/v1`, LM Studio, ...).
+//!
+//! Follows <https://platform.openai.com/docs/api-reference/chat/create>:
+//!
+//! - `POST {base}/chat/completions`, `base` = the suite's `apiBaseUrl`, else
+//!   `$OPENAI_BASE_URL`, else `https://api.openai.com/v1` (trailing `/` dropped).
+//! - `Authorization: Bearer KEY`, the key read from the variable named by
+//!   `apiKeyEnvar`, else `OPENAI_API_KEY`. A key is required only by the public
+//!   endpoint (`api.openai.com`); elsewhere a missing key sends no header.
+//! - Request body: `model`, `messages: [{role, content}]`, and only the settings
+//!   that are set: `temperature`, `max_tokens`, `top_p`, `seed`, `stop`,
+//!   `response_format`.
+//! - Response: `{choices: [{message: {content | null, refusal}, finish_reason}],
+//!   usage: {prompt_tokens, completion_tokens, prompt_tokens_details: {cached_tokens}}}`.
+//! - Error body: `{"error": {message, type, param, code}}`.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::http::{self, Endpoint};
+use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
+
+/// Base URL used when neither `apiBaseUrl` nor `$OPENAI_BASE_URL` is set.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// Variable holding the API key unless `apiKeyEnvar` names another.
+pub const DEFAULT_KEY_VAR: &str = "OPENAI_API_KEY";
+/// Variable holding the base URL unless `apiBaseUrl` is set.
+pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
+
+/// The `openai:chat:MODEL` provider (OpenAI chat completions wire format).
+#[derive(Debug)]
+pub struct OpenAiChat {
+    id: String,
+    model: String,
+    key_var: String,
+    key_required: bool,
+    endpoint: Endpoint,
 }
+
+impl OpenAiChat {
+    /// The provider `id` for `model`: base URL, key and timeout are resolved
+    /// now from `config` and `env` (see the module docs); `client` is the run's
+    /// shared connection pool.
+    pub fn new(id: &str, model: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
+        let base = http::resolve_base(config.api_base_url.as_deref(), env, BASE_URL_VAR, DEFAULT_BASE_URL);
+        let key_var = config
+            .api_key_envar
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_KEY_VAR)
+            .to_string();
+        let api_key = env.get(&key_var);
+        let key_required = is_public_endpoint(&base);
+        let url = format!("{base}/chat/completions");
+        OpenAiChat {
+            id: id.to_string(),
+            model: model.to_string(),
+            key_var,
+            key_required,
+            endpoint: Endpoint::new(id, client, url, config.timeout(), api_key),
+        }
+    }
+
+    /// The JSON body sent for `request` (only the settings that are set).
+    fn body(&self, request: &ProviderRequest) -> Value {
+        let model = if request.model.is_empty() {
+            &self.model
+        } else {
+            &request.model
+        };
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .collect();
+        let mut body = Map::new();
+        body.insert("model".into(), json!(model));
+        body.insert("messages".into(), Value::Array(messages));
+        let s = &request.settings;
+        if let Some(v) = s.temperature {
+            body.insert("temperature".into(), json!(v));
+        }
+        if let Some(v) = s.max_tokens {
+            body.insert("max_tokens".into(), json!(v));
+        }
+        if let Some(v) = s.top_p {
+            body.insert("top_p".into(), json!(v));
+        }
+        if let Some(v) = s.seed {
+            body.insert("seed".into(), json!(v));
+        }
+        if let Some(v) = &s.stop {
+            body.insert("stop".into(), json!(v));
+        }
+        if let Some(v) = &s.response_format {
+            body.insert("response_format".into(), v.clone());
+        }
+        Value::Object(body)
+    }
+}
+
+/// True when `base` is OpenAI's own API (host `api.openai.com`), which needs a key.
+fn is_public_endpoint(base: &str) -> bool {
+    reqwest::Url::parse(base)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case("api.openai.com")))
+        .unwrap_or(false)
+}
+
+/// The message of an OpenAI error body `{"error": {message, type, code}}`:
+/// `message`, plus ` (code)` when a code is given.
+fn error_text(body: &Value) -> Option<String> {
+    let error = body.get("error")?;
+    if let Some(s) = error.as_str() {
+        return Some(s.to_string());
+    }
+    let message = http::str_field(error, "message")?;
+    let code = match error.get("code") {
+        Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(match code {
+        Some(code) => format!("{message} ({code})"),
+        None => message.to_string(),
+    })
+}
+
+/// `chat.completion` as far as promptgate reads it.
+#[derive(Debug, Deserialize)]
+struct ChatCompletion {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<ChoiceMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromptTokensDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
 #[async_trait::async_trait]
 impl Provider for OpenAiChat {
-    fn id(&self) -> &str { "" }
-    async fn call(&self, _r: &ProviderRequest) -> Result<ProviderResponse, ProviderError> { Err(ProviderError::Transport { provider: String::new(), message: "in progress".into() }) }
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        self.check_ready()?;
+        let auth = self.endpoint.api_key().map(|k| format!("Bearer {k}"));
+        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
+        let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
+        if !raw.is_success() {
+            return Err(self
+                .endpoint
+                .http_error(&raw, &http::error_message(&raw.body, error_text)));
+        }
+        let completion: ChatCompletion = self.endpoint.parse(&raw)?;
+        let Some(choice) = completion.choices.into_iter().next() else {
+            return Err(self.endpoint.invalid("the response has no choices"));
+        };
+        let Some(message) = choice.message else {
+            return Err(self.endpoint.invalid("the first choice has no message"));
+        };
+        let output = match (message.content, message.refusal) {
+            (Some(content), _) => content,
+            (None, Some(refusal)) => refusal,
+            (None, None) => String::new(),
+        };
+        let tokens = completion
+            .usage
+            .map(|u| TokenUsage {
+                input: u.prompt_tokens,
+                output: u.completion_tokens,
+                cached_input: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            })
+            .unwrap_or_default();
+        Ok(ProviderResponse {
+            output,
+            latency_ms: raw.latency_ms,
+            tokens,
+            finish_reason: choice.finish_reason,
+            cost_usd: None,
+        })
+    }
+
+    /// A key is required when the base URL is OpenAI's public endpoint.
+    fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.key_required && self.endpoint.api_key().is_none() {
+            return Err(self.endpoint.missing_key(&self.key_var));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_public_endpoint_needs_a_key() {
+        assert!(is_public_endpoint("https://api.openai.com/v1"));
+        assert!(!is_public_endpoint("http://localhost:11434/v1"));
+        assert!(!is_public_endpoint("not a url"));
+    }
+
+    #[test]
+    fn error_text_appends_the_code() {
+        let body = json!({"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}});
+        assert_eq!(error_text(&body).as_deref(), Some("bad key (invalid_api_key)"));
+        let body = json!({"error": {"message": "slow down", "type": "x", "code": null}});
+        assert_eq!(error_text(&body).as_deref(), Some("slow down"));
+    }
 }

@@ -1,1 +1,345 @@
-//! (in progress)
+//! GitHub Actions integration: `::error` annotations on failing tests and a
+//! Markdown section in the job's step summary.
+//!
+//! Workflow commands and their escaping follow GitHub's documentation
+//! ("Workflow commands for GitHub Actions"): in the message `%`, CR and LF
+//! become `%25`, `%0D` and `%0A`; in properties (`file`, `line`, `title`) `:`
+//! and `,` also become `%3A` and `%2C`. The step summary
+//! (`$GITHUB_STEP_SUMMARY`) is GitHub-flavoured Markdown, at most 1 MiB per
+//! step: the failure list is capped at [`MAX_LISTED_FAILURES`], the table at
+//! [`MAX_TABLE_ROWS`] rows, every cell at a few hundred characters and the whole
+//! section at about [`SUMMARY_BUDGET`] bytes.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::report::Reporter;
+use crate::result::{CaseResult, RunSummary, Verdict};
+use crate::runner::Event;
+
+/// Failing cases listed in the step summary; the rest are counted.
+pub const MAX_LISTED_FAILURES: usize = 50;
+/// Rows of the suite × prompt × provider table in the step summary.
+pub const MAX_TABLE_ROWS: usize = 200;
+/// Longest reason (or cell) in the step summary, in characters.
+const MAX_CELL_CHARS: usize = 300;
+/// Bytes after which the step summary stops adding table rows or failures
+/// (GitHub allows 1 MiB per step, shared with the step's other writers).
+pub const SUMMARY_BUDGET: usize = 256 * 1024;
+/// Longest annotation message, in characters (GitHub shows only the start).
+const MAX_ANNOTATION_CHARS: usize = 4000;
+
+/// Pass counts of one suite × prompt × provider combination.
+#[derive(Debug, Default, Clone)]
+struct Row {
+    suite: String,
+    target: String,
+    provider: String,
+    first_index: usize,
+    passed: usize,
+    failed: usize,
+    errored: usize,
+    skipped: usize,
+}
+
+/// Writes GitHub Actions annotations as cases fail and a step summary at the end.
+pub struct GithubReporter {
+    annotations: Box<dyn Write + Send>,
+    summary_path: Option<PathBuf>,
+    rows: Vec<Row>,
+    row_of: HashMap<(String, String, String, String), usize>,
+    /// Failing and erroring cases, for the summary (at most `MAX_LISTED_FAILURES`).
+    failures: Vec<Arc<CaseResult>>,
+    /// Failing and erroring cases not kept in `failures`.
+    more_failures: usize,
+}
+
+impl std::fmt::Debug for GithubReporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubReporter")
+            .field("summary_path", &self.summary_path)
+            .field("rows", &self.rows.len())
+            .field("failures", &self.failures.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubReporter {
+    /// The reporter for the current environment: `Some` only inside GitHub
+    /// Actions (`GITHUB_ACTIONS=true`). Annotations go to stdout, where the
+    /// runner reads workflow commands; the summary goes to `$GITHUB_STEP_SUMMARY`
+    /// when that is set.
+    pub fn from_env() -> Option<Self> {
+        if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+            return None;
+        }
+        let summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        Some(Self::new(Box::new(io::stdout()), summary))
+    }
+
+    /// A reporter writing annotations to `annotations` and appending its summary
+    /// to `summary_path` (if any).
+    pub fn new(annotations: Box<dyn Write + Send>, summary_path: Option<PathBuf>) -> Self {
+        Self {
+            annotations,
+            summary_path,
+            rows: Vec::new(),
+            row_of: HashMap::new(),
+            failures: Vec::new(),
+            more_failures: 0,
+        }
+    }
+
+    fn case(&mut self, case: &Arc<CaseResult>) -> io::Result<()> {
+        let key = (
+            case.suite.clone(),
+            case.prompt.clone(),
+            case.prompt_hash.clone(),
+            case.provider.clone(),
+        );
+        let slot = match self.row_of.get(&key) {
+            Some(&slot) => slot,
+            None => {
+                self.rows.push(Row {
+                    suite: case.suite.clone(),
+                    target: format!("{}@{}", case.prompt, case.prompt_hash),
+                    provider: case.provider.clone(),
+                    first_index: case.index,
+                    ..Row::default()
+                });
+                self.row_of.insert(key, self.rows.len() - 1);
+                self.rows.len() - 1
+            }
+        };
+        let row = &mut self.rows[slot];
+        row.first_index = row.first_index.min(case.index);
+        match case.verdict {
+            Verdict::Pass => row.passed += 1,
+            Verdict::Fail => row.failed += 1,
+            Verdict::Error => row.errored += 1,
+            Verdict::Skipped => row.skipped += 1,
+        }
+
+        if matches!(case.verdict, Verdict::Fail | Verdict::Error) {
+            // One write per line, so annotations never interleave mid-line.
+            let line = annotation(case);
+            self.annotations.write_all(line.as_bytes())?;
+            self.annotations.flush()?;
+            if self.failures.len() < MAX_LISTED_FAILURES {
+                self.failures.push(Arc::clone(case));
+            } else {
+                self.more_failures += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        let Some(path) = &self.summary_path else {
+            return Ok(());
+        };
+        let mut rows = self.rows.clone();
+        rows.sort_by_key(|r| r.first_index);
+        let mut failures = self.failures.clone();
+        failures.sort_by_key(|c| c.index);
+        let markdown = step_summary(summary, &rows, &failures, self.more_failures);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
+        file.write_all(markdown.as_bytes())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+impl Reporter for GithubReporter {
+    fn on_event(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::RunStarted(_) => {
+                self.rows.clear();
+                self.row_of.clear();
+                self.failures.clear();
+                self.more_failures = 0;
+                Ok(())
+            }
+            Event::CaseFinished(case) => self.case(case),
+            Event::RunFinished(summary) => self.finish(summary),
+        }
+    }
+}
+
+/// Escapes a workflow command's message: `%`, CR, LF.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value: as [`escape_data`], plus `:` and `,`.
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The `::error file=F,line=N,title=T::MESSAGE` line (with its newline) of a
+/// failing or erroring case.
+pub fn annotation(case: &CaseResult) -> String {
+    let mut props = format!("file={}", escape_property(&case.test_file.display().to_string()));
+    if let Some(line) = case.line {
+        let _ = write!(props, ",line={line}");
+    }
+    let title = format!("{} {}", case.full_name(), case.verdict.word());
+    let _ = write!(props, ",title={}", escape_property(&title));
+    let full = case_message(case);
+    let mut message: String = full.chars().take(MAX_ANNOTATION_CHARS).collect();
+    if message.len() < full.len() {
+        message.push('…');
+    }
+    format!("::error {props}::{}\n", escape_data(&message))
+}
+
+/// What went wrong with a case: its failing assertions' reasons (one per line,
+/// with the score against the threshold when one is set), or its error.
+pub fn case_message(case: &CaseResult) -> String {
+    if case.verdict == Verdict::Error {
+        if let Some(error) = &case.error {
+            return error.clone();
+        }
+    }
+    let mut lines: Vec<String> = case
+        .failed_assertions()
+        .map(|a| match &a.error {
+            Some(error) => format!("{}: {error}", a.kind),
+            None => format!("{}: {}", a.kind, a.reason),
+        })
+        .collect();
+    if let Some(threshold) = case.threshold {
+        if case.score < threshold {
+            lines.push(format!("score {:.3} below threshold {threshold:.3}", case.score));
+        }
+    }
+    if lines.is_empty() {
+        lines.push(case.error.clone().unwrap_or_else(|| case.verdict.word().to_string()));
+    }
+    lines.join("\n")
+}
+
+/// The Markdown section appended to the step summary.
+fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>], more_failures: usize) -> String {
+    let mut md = String::new();
+    let icon = if summary.failed > 0 || summary.errored > 0 {
+        "❌"
+    } else if summary.skipped > 0 {
+        "⚠️"
+    } else {
+        "✅"
+    };
+    let _ = writeln!(md, "## {icon} promptgate\n");
+    let _ = writeln!(
+        md,
+        "**{} passed, {} failed, {} errored, {} skipped** of {} cases in {:.2} s\n",
+        summary.passed,
+        summary.failed,
+        summary.errored,
+        summary.skipped,
+        summary.total(),
+        summary.duration_ms as f64 / 1000.0
+    );
+
+    if !rows.is_empty() {
+        md.push_str("| Suite | Prompt | Provider | Passed | Failed | Errored | Skipped |\n");
+        md.push_str("|---|---|---|---:|---:|---:|---:|\n");
+        let mut shown = 0;
+        for row in rows.iter().take(MAX_TABLE_ROWS) {
+            if md.len() > SUMMARY_BUDGET / 2 {
+                break;
+            }
+            shown += 1;
+            let total = row.passed + row.failed + row.errored + row.skipped;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {}/{total} | {} | {} | {} |",
+                md_cell(&row.suite),
+                md_cell(&row.target),
+                md_cell(&row.provider),
+                row.passed,
+                row.failed,
+                row.errored,
+                row.skipped
+            );
+        }
+        if rows.len() > shown {
+            let _ = writeln!(md, "\n…and {} more rows", rows.len() - shown);
+        }
+        md.push('\n');
+    }
+
+    if !failures.is_empty() {
+        md.push_str("### Failures\n\n");
+        let mut more = more_failures;
+        for (i, case) in failures.iter().enumerate() {
+            if md.len() > SUMMARY_BUDGET {
+                more += failures.len() - i;
+                break;
+            }
+            let _ = writeln!(
+                md,
+                "- **{}** {} at {}: {}",
+                case.verdict.word(),
+                md_cell(&case.full_name()),
+                md_cell(&case.location()),
+                md_cell(&case_message(case))
+            );
+        }
+        if more > 0 {
+            let _ = writeln!(md, "- …and {more} more");
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// Text made safe for one Markdown table cell or list item: one line, at most
+/// [`MAX_CELL_CHARS`] characters, HTML and Markdown punctuation escaped.
+fn md_cell(s: &str) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(flat.len());
+    for (i, c) in flat.chars().enumerate() {
+        if i == MAX_CELL_CHARS {
+            out.push('…');
+            break;
+        }
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_data_and_properties() {
+        assert_eq!(escape_data("50%\r\nok: a,b"), "50%25%0D%0Aok: a,b");
+        assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
+
+    #[test]
+    fn md_cell_is_one_safe_line() {
+        assert_eq!(md_cell("a | b\n<script>"), "a \\| b &lt;script&gt;");
+        assert_eq!(md_cell(&"x".repeat(400)).chars().count(), MAX_CELL_CHARS + 1);
+    }
+}

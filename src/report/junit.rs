@@ -1,1 +1,387 @@
-//! (in progress)
+//! JUnit XML report, for CI dashboards (Jenkins, GitLab, dorny/test-reporter,
+//! mikepenz/action-junit-report).
+//!
+//! Layout:
+//!
+//! ```text
+//! <testsuites name="promptgate" tests=.. failures=.. errors=.. time=..>
+//!   <testsuite name="{suite} [{prompt}@{hash} {provider}]" ...>   one per combination
+//!     <properties> suite_file, prompt, prompt_hash, provider </properties>
+//!     <testcase name="{test} [{prompt}@{hash} {provider}]" classname="{suite}" time="s">
+//!       <failure message=".." type="{assertion type}">every failing assertion, file:line</failure>
+//!       | <error message=".." type="error">..</error> | <skipped message=".."/>
+//!       <system-out>the provider's output</system-out>
+//!     </testcase>
+//! ```
+//!
+//! Test cases are named with their target so that names are unique (GitLab keeps
+//! only the first of duplicate names). The schema the dashboards follow
+//! (jenkinsci/xunit-plugin `junit-10.xsd`) allows no `file`/`line` attributes on
+//! `<testcase>`, so the test's `file:line` goes into the failure text instead.
+//!
+//! Any text can come out of a model: quick-junit's `XmlString` strips ANSI
+//! escapes and the control characters XML 1.0 forbids (and also tabs and CRs),
+//! and quick-xml escapes `&<>"'`; this module additionally drops U+FFFE and
+//! U+FFFF (not XML characters either) and turns tabs into spaces and CRs into
+//! LFs before that, so the report is well-formed whatever the outputs hold and
+//! keeps their layout. Outputs go into escaped text, not CDATA, so `]]>` is
+//! harmless.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Local};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
+
+use crate::report::{write_atomically, Reporter};
+use crate::result::{CaseResult, RunSummary, Verdict};
+use crate::runner::Event;
+
+/// The `<testsuites name>` of every report.
+pub const REPORT_NAME: &str = "promptgate";
+
+/// Longest `message` attribute, in characters (the full text is in the element body).
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// Writes a JUnit XML file when the run finishes.
+///
+/// Keeps the finished cases (shared `Arc`s, no copies) until `RunFinished`, then
+/// writes the file atomically with [`write_atomically`].
+#[derive(Debug)]
+pub struct JunitReporter {
+    path: PathBuf,
+    started_at: Option<DateTime<Local>>,
+    cases: Vec<Arc<CaseResult>>,
+}
+
+impl JunitReporter {
+    /// A reporter that writes to `path` (created, with its parent directory, on `RunFinished`).
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            started_at: None,
+            cases: Vec::new(),
+        }
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
+        match event {
+            Event::RunStarted(info) => {
+                self.started_at = Some(info.started_at);
+                self.cases.clear();
+            }
+            Event::CaseFinished(case) => self.cases.push(Arc::clone(case)),
+            Event::RunFinished(summary) => {
+                let started_at = self.started_at.unwrap_or_else(Local::now);
+                let xml = render(&self.cases, summary, started_at).map_err(|e| {
+                    std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", self.path.display()))
+                })?;
+                write_atomically(&self.path, xml.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Renders the JUnit XML of a run (see the module docs for the layout).
+///
+/// `cases` may be in any order; suites and cases are ordered by the cases' plan
+/// `index`.
+///
+/// # Errors
+/// Only quick-junit serialisation errors (writing into a `String` does not fail
+/// in practice).
+pub fn render(
+    cases: &[Arc<CaseResult>],
+    summary: &RunSummary,
+    started_at: DateTime<Local>,
+) -> Result<String, quick_junit::SerializeError> {
+    build_report(cases, summary, started_at).to_string()
+}
+
+/// Builds the quick-junit [`Report`] that [`render`] serialises.
+///
+/// The `<testsuites>` element carries name, counts and time only: the schema
+/// allows no timestamp there, so the run's start time goes on each `<testsuite>`.
+pub fn build_report(cases: &[Arc<CaseResult>], summary: &RunSummary, started_at: DateTime<Local>) -> Report {
+    let mut sorted: Vec<&Arc<CaseResult>> = cases.iter().collect();
+    sorted.sort_by_key(|c| c.index);
+
+    // Group by (suite, prompt, hash, provider), in order of first (smallest) index.
+    let mut groups: Vec<Vec<&Arc<CaseResult>>> = Vec::new();
+    let mut group_of: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
+    for case in sorted {
+        let key = (
+            case.suite.as_str(),
+            case.prompt.as_str(),
+            case.prompt_hash.as_str(),
+            case.provider.as_str(),
+        );
+        let slot = *group_of.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[slot].push(case);
+    }
+
+    let mut report = Report::new(REPORT_NAME);
+    report.set_time(Duration::from_millis(summary.duration_ms));
+    let timestamp = started_at.fixed_offset();
+    for group in groups {
+        let Some(first) = group.first() else { continue };
+        let mut suite = TestSuite::new(xml_text(&format!("{} [{}]", first.suite, first.target())));
+        suite.set_timestamp(timestamp);
+        suite.add_properties([
+            Property::new("suite_file", xml_text(&first.suite_file.display().to_string())),
+            Property::new("prompt", xml_text(&first.prompt)),
+            Property::new("prompt_hash", xml_text(&first.prompt_hash)),
+            Property::new("provider", xml_text(&first.provider)),
+        ]);
+        let total_ms: u64 = group.iter().map(|c| c.duration_ms).sum();
+        suite.set_time(Duration::from_millis(total_ms));
+        suite.add_test_cases(group.iter().map(|c| test_case(c)));
+        report.add_test_suite(suite);
+    }
+    report
+}
+
+/// The `<testcase>` of one case.
+fn test_case(case: &CaseResult) -> TestCase {
+    let test = case.name.split_once("::").map_or(case.name.as_str(), |(_, test)| test);
+    let name = format!("{test} [{}]", case.target());
+    let status = match case.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail => failure_status(case),
+        Verdict::Error => error_status(case),
+        Verdict::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(one_line(case.error.as_deref().unwrap_or("not run")));
+            status
+        }
+    };
+    let mut tc = TestCase::new(xml_text(&name), status);
+    tc.set_classname(xml_text(&case.suite));
+    tc.set_time(Duration::from_millis(case.duration_ms));
+    if let Some(output) = &case.output {
+        tc.set_system_out(xml_text(output));
+    }
+    tc
+}
+
+/// `<failure>`: message and type from the first failing assertion, text listing
+/// all of them with the test's location and the score vs the threshold.
+fn failure_status(case: &CaseResult) -> TestCaseStatus {
+    let failed: Vec<_> = case.failed_assertions().collect();
+    let below_threshold = case.threshold.map(|t| case.score < t).unwrap_or(false);
+    let (message, ty) = match failed.first() {
+        Some(first) => {
+            let mut message = format!("{}: {}", first.kind, first.reason);
+            if failed.len() > 1 {
+                message.push_str(&format!(" (and {} more)", failed.len() - 1));
+            }
+            (message, first.kind.clone())
+        }
+        None => match case.threshold {
+            Some(threshold) => (
+                format!("score {:.3} below threshold {threshold:.3}", case.score),
+                "threshold".to_string(),
+            ),
+            None => ("failed".to_string(), "failure".to_string()),
+        },
+    };
+
+    let mut text = format!("at {}\n", case.location());
+    if let Some(description) = &case.description {
+        text.push_str(&format!("test: {description}\n"));
+    }
+    if !failed.is_empty() {
+        text.push_str(&format!(
+            "{} of {} assertions failed:\n",
+            failed.len(),
+            case.assertions.len()
+        ));
+    }
+    for a in &failed {
+        text.push_str(&format!("- {}", a.kind));
+        if let Some(line) = a.line {
+            text.push_str(&format!(" ({}:{line})", case.test_file.display()));
+        }
+        if let Some(expected) = &a.expected {
+            text.push_str(&format!("\n  expected: {}", indent(expected)));
+        }
+        text.push_str(&format!("\n  reason: {}", indent(&a.reason)));
+        if let Some(error) = &a.error {
+            text.push_str(&format!("\n  error: {}", indent(error)));
+        }
+        text.push('\n');
+    }
+    if let Some(threshold) = case.threshold {
+        let relation = if below_threshold { "<" } else { ">=" };
+        text.push_str(&format!(
+            "score {:.3} {relation} threshold {threshold:.3}\n",
+            case.score
+        ));
+    }
+
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status
+        .set_message(one_line(&message))
+        .set_type(xml_text(&ty))
+        .set_description(xml_text(&text));
+    status
+}
+
+/// `<error>`: the case's error, or the erroring assertion's.
+fn error_status(case: &CaseResult) -> TestCaseStatus {
+    let erroring: Vec<_> = case.assertions.iter().filter(|a| a.error.is_some()).collect();
+    let message = match (&case.error, erroring.first()) {
+        (Some(error), _) => error.clone(),
+        (None, Some(a)) => format!("{}: {}", a.kind, a.error.as_deref().unwrap_or_default()),
+        (None, None) => "no verdict".to_string(),
+    };
+    let mut text = format!("at {}\n", case.location());
+    if let Some(error) = &case.error {
+        text.push_str(error);
+        text.push('\n');
+    }
+    for a in &erroring {
+        text.push_str(&format!(
+            "- {}: {}\n",
+            a.kind,
+            indent(a.error.as_deref().unwrap_or_default())
+        ));
+    }
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status
+        .set_message(one_line(&message))
+        .set_type("error")
+        .set_description(xml_text(&text));
+    status
+}
+
+/// Indents continuation lines of a multi-line value under a list item.
+fn indent(s: &str) -> String {
+    s.trim_end().replace('\n', "\n    ")
+}
+
+/// Prepares text for quick-junit's `XmlString`, which strips ANSI escapes and
+/// every control character but LF (tabs and CRs included): drops U+FFFE and
+/// U+FFFF (not XML characters, and `XmlString` keeps them), expands tabs to four
+/// spaces and turns CR LF and lone CRs into LF, so indentation and line breaks of
+/// outputs survive.
+fn xml_text(s: &str) -> String {
+    if !s.contains(['\u{FFFE}', '\u{FFFF}', '\t', '\r']) {
+        return s.to_string();
+    }
+    s.replace(['\u{FFFE}', '\u{FFFF}'], "")
+        .replace('\t', "    ")
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+}
+
+/// One line (attribute values lose their newlines anyway), at most
+/// [`MAX_MESSAGE_CHARS`] characters. Sanitised first, so that a stripped ANSI
+/// escape or control character leaves no stray whitespace behind.
+fn one_line(s: &str) -> String {
+    let clean = XmlString::new(xml_text(s));
+    let joined = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = joined.chars().take(MAX_MESSAGE_CHARS).collect();
+    if joined.chars().count() > MAX_MESSAGE_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::AssertionResult;
+
+    fn case(index: usize, suite: &str, provider: &str, verdict: Verdict) -> Arc<CaseResult> {
+        Arc::new(CaseResult {
+            index,
+            name: format!("{suite}::t{index}"),
+            suite: suite.into(),
+            suite_file: format!("suites/{suite}.yaml").into(),
+            line: Some(3 + index),
+            test_file: format!("suites/{suite}.yaml").into(),
+            description: None,
+            prompt: "p".into(),
+            prompt_hash: "0123456789ab".into(),
+            provider: provider.into(),
+            category: None,
+            vars: Default::default(),
+            verdict,
+            score: 0.0,
+            threshold: None,
+            metrics: Default::default(),
+            assertions: vec![AssertionResult {
+                kind: "equals".into(),
+                expected: Some("x".into()),
+                pass: verdict != Verdict::Fail,
+                score: 0.0,
+                weight: 1.0,
+                metric: None,
+                reason: "nope\u{FFFF}".into(),
+                error: None,
+                line: None,
+            }],
+            output: Some("out\u{FFFE}".into()),
+            error: None,
+            latency_ms: None,
+            tokens: Default::default(),
+            finish_reason: None,
+            cost_usd: None,
+            replayed: false,
+            duration_ms: 1500,
+        })
+    }
+
+    #[test]
+    fn suites_are_grouped_and_ordered_by_smallest_index() {
+        let cases = vec![
+            case(3, "b", "echo", Verdict::Pass),
+            case(1, "a", "x", Verdict::Fail),
+            case(0, "a", "echo", Verdict::Pass),
+            case(2, "a", "echo", Verdict::Skipped),
+        ];
+        let report = build_report(&cases, &RunSummary::default(), Local::now());
+        let names: Vec<_> = report.test_suites.iter().map(|s| s.name.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "a [p@0123456789ab echo]",
+                "a [p@0123456789ab x]",
+                "b [p@0123456789ab echo]"
+            ]
+        );
+        let first: Vec<_> = report.test_suites[0]
+            .test_cases
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect();
+        assert_eq!(first, ["t0 [p@0123456789ab echo]", "t2 [p@0123456789ab echo]"]);
+        assert_eq!(report.tests, 4);
+        assert_eq!(report.failures, 1);
+        assert_eq!(report.skipped, 1);
+    }
+
+    #[test]
+    fn non_characters_are_dropped() {
+        let cases = vec![case(0, "a", "x", Verdict::Fail)];
+        let xml = render(&cases, &RunSummary::default(), Local::now()).unwrap();
+        assert!(!xml.contains(['\u{FFFE}', '\u{FFFF}']));
+        assert!(xml.contains("suites/a.yaml:3"));
+    }
+
+    #[test]
+    fn one_line_caps_and_flattens() {
+        assert_eq!(one_line("a\nb\r\n  c"), "a b c");
+        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
+        assert_eq!(one_line(&long).chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+}

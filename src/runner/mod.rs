@@ -1,1 +1,11 @@
-pub mod events; pub use events::*;
+//! The runner: plans one case per suite × prompt × provider × test, runs
+//! them concurrently on tokio (bounded by `-j` and each provider's
+//! `max_concurrency`), and streams [`Event`]s to reporters as cases finish.
+
+mod events;
+mod exec;
+mod plan;
+
+pub use events::{Event, RunInfo};
+pub use exec::{run, RunContext, RunOptions};
+pub use plan::{plan, Case, Plan, ProviderSlot};

@@ -1,0 +1,219 @@
+//! `promptgate test`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::config::{self, Config};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::exit;
+use crate::provider::Env;
+use crate::recording::{Mode, RecordingStore};
+use crate::report::console::ConsoleReporter;
+use crate::report::github::GithubReporter;
+use crate::report::json::JsonReporter;
+use crate::report::junit::JunitReporter;
+use crate::report::Reporter;
+use crate::runner::{self, RunContext, RunOptions};
+use crate::suite::{self, LoadOptions};
+
+/// Arguments of `promptgate test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Suite files or folders (searched recursively for *.yaml / *.yml).
+    #[arg(default_value = "suites")]
+    pub paths: Vec<PathBuf>,
+    /// Cases in flight at once.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Run prompt NAME from the candidate file PATH instead of its default file (repeatable).
+    #[arg(long = "prompt", value_name = "NAME=PATH", value_parser = super::parse_name_path)]
+    pub prompts: Vec<(String, PathBuf)>,
+    /// Run only cases whose full name contains PATTERN (repeatable; any match).
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Vec<String>,
+    /// List the selected cases without calling anything.
+    #[arg(long)]
+    pub list: bool,
+    /// Stop scheduling new cases after the first failure or error.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// JUnit XML report path [default: reports/junit.xml].
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write a JSON report with every case (vars, output, assertions, score, latency, tokens).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Call the providers and store every response in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["replay", "live"])]
+    pub record: Option<PathBuf>,
+    /// Answer from the recordings in DIR; never call a provider.
+    #[arg(long, value_name = "DIR", conflicts_with = "live")]
+    pub replay: Option<PathBuf>,
+    /// Call the providers even when promptgate.toml sets `replay`.
+    #[arg(long)]
+    pub live: bool,
+    /// Where prompt names are looked up [default: prompts].
+    #[arg(long, value_name = "DIR")]
+    pub prompts_dir: Option<PathBuf>,
+    /// Project config file [default: promptgate.toml when present].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+fn print_diagnostics(d: &Diagnostics) {
+    let mut err = std::io::stderr().lock();
+    for w in d.warnings() {
+        let _ = writeln!(err, "{}", w.one_line());
+    }
+    for e in d.errors() {
+        let _ = writeln!(err, "{e}\n");
+    }
+    let n = d.errors().count();
+    if n > 0 {
+        let s = if n == 1 { "" } else { "s" };
+        let _ = writeln!(err, "error: {n} problem{s} in the input; nothing was run");
+    }
+}
+
+/// Runs `promptgate test`; returns the exit code.
+pub fn run(args: TestArgs) -> i32 {
+    match run_inner(args) {
+        Ok(code) => code,
+        Err(d) => {
+            print_diagnostics(&d);
+            exit::INVALID_INPUT
+        }
+    }
+}
+
+fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
+    let config = match &args.config {
+        Some(p) => Config::load(p, true)?,
+        None => Config::load(std::path::Path::new(config::FILE_NAME), false)?,
+    };
+    for (name, path) in &args.prompts {
+        if !path.is_file() {
+            return Err(Diagnostic::error(format!("--prompt {name}={}: no such file", path.display()), None).into());
+        }
+    }
+    let opts = LoadOptions {
+        prompts_dir: args
+            .prompts_dir
+            .clone()
+            .or(config.test.prompts_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("prompts")),
+        prompt_overrides: args.prompts.iter().cloned().collect::<BTreeMap<_, _>>(),
+    };
+    let project = suite::load(&args.paths, &opts)?;
+    {
+        let mut err = std::io::stderr().lock();
+        for w in &project.warnings {
+            let _ = writeln!(err, "{}", w.one_line());
+        }
+    }
+    let env = Env::process();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("promptgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the HTTP client: {e}"), None))?;
+    let work_dir = std::env::current_dir().unwrap_or_default();
+    let plan = runner::plan(project.suites, &args.filter, &env, &client, &work_dir)?;
+
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        for c in &plan.cases {
+            let _ = writeln!(out, "{}: case", c.full_name());
+        }
+        let _ = writeln!(out, "\n{} cases", plan.cases.len());
+        return Ok(exit::SUCCESS);
+    }
+    if plan.cases.is_empty() {
+        let what = if args.filter.is_empty() {
+            String::new()
+        } else {
+            format!(" match --filter {}", args.filter.join(", "))
+        };
+        return Err(Diagnostic::error(format!("no test cases{what}"), None)
+            .with_help("`promptgate test --list` lists the cases")
+            .into());
+    }
+
+    let mode = if let Some(dir) = &args.record {
+        Mode::Record(dir.clone())
+    } else if let Some(dir) = &args.replay {
+        Mode::Replay(dir.clone())
+    } else if args.live {
+        Mode::Live
+    } else if let Some(dir) = &config.test.replay {
+        Mode::Replay(dir.clone())
+    } else {
+        Mode::Live
+    };
+    if !matches!(mode, Mode::Replay(_)) {
+        let mut diags = Diagnostics::default();
+        for slot in &plan.providers {
+            if let Err(e) = slot.provider.check_ready() {
+                diags.push(Diagnostic::error(e.to_string(), None).with_help(
+                    "API keys come only from environment variables; to run without keys, replay recordings with `--replay DIR`",
+                ));
+            }
+        }
+        if diags.has_errors() {
+            return Err(diags);
+        }
+    }
+    let recordings = RecordingStore::open(mode)?;
+
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    reporters.push(Box::new(ConsoleReporter::new(
+        Box::new(std::io::stdout()),
+        ConsoleReporter::want_progress(),
+    )));
+    let junit = args
+        .junit
+        .clone()
+        .or(config.test.junit.clone())
+        .unwrap_or_else(|| PathBuf::from("reports/junit.xml"));
+    reporters.push(Box::new(JunitReporter::new(junit)));
+    if let Some(path) = &args.json {
+        let r = JsonReporter::new(path.clone())
+            .map_err(|e| Diagnostic::error(format!("cannot write --json {}: {e}", path.display()), None))?;
+        reporters.push(Box::new(r));
+    }
+    if let Some(gh) = GithubReporter::from_env() {
+        reporters.push(Box::new(gh));
+    }
+
+    let jobs = args.jobs.map(usize::from).or(config.test.jobs).unwrap_or(8);
+    let run_opts = RunOptions {
+        jobs,
+        fail_fast: args.fail_fast,
+    };
+    let ctx = Arc::new(RunContext {
+        templates: project.templates,
+        recordings,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}"), None))?;
+    let (summary, errors) = runtime.block_on(runner::run(plan, ctx.clone(), &run_opts, &mut reporters));
+    if let Mode::Record(dir) = ctx.recordings.mode() {
+        eprintln!("recorded {} responses in {}", ctx.recordings.recorded(), dir.display());
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        return Ok(if summary.failed > 0 {
+            exit::TEST_FAILED
+        } else {
+            exit::INFRA_ERROR
+        });
+    }
+    Ok(summary.exit_code())
+}

@@ -1,0 +1,350 @@
+//! Executing a plan.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, Semaphore};
+
+use super::events::{Event, RunInfo};
+use super::plan::{Case, Plan};
+use crate::assertion::{aggregate, EvalContext};
+use crate::provider::{ProviderError, ProviderRequest, ProviderResponse};
+use crate::recording::{request_key, Entry, Mode, RecordingStore};
+use crate::report::Reporter;
+use crate::result::{AssertionResult, CaseResult, RunSummary, Verdict};
+use crate::template::Templates;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Most cases in flight at once (`-j`), at least 1.
+    pub jobs: usize,
+    /// Stop scheduling new cases after the first failure or error.
+    pub fail_fast: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: 8,
+            fail_fast: false,
+        }
+    }
+}
+
+/// What every case needs, shared.
+#[derive(Debug)]
+pub struct RunContext {
+    /// The compiled templates.
+    pub templates: Templates,
+    /// Recordings (record / replay / live).
+    pub recordings: RecordingStore,
+}
+
+/// Runs `plan`, sending every event to every reporter, and returns the
+/// summary. Reporter I/O errors are returned after the run completes.
+///
+/// # Errors
+/// The first reporter error (the run itself always completes).
+pub async fn run(
+    plan: Plan,
+    ctx: Arc<RunContext>,
+    opts: &RunOptions,
+    reporters: &mut [Box<dyn Reporter>],
+) -> (RunSummary, Vec<std::io::Error>) {
+    let started = Instant::now();
+    let mut report_errors = Vec::new();
+    let mut emit = |ev: &Event, errs: &mut Vec<std::io::Error>| {
+        for r in reporters.iter_mut() {
+            if let Err(e) = r.on_event(ev) {
+                errs.push(e);
+            }
+        }
+    };
+    let total = plan.cases.len();
+    emit(
+        &Event::RunStarted(RunInfo {
+            total_cases: total,
+            suites: plan.suites,
+            started_at: chrono::Local::now(),
+        }),
+        &mut report_errors,
+    );
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<CaseResult>();
+    let global = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let stop = Arc::new(AtomicBool::new(false));
+    // One feeder per provider instance, so that a provider waiting on its own
+    // `max_concurrency` never holds `-j` slots other providers could use.
+    let mut groups: BTreeMap<*const super::plan::ProviderSlot, Vec<Case>> = BTreeMap::new();
+    for case in plan.cases {
+        groups.entry(Arc::as_ptr(&case.provider)).or_default().push(case);
+    }
+    for (_, cases) in groups {
+        let tx = tx.clone();
+        let global = global.clone();
+        let stop = stop.clone();
+        let ctx = ctx.clone();
+        let fail_fast = opts.fail_fast;
+        tokio::spawn(async move { feed(cases, ctx, global, stop, fail_fast, tx).await });
+    }
+    drop(tx);
+
+    let mut summary = RunSummary::default();
+    while let Some(result) = rx.recv().await {
+        summary.count(result.verdict);
+        emit(&Event::CaseFinished(Arc::new(result)), &mut report_errors);
+    }
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    if let Err(e) = ctx.recordings.save() {
+        report_errors.push(e);
+    }
+    emit(&Event::RunFinished(summary.clone()), &mut report_errors);
+    (summary, report_errors)
+}
+
+async fn feed(
+    cases: Vec<Case>,
+    ctx: Arc<RunContext>,
+    global: Arc<Semaphore>,
+    stop: Arc<AtomicBool>,
+    fail_fast: bool,
+    tx: mpsc::UnboundedSender<CaseResult>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut running: BTreeMap<tokio::task::Id, Case> = BTreeMap::new();
+    for case in cases {
+        if stop.load(Ordering::SeqCst) {
+            let _ = tx.send(skipped(&case));
+            continue;
+        }
+        let provider_permit = match &case.provider.limit {
+            Some(sem) => sem.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let Ok(permit) = global.clone().acquire_owned().await else {
+            break;
+        };
+        if stop.load(Ordering::SeqCst) {
+            let _ = tx.send(skipped(&case));
+            continue;
+        }
+        let (ctx2, stop2, tx2, case2) = (ctx.clone(), stop.clone(), tx.clone(), case.clone());
+        let handle = tasks.spawn(async move {
+            let result = run_case(&case2, &ctx2).await;
+            if fail_fast && matches!(result.verdict, Verdict::Fail | Verdict::Error) {
+                stop2.store(true, Ordering::SeqCst);
+            }
+            let _ = tx2.send(result);
+            drop(permit);
+            drop(provider_permit);
+        });
+        running.insert(handle.id(), case);
+        while let Some(done) = tasks.try_join_next_with_id() {
+            settle(done, &mut running, &tx);
+        }
+    }
+    while let Some(done) = tasks.join_next_with_id().await {
+        settle(done, &mut running, &tx);
+    }
+}
+
+/// Removes a finished task; a task that panicked still yields a result.
+fn settle(
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    running: &mut BTreeMap<tokio::task::Id, Case>,
+    tx: &mpsc::UnboundedSender<CaseResult>,
+) {
+    match done {
+        Ok((id, ())) => {
+            running.remove(&id);
+        }
+        Err(e) => {
+            if let Some(case) = running.remove(&e.id()) {
+                let mut r = base_result(&case);
+                r.verdict = Verdict::Error;
+                r.error = Some(format!("internal error: the case's task failed: {e}"));
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+fn base_result(case: &Case) -> CaseResult {
+    CaseResult {
+        index: case.index,
+        name: case.name(),
+        suite: case.suite.name.clone(),
+        suite_file: case.suite.file.clone(),
+        line: case.test.line,
+        test_file: case.test.file.clone(),
+        description: case.test.description.clone(),
+        prompt: case.prompt.name.clone(),
+        prompt_hash: case.prompt.short_hash().to_string(),
+        provider: case.provider.spec.display().to_string(),
+        category: case.test.category().map(str::to_string),
+        vars: case.test.vars.clone(),
+        verdict: Verdict::Error,
+        score: 0.0,
+        threshold: case.test.threshold,
+        metrics: BTreeMap::new(),
+        assertions: Vec::new(),
+        output: None,
+        error: None,
+        latency_ms: None,
+        tokens: Default::default(),
+        finish_reason: None,
+        cost_usd: None,
+        replayed: false,
+        duration_ms: 0,
+    }
+}
+
+fn skipped(case: &Case) -> CaseResult {
+    let mut r = base_result(case);
+    r.verdict = Verdict::Skipped;
+    r.error = Some("not run: --fail-fast stopped the run after the first failure".into());
+    r
+}
+
+/// Renders, calls (or replays) and asserts one case.
+pub(crate) async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
+    let started = Instant::now();
+    let mut r = base_result(case);
+    let finish = |mut r: CaseResult| {
+        r.duration_ms = started.elapsed().as_millis() as u64;
+        r
+    };
+    let messages = match case.prompt.render(&ctx.templates, &case.test.vars) {
+        Ok(m) => m,
+        Err(e) => {
+            r.error = Some(format!("template error in prompt {}: {e}", case.prompt.name));
+            return finish(r);
+        }
+    };
+    let slot = &case.provider;
+    let model = match slot.model.clone().or_else(|| case.prompt.model.clone()) {
+        Some(m) => m,
+        None if slot.provider.is_local() || slot.spec.id.starts_with("exec:") => String::new(),
+        None => {
+            r.error = Some(format!(
+                "provider {} names no model and prompt {} sets none",
+                slot.spec.id, case.prompt.name
+            ));
+            return finish(r);
+        }
+    };
+    let request = ProviderRequest {
+        model,
+        messages,
+        settings: case.prompt.settings.overlay(&slot.spec.config.settings()),
+    };
+    let (response, replayed) = match call(case, ctx, &request).await {
+        Ok(x) => x,
+        Err(e) => {
+            r.error = Some(e.to_string());
+            return finish(r);
+        }
+    };
+    r.replayed = replayed;
+    r.latency_ms = Some(response.latency_ms);
+    r.tokens = response.tokens;
+    r.finish_reason = response.finish_reason.clone();
+    r.cost_usd = response.cost_usd;
+    let eval = EvalContext {
+        output: &response.output,
+        latency_ms: Some(response.latency_ms),
+        cost_usd: response.cost_usd,
+    };
+    let mut results: Vec<AssertionResult> = Vec::with_capacity(case.test.assertions.len());
+    for a in &case.test.assertions {
+        let rendered = if a.templated {
+            match a
+                .value
+                .as_ref()
+                .map(|v| ctx.templates.render_value(v, &case.test.vars))
+                .transpose()
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    let mut res = a.evaluate(a.value.as_ref(), &eval);
+                    res.pass = false;
+                    res.score = 0.0;
+                    res.reason = format!("template error in assertion value: {e}");
+                    res.error = Some(res.reason.clone());
+                    results.push(res);
+                    continue;
+                }
+            }
+        } else {
+            a.value.clone()
+        };
+        results.push(a.evaluate(rendered.as_ref(), &eval));
+    }
+    let (pass, score) = aggregate(&results, case.test.threshold);
+    r.score = score;
+    r.metrics = metrics(&results);
+    r.verdict = if let Some(err) = results.iter().find_map(|a| a.error.clone()) {
+        r.error = Some(err);
+        Verdict::Error
+    } else if pass {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    r.assertions = results;
+    r.output = Some(response.output);
+    finish(r)
+}
+
+/// Named metrics: the mean score of the assertions that name each metric.
+fn metrics(results: &[AssertionResult]) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for a in results {
+        if let Some(m) = &a.metric {
+            let e = sums.entry(m.clone()).or_default();
+            e.0 += a.score;
+            e.1 += 1;
+        }
+    }
+    sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect()
+}
+
+async fn call(
+    case: &Case,
+    ctx: &RunContext,
+    request: &ProviderRequest,
+) -> Result<(ProviderResponse, bool), ProviderError> {
+    let slot = &case.provider;
+    let provider = &slot.provider;
+    if provider.is_local() {
+        return provider.call(request).await.map(|r| (r, false));
+    }
+    match ctx.recordings.mode() {
+        Mode::Live => provider.call(request).await.map(|r| (r, false)),
+        Mode::Replay(dir) => {
+            let key = request_key(&slot.spec.id, request);
+            match ctx.recordings.get(&key) {
+                Some(r) => Ok((r, true)),
+                None => Err(ProviderError::NotRecorded {
+                    provider: slot.spec.id.clone(),
+                    key,
+                    dir: dir.display().to_string(),
+                }),
+            }
+        }
+        Mode::Record(_) => {
+            let response = provider.call(request).await?;
+            let key = request_key(&slot.spec.id, request);
+            ctx.recordings.insert(Entry {
+                key,
+                provider: slot.spec.id.clone(),
+                request: request.clone(),
+                response: response.clone(),
+            });
+            Ok((response, false))
+        }
+    }
+}

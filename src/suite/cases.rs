@@ -1,0 +1,322 @@
+//! Test cases from a file: `tests: file://cases.csv|.yaml|.yml|.jsonl|.json`.
+//!
+//! * CSV: the header row names the vars; special columns (promptfoo's):
+//!   `__expected` (and `__expected1`, `__expected2`, ...) hold one assertion
+//!   each as `type:value` (e.g. `contains:rte_mempool_create`,
+//!   `not-icontains:paris`, `regex:^\d+$`); `__description`; `__threshold`;
+//!   `__metric` (applied to the row's assertions); `__metadata:KEY`.
+//! * YAML / JSON: a list of test cases, as in a suite's `tests`.
+//! * JSONL: one test case object per line.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json};
+use serde_yaml::Value;
+
+use super::load::{build_assertion, build_assertions, parse_yaml, resolve_vars, FileCx};
+use super::raw::{kind_of, RawAssertion, RawTest, Section};
+use crate::assertion::Assertion;
+use crate::diagnostic::{display_path, Diagnostic, Diagnostics, Location};
+use crate::template::Templates;
+use crate::yaml_loc::{YamlLocations, YamlPath};
+
+/// A test case read from a cases file, before `defaultTest` is merged.
+pub(super) struct LoadedCase {
+    pub test: RawTest,
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub assertions: Vec<Assertion>,
+    pub vars: Map<String, Json>,
+}
+
+/// Loads the cases in `path`; `at` is where the suite references it.
+pub(super) fn load_cases_file(
+    path: &Path,
+    at: &Location,
+    diags: &mut Diagnostics,
+    templates: &Templates,
+) -> Vec<LoadedCase> {
+    let shown = display_path(path);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                format!("cannot read cases file {}: {e}", shown.display()),
+                Some(at.clone()),
+            ));
+            return Vec::new();
+        }
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => load_csv(&text, &shown, dir, diags, templates),
+        "yaml" | "yml" | "json" => load_yaml_list(&text, &shown, dir, diags, templates),
+        "jsonl" => load_jsonl(&text, &shown, dir, diags, templates),
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    format!("unsupported cases file type: {}", shown.display()),
+                    Some(at.clone()),
+                )
+                .with_help("use .csv, .yaml, .yml, .json or .jsonl"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn load_yaml_list(
+    text: &str,
+    shown: &Path,
+    dir: PathBuf,
+    diags: &mut Diagnostics,
+    templates: &Templates,
+) -> Vec<LoadedCase> {
+    let Some(root) = parse_yaml(text, shown, diags) else {
+        return Vec::new();
+    };
+    let mut cx = FileCx {
+        file: shown.to_path_buf(),
+        dir,
+        locs: YamlLocations::index(text),
+        diags,
+        fixed_line: None,
+    };
+    let Value::Sequence(items) = root else {
+        cx.error(
+            format!("a cases file holds a list of test cases, found {}", kind_of(&root)),
+            &YamlPath::root(),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = YamlPath::root().index(i);
+        if let Some(c) = one_case(&mut cx, item, &p, templates) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn load_jsonl(
+    text: &str,
+    shown: &Path,
+    dir: PathBuf,
+    diags: &mut Diagnostics,
+    templates: &Templates,
+) -> Vec<LoadedCase> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let lineno = i + 1;
+        let value: Value = match serde_json::from_str::<Json>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|j| serde_yaml::to_value(j).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                diags.push(Diagnostic::error(
+                    format!("malformed JSON: {e}"),
+                    Some(Location {
+                        file: shown.to_path_buf(),
+                        line: Some(lineno),
+                        col: None,
+                    }),
+                ));
+                continue;
+            }
+        };
+        let mut cx = FileCx {
+            file: shown.to_path_buf(),
+            dir: dir.clone(),
+            locs: YamlLocations::default(),
+            diags,
+            fixed_line: Some(lineno),
+        };
+        if let Some(c) = one_case(&mut cx, &value, &YamlPath::root(), templates) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn one_case(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templates) -> Option<LoadedCase> {
+    if !matches!(item, Value::Mapping(_)) {
+        cx.error(
+            format!(
+                "a test case is a mapping (description, vars, assert, ...), found {}",
+                kind_of(item)
+            ),
+            p,
+        );
+        return None;
+    }
+    let test: RawTest = cx.deserialize(item, p, Section::Test)?;
+    let assertions = build_assertions(cx, test.assert.as_deref().unwrap_or(&[]), p, templates);
+    let vars = resolve_vars(cx, test.vars.as_ref(), p);
+    let line = cx.at(p).line;
+    Some(LoadedCase {
+        test,
+        file: cx.file.clone(),
+        line,
+        assertions,
+        vars,
+    })
+}
+
+fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, templates: &Templates) -> Vec<LoadedCase> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                format!("malformed CSV header: {e}"),
+                Some(Location {
+                    file: shown.to_path_buf(),
+                    line: Some(1),
+                    col: None,
+                }),
+            ));
+            return Vec::new();
+        }
+    };
+    for h in headers.iter() {
+        let known = h == "__description"
+            || h == "__threshold"
+            || h == "__metric"
+            || h.starts_with("__metadata:")
+            || h.strip_prefix("__expected")
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
+        if h.starts_with("__") && !known {
+            diags.push(
+                Diagnostic::error(
+                    format!("unknown special column `{h}`"),
+                    Some(Location {
+                        file: shown.to_path_buf(),
+                        line: Some(1),
+                        col: None,
+                    }),
+                )
+                .with_help(
+                    "special columns: __expected, __expectedN, __description, __threshold, __metric, __metadata:KEY",
+                ),
+            );
+            return Vec::new();
+        }
+    }
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize);
+                diags.push(Diagnostic::error(
+                    format!("malformed CSV: {e}"),
+                    Some(Location {
+                        file: shown.to_path_buf(),
+                        line,
+                        col: None,
+                    }),
+                ));
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line() as usize);
+        let mut cx = FileCx {
+            file: shown.to_path_buf(),
+            dir: dir.clone(),
+            locs: YamlLocations::default(),
+            diags,
+            fixed_line: line,
+        };
+        let mut test = RawTest::default();
+        let mut vars = std::collections::BTreeMap::new();
+        let mut expected: Vec<(String, String)> = Vec::new();
+        let mut metric = None;
+        let mut metadata = std::collections::BTreeMap::new();
+        let mut bad = false;
+        for (h, v) in headers.iter().zip(record.iter()) {
+            if h.starts_with("__expected") {
+                if !v.trim().is_empty() {
+                    expected.push((h.to_string(), v.to_string()));
+                }
+            } else if h == "__description" {
+                test.description = Some(v.to_string()).filter(|s| !s.is_empty());
+            } else if h == "__threshold" {
+                if !v.trim().is_empty() {
+                    match v.trim().parse::<f64>() {
+                        Ok(t) => test.threshold = Some(t),
+                        Err(_) => {
+                            cx.error(
+                                format!("column `__threshold`: {v:?} is not a number"),
+                                &YamlPath::root(),
+                            );
+                            bad = true;
+                        }
+                    }
+                }
+            } else if h == "__metric" {
+                metric = Some(v.to_string()).filter(|s| !s.is_empty());
+            } else if let Some(key) = h.strip_prefix("__metadata:") {
+                metadata.insert(key.to_string(), Value::String(v.to_string()));
+            } else {
+                vars.insert(h.to_string(), Value::String(v.to_string()));
+            }
+        }
+        let mut assertions = Vec::new();
+        for (col, cell) in expected {
+            let Some((kind, value)) = cell.split_once(':') else {
+                cx.error_help(
+                    format!("column `{col}`: {cell:?} is not an assertion"),
+                    &YamlPath::root(),
+                    "write `type:value`, e.g. `contains:Paris`, `not-icontains:sorry`, `equals:42`",
+                );
+                bad = true;
+                continue;
+            };
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            let raw = RawAssertion {
+                kind: kind.trim().to_string(),
+                value: (!value.is_empty()).then(|| Value::String(value.to_string())),
+                threshold: None,
+                weight: None,
+                metric: metric.clone(),
+            };
+            let before = cx.diags.0.len();
+            match build_assertion(&mut cx, &raw, &YamlPath::root(), line, templates) {
+                Some(a) => assertions.push(a),
+                None => {
+                    // Name the column in the errors just added.
+                    for d in cx.diags.0.iter_mut().skip(before) {
+                        d.message = format!("column `{col}`: {}", d.message);
+                    }
+                    bad = true;
+                }
+            }
+        }
+        if bad {
+            continue;
+        }
+        test.metadata = (!metadata.is_empty()).then_some(metadata);
+        let vars_json = resolve_vars(&mut cx, Some(&vars), &YamlPath::root());
+        out.push(LoadedCase {
+            test,
+            file: shown.to_path_buf(),
+            line,
+            assertions,
+            vars: vars_json,
+        });
+    }
+    out
+}
