@@ -209,8 +209,10 @@ fn skipped(case: &Case) -> CaseResult {
     r
 }
 
-/// Renders, calls (or replays) and asserts one case.
-pub(crate) async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
+/// Renders, calls (or replays) and asserts one case. Used by [`run`], and
+/// directly by harnesses that schedule cases themselves (the `cargo test`
+/// target that runs the prompt suites).
+pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
     let started = Instant::now();
     let mut r = base_result(case);
     let finish = |mut r: CaseResult| {

@@ -7,5 +7,5 @@ mod exec;
 mod plan;
 
 pub use events::{Event, RunInfo};
-pub use exec::{run, RunContext, RunOptions};
+pub use exec::{run, run_case, RunContext, RunOptions};
 pub use plan::{plan, Case, Plan, ProviderSlot};
