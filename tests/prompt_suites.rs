@@ -28,14 +28,22 @@ fn main() {
         std::process::exit(2);
     });
     let opts = LoadOptions {
-        prompts_dir: config.test.prompts_dir.clone().unwrap_or_else(|| PathBuf::from("prompts")),
+        prompts_dir: config
+            .test
+            .prompts_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("prompts")),
         prompt_overrides: Default::default(),
     };
     let project = suite::load(&[PathBuf::from("suites")], &opts).unwrap_or_else(|d| {
         eprintln!("{d}");
         std::process::exit(2);
     });
-    let replay = config.test.replay.clone().unwrap_or_else(|| PathBuf::from("recordings"));
+    let replay = config
+        .test
+        .replay
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("recordings"));
     let recordings = RecordingStore::open(Mode::Replay(replay)).unwrap_or_else(|d| {
         eprintln!("{d}");
         std::process::exit(2);
@@ -45,9 +53,15 @@ fn main() {
         eprintln!("{d}");
         std::process::exit(2);
     });
-    let ctx = Arc::new(RunContext { templates: project.templates, recordings });
+    let ctx = Arc::new(RunContext {
+        templates: project.templates,
+        recordings,
+    });
     let runtime = Arc::new(
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime for the trials"),
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the trials"),
     );
     let trials = plan
         .cases

@@ -11,11 +11,18 @@ use promptgate::fake_provider::{start, FakeConfig};
 
 #[test]
 fn a_thousand_cases_against_a_local_openai_compatible_server() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let server = runtime
         .block_on(start(
             SocketAddr::from(([127, 0, 0, 1], 0)),
-            FakeConfig { latency: Duration::from_millis(20), rules: Vec::new() },
+            FakeConfig {
+                latency: Duration::from_millis(20),
+                rules: Vec::new(),
+            },
         ))
         .unwrap();
 
@@ -29,7 +36,11 @@ fn a_thousand_cases_against_a_local_openai_compatible_server() {
     for n in 0..1000 {
         // The fake server echoes the prompt; every tenth case asserts
         // something false, so exactly 100 cases must fail.
-        let extra = if n % 10 == 0 { "      - type: not-contains\n        value: \"Echo\"\n" } else { "" };
+        let extra = if n % 10 == 0 {
+            "      - type: not-contains\n        value: \"Echo\"\n"
+        } else {
+            ""
+        };
         write!(
             suite,
             "  - description: case {n}\n    vars: {{n: {n}}}\n    assert:\n      - type: equals\n        value: \"Echo {{{{ n }}}}\"\n      - type: regex\n        value: '^Echo \\d+$'\n{extra}"
@@ -44,14 +55,32 @@ fn a_thousand_cases_against_a_local_openai_compatible_server() {
         .env("CI", "true")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("OPENAI_API_KEY")
-        .args(["test", "scale.yaml", "-j", "32", "--json", "report.json", "--junit", "junit.xml"])
+        .args([
+            "test",
+            "scale.yaml",
+            "-j",
+            "32",
+            "--json",
+            "report.json",
+            "--junit",
+            "junit.xml",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("test result: FAILED. 900 passed; 100 failed; 0 errored; 0 skipped"), "{stdout}");
+    assert!(
+        stdout.contains("test result: FAILED. 900 passed; 100 failed; 0 errored; 0 skipped"),
+        "{stdout}"
+    );
 
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     let cases = report["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 1000);
     for case in cases {

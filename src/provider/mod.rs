@@ -190,12 +190,16 @@ pub enum ProviderError {
         message: String,
     },
     /// Replay mode and no recording matches the request.
-    #[error("no recording for this request (key {key}, provider {provider}) in {dir}; record it with `--record {dir}` (calls the provider) or run with `--live`")]
+    #[error("no recording for this request in {dir} (provider {provider}, model {model:?}, key {key}, last message: {excerpt:?}); record it with `--record {dir}` (calls the provider) or run with `--live`")]
     NotRecorded {
         /// Provider id.
         provider: String,
+        /// Model of the request.
+        model: String,
         /// The request hash that was looked up.
         key: String,
+        /// The start of the request's last message.
+        excerpt: String,
         /// The recordings folder.
         dir: String,
     },

@@ -81,6 +81,7 @@ impl JsonReporter {
         let parent = parent_dir(&self.path);
         std::fs::create_dir_all(&parent).map_err(|e| with_path(e, "cannot create", &parent))?;
         let tmp = NamedTempFile::new_in(&parent).map_err(|e| with_path(e, "cannot write in", &parent))?;
+        super::readable_by_all(tmp.as_file())?;
         let mut out = BufWriter::new(tmp);
         let started_at = serde_json::to_string(&started_at.to_rfc3339()).map_err(io::Error::other)?;
         write!(

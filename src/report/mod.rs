@@ -33,7 +33,24 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write in {}: {e}", parent.display())))?;
     tmp.write_all(bytes)?;
     tmp.flush()?;
+    readable_by_all(tmp.as_file())?;
     tmp.persist(path)
         .map_err(|e| std::io::Error::new(e.error.kind(), format!("cannot write {}: {}", path.display(), e.error)))?;
+    Ok(())
+}
+
+/// Temporary files are created owner-only (0600); reports and recordings are
+/// ordinary files that CI uploads and other users read, so make them 0644.
+///
+/// # Errors
+/// The permissions cannot be set.
+pub fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
     Ok(())
 }

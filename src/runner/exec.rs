@@ -330,11 +330,22 @@ async fn call(
             let key = request_key(&slot.spec.id, request);
             match ctx.recordings.get(&key) {
                 Some(r) => Ok((r, true)),
-                None => Err(ProviderError::NotRecorded {
-                    provider: slot.spec.id.clone(),
-                    key,
-                    dir: dir.display().to_string(),
-                }),
+                None => {
+                    let last = request.messages.last().map(|m| m.content.as_str()).unwrap_or("");
+                    let excerpt: String = last.chars().take(80).collect();
+                    let excerpt = if excerpt.len() < last.len() {
+                        format!("{excerpt}…")
+                    } else {
+                        excerpt
+                    };
+                    Err(ProviderError::NotRecorded {
+                        provider: slot.spec.id.clone(),
+                        model: request.model.clone(),
+                        key,
+                        excerpt,
+                        dir: dir.display().to_string(),
+                    })
+                }
             }
         }
         Mode::Record(_) => {

@@ -1,0 +1,801 @@
+//! End-to-end tests of `promptgate test`: exit codes, diagnostics, reports,
+//! recordings and flags, each on a small project built in a temporary folder.
+//!
+//! Only local providers are used: `echo` (answers with the rendered prompt),
+//! `exec:COMMAND`, and `openai:chat:m` pointed at a closed loopback port
+//! (a transport error). No test reaches the network or uses a real API key.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use tempfile::TempDir;
+
+/// The prompt every temporary project has: `prompts/greet.txt`.
+const GREET: &str = "Answer: {{ query }}\n";
+
+/// A provider that fails with a transport error (nothing listens on port 9).
+const CLOSED_PORT_PROVIDER: &str = "  - id: openai:chat:m\n    config: {apiBaseUrl: \"http://127.0.0.1:9/v1\"}\n";
+
+/// A temporary project: `prompts/greet.txt` plus whatever a test writes.
+struct Project {
+    dir: TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let p = Project { dir };
+        p.write("prompts/greet.txt", GREET);
+        p
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create a folder");
+        }
+        std::fs::write(&path, text).expect("write a file");
+    }
+
+    /// `promptgate test ARGS...` in the project, with a clean environment for
+    /// the variables promptgate reads (no API key unless a test sets one).
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("promptgate").expect("the promptgate binary");
+        c.current_dir(self.path())
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env("CI", "true")
+            .env_remove("CLICOLOR_FORCE")
+            .env("NO_COLOR", "1")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .arg("test")
+            .args(args);
+        c
+    }
+
+    /// Nothing was written to `reports/` (exit-2 runs write no report).
+    fn assert_no_reports(&self) {
+        let reports = self.join("reports");
+        assert!(
+            !reports.join("junit.xml").exists(),
+            "reports/junit.xml was written by a run that should not have run"
+        );
+        if reports.exists() {
+            let entries: Vec<_> = std::fs::read_dir(&reports).expect("read reports/").collect();
+            assert!(entries.is_empty(), "reports/ is not empty: {entries:?}");
+        }
+    }
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs an invalid-input project and checks exit 2, that every `needles`
+/// string is on stderr, and that no report was written.
+fn assert_invalid(p: &Project, args: &[&str], needles: &[&str]) -> String {
+    let out = p.cmd(args).output().expect("run promptgate");
+    let stderr = stderr_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2\nstdout:\n{}\nstderr:\n{stderr}",
+        stdout_of(&out)
+    );
+    for n in needles {
+        assert!(stderr.contains(n), "stderr does not contain {n:?}:\n{stderr}");
+    }
+    assert!(
+        !stdout_of(&out).contains("test result:"),
+        "an invalid input must not run anything:\n{}",
+        stdout_of(&out)
+    );
+    p.assert_no_reports();
+    stderr
+}
+
+/// An echo suite of `greet` whose `tests:` list is `test_items` (YAML lines
+/// starting with `  - `).
+fn echo_suite_with(test_item: &str) -> String {
+    format!("prompts: [greet]\nproviders: [echo]\ntests:\n{test_item}")
+}
+
+// ---------------------------------------------------------------- exit codes
+
+#[test]
+fn passing_echo_suite_exits_0_and_writes_junit() {
+    let p = Project::new();
+    p.write(
+        "suites/greet.yaml",
+        "description: greeting\n\
+         prompts: [greet]\n\
+         providers: [echo]\n\
+         tests:\n\
+         \x20 - description: says hello\n\
+         \x20   vars: {query: hello world}\n\
+         \x20   assert:\n\
+         \x20     - type: contains\n\
+         \x20       value: hello world\n\
+         \x20 - description: starts with the answer\n\
+         \x20   vars: {query: bye}\n\
+         \x20   assert:\n\
+         \x20     - type: starts-with\n\
+         \x20       value: \"Answer: bye\"\n",
+    );
+    p.cmd(&["suites/"])
+        .assert()
+        .code(0)
+        .stdout(contains("test result: ok. 2 passed; 0 failed; 0 errored; 0 skipped"));
+
+    let junit = p.join("reports/junit.xml");
+    assert!(junit.is_file(), "the default JUnit report reports/junit.xml is missing");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("2"));
+    assert_eq!(root.attribute("failures"), Some("0"));
+    assert_eq!(root.attribute("errors"), Some("0"));
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(cases.len(), 2);
+    assert!(cases
+        .iter()
+        .any(|c| c.attribute("name").is_some_and(|n| n.contains("says_hello"))));
+    assert!(!doc.descendants().any(|n| n.has_tag_name("failure")));
+}
+
+#[test]
+fn failing_contains_exits_1_and_reports_the_assertion() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - description: says hello\n\
+             \x20   vars: {query: hello}\n\
+             \x20   assert:\n\
+             \x20     - type: contains\n\
+             \x20       value: hello\n\
+             \x20 - description: says goodbye\n\
+             \x20   vars: {query: bye}\n\
+             \x20   assert:\n\
+             \x20     - type: contains\n\
+             \x20       value: farewell-not-there\n",
+        ),
+    );
+    let out = p.cmd(&["suite.yaml"]).output().unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("suite::says_goodbye") && stdout.contains("... FAILED"),
+        "{stdout}"
+    );
+    // The failing assertion: its type, its line and the expected value.
+    assert!(stdout.contains("failed contains (line 12)"), "{stdout}");
+    assert!(stdout.contains("farewell-not-there"), "{stdout}");
+    assert!(
+        stdout.contains("test result: FAILED. 1 passed; 1 failed; 0 errored; 0 skipped"),
+        "{stdout}"
+    );
+    // The failure is in the JUnit report too.
+    let xml = std::fs::read_to_string(p.join("reports/junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(doc.root_element().attribute("failures"), Some("1"));
+}
+
+#[test]
+fn provider_error_only_exits_3() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &format!(
+            "prompts: [greet]\nproviders:\n{CLOSED_PORT_PROVIDER}tests:\n\
+             \x20 - description: needs the model\n\
+             \x20   vars: {{query: hello}}\n\
+             \x20   assert: [{{type: contains, value: hello}}]\n"
+        ),
+    );
+    let out = p.cmd(&["suite.yaml"]).output().unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert!(stdout.contains("suite::needs_the_model"), "{stdout}");
+    assert!(stdout.contains("ERROR"), "{stdout}");
+    assert!(stdout.contains("0 passed; 0 failed; 1 errored; 0 skipped"), "{stdout}");
+    assert!(stdout.contains("127.0.0.1:9"), "the error names the endpoint:\n{stdout}");
+}
+
+#[test]
+fn failure_and_provider_error_together_exit_1() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &format!(
+            "prompts: [greet]\nproviders:\n  - echo\n{CLOSED_PORT_PROVIDER}tests:\n\
+             \x20 - description: mixed\n\
+             \x20   vars: {{query: hello}}\n\
+             \x20   assert: [{{type: contains, value: not-in-the-output}}]\n"
+        ),
+    );
+    let out = p.cmd(&["suite.yaml"]).output().unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert!(stdout.contains("0 passed; 1 failed; 1 errored; 0 skipped"), "{stdout}");
+}
+
+// ------------------------------------------------------ invalid input: exit 2
+
+#[test]
+fn malformed_yaml_exits_2_naming_file_and_line() {
+    // An unclosed flow sequence.
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        "prompts: [greet\nproviders: [echo]\ntests:\n  - vars: {query: a}\n",
+    );
+    let stderr = assert_invalid(&p, &["suite.yaml"], &["malformed YAML", "suite.yaml:2"]);
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+
+    // Bad indentation: `assert` one column left of its siblings.
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\n\
+         providers: [echo]\n\
+         tests:\n\
+         \x20 - vars: {query: a}\n\
+         \x20  assert:\n\
+         \x20     - type: contains\n\
+         \x20       value: a\n",
+    );
+    assert_invalid(&p, &["suite.yaml"], &["malformed YAML", "suite.yaml:5"]);
+}
+
+#[test]
+fn unknown_key_asert_exits_2_and_suggests_assert() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - vars: {query: a}\n\
+             \x20   asert:\n\
+             \x20     - type: contains\n\
+             \x20       value: a\n",
+        ),
+    );
+    assert_invalid(
+        &p,
+        &["suite.yaml"],
+        &["unknown key `asert`", "suite.yaml:5", "did you mean `assert`?"],
+    );
+}
+
+#[test]
+fn unknown_assertion_type_exits_2_and_suggests_contains() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - vars: {query: a}\n\
+             \x20   assert:\n\
+             \x20     - type: contians\n\
+             \x20       value: a\n",
+        ),
+    );
+    let stderr = assert_invalid(
+        &p,
+        &["suite.yaml"],
+        &["`contians`", "suite.yaml:6", "did you mean `contains`?"],
+    );
+    // The valid types are listed.
+    for t in ["icontains", "regex", "is-json", "starts-with"] {
+        assert!(stderr.contains(t), "valid type {t} not listed:\n{stderr}");
+    }
+}
+
+#[test]
+fn promptfoo_only_assertion_type_exits_2_as_not_supported() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - vars: {query: a}\n\
+             \x20   assert:\n\
+             \x20     - type: llm-rubric\n\
+             \x20       value: is polite\n",
+        ),
+    );
+    assert_invalid(&p, &["suite.yaml"], &["llm-rubric", "not support", "suite.yaml:6"]);
+}
+
+#[test]
+fn missing_prompt_name_exits_2_as_not_found() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        "prompts: [nope]\n\
+         providers: [echo]\n\
+         tests:\n\
+         \x20 - vars: {query: a}\n\
+         \x20   assert: [{type: contains, value: a}]\n",
+    );
+    let stderr = assert_invalid(&p, &["suite.yaml"], &["`nope`", "not found", "suite.yaml:1"]);
+    assert!(stderr.contains("greet"), "the prompts that exist are listed:\n{stderr}");
+}
+
+#[test]
+fn invalid_regex_exits_2_at_the_line_of_the_value() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - vars: {query: a}\n\
+             \x20   assert:\n\
+             \x20     - type: regex\n\
+             \x20       value: \"(unclosed\"\n",
+        ),
+    );
+    assert_invalid(&p, &["suite.yaml"], &["regex", "unclosed", "suite.yaml:7"]);
+}
+
+#[test]
+fn bad_expected_in_csv_cases_exits_2_naming_the_csv_line() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\nproviders: [echo]\ntests: file://data/cases.csv\n",
+    );
+    p.write(
+        "data/cases.csv",
+        "query,__expected\n\
+         hello,contains:hello\n\
+         bye,contians:x\n\
+         foo,nocolon\n",
+    );
+    let stderr = assert_invalid(
+        &p,
+        &["suite.yaml"],
+        &["cases.csv:3", "contians", "cases.csv:4", "nocolon", "__expected"],
+    );
+    assert!(stderr.contains("did you mean `contains`?"), "{stderr}");
+}
+
+#[test]
+fn unreadable_file_var_exits_2_naming_the_var() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - vars:\n\
+             \x20     query: file://missing/context.md\n\
+             \x20   assert: [{type: contains, value: a}]\n",
+        ),
+    );
+    assert_invalid(
+        &p,
+        &["suite.yaml"],
+        &["var `query`", "missing/context.md", "suite.yaml:5"],
+    );
+}
+
+#[test]
+fn missing_suite_path_exits_2() {
+    let p = Project::new();
+    assert_invalid(&p, &["no-such-suite.yaml"], &["no such file or folder", "no-such-suite.yaml"]);
+}
+
+#[test]
+fn prompt_override_for_unknown_name_exits_2() {
+    let p = Project::new();
+    p.write("prompts/candidate.txt", "Candidate: {{ query }}\n");
+    p.write(
+        "suite.yaml",
+        &echo_suite_with("  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n"),
+    );
+    assert_invalid(
+        &p,
+        &["suite.yaml", "--prompt", "gret=prompts/candidate.txt"],
+        &["--prompt gret", "no suite uses a prompt named `gret`", "did you mean `greet`?"],
+    );
+}
+
+#[test]
+fn usage_error_jobs_0_exits_2() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with("  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n"),
+    );
+    assert_invalid(&p, &["suite.yaml", "--jobs", "0"], &["--jobs", "0"]);
+}
+
+#[test]
+fn missing_api_key_exits_2_naming_the_variable() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\n\
+         providers: [openai:chat:gpt-4o-mini]\n\
+         tests:\n\
+         \x20 - vars: {query: a}\n\
+         \x20   assert: [{type: contains, value: a}]\n",
+    );
+    // `cmd` removes OPENAI_API_KEY and OPENAI_BASE_URL; say so here as well.
+    let out = p
+        .cmd(&["suite.yaml", "--live"])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(stderr.contains("OPENAI_API_KEY"), "{stderr}");
+    assert!(!stdout_of(&out).contains("test result:"));
+    p.assert_no_reports();
+}
+
+// ------------------------------------------------- warnings and case errors
+
+#[test]
+fn promptfoo_key_not_implemented_is_a_one_line_warning() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\n\
+         providers: [echo]\n\
+         sharing: true\n\
+         tests:\n\
+         \x20 - vars: {query: a}\n\
+         \x20   assert: [{type: contains, value: a}]\n",
+    );
+    let out = p.cmd(&["suite.yaml"]).output().unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("sharing")).collect();
+    assert_eq!(warnings.len(), 1, "one line names `sharing`:\n{stderr}");
+    let w = warnings[0];
+    assert!(w.starts_with("warning:"), "{w}");
+    assert!(w.contains("suite.yaml:3"), "{w}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(stdout_of(&out).contains("1 passed; 0 failed"));
+}
+
+#[test]
+fn missing_template_variable_is_a_case_error_naming_it() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - description: forgets the query\n\
+             \x20   vars: {other: x}\n\
+             \x20   assert:\n\
+             \x20     - type: not-contains\n\
+             \x20       value: something\n",
+        ),
+    );
+    let out = p.cmd(&["suite.yaml"]).output().unwrap();
+    let stdout = stdout_of(&out);
+    // Rendering `{{ query }}` as "" would make this not-contains pass (exit 0).
+    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert!(stdout.contains("0 passed; 0 failed; 1 errored"), "{stdout}");
+    assert!(stdout.contains("`query`"), "the error names the variable:\n{stdout}");
+    assert!(stdout.contains("undefined"), "{stdout}");
+}
+
+// ------------------------------------------------------------------- secrets
+
+#[test]
+fn api_key_never_appears_in_output_or_reports() {
+    const KEY: &str = "sk-test-NEVER-PRINT-ME";
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &format!(
+            "prompts: [greet]\nproviders:\n{CLOSED_PORT_PROVIDER}tests:\n\
+             \x20 - vars: {{query: a}}\n\
+             \x20   assert: [{{type: contains, value: a}}]\n"
+        ),
+    );
+    let json = p.join("out/report.json");
+    let junit = p.join("out/junit.xml");
+    let out = p
+        .cmd(&["suite.yaml", "--live", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .env("OPENAI_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let json_text = std::fs::read_to_string(&json).expect("the JSON report");
+    let junit_text = std::fs::read_to_string(&junit).expect("the JUnit report");
+    for (what, text) in [
+        ("stdout", &stdout),
+        ("stderr", &stderr),
+        ("JSON", &json_text),
+        ("JUnit", &junit_text),
+    ] {
+        assert!(!text.contains(KEY), "the API key leaked into {what}:\n{text}");
+        assert!(!text.contains("NEVER-PRINT"), "part of the API key leaked into {what}:\n{text}");
+    }
+}
+
+// --------------------------------------------------------------------- flags
+
+/// Three echo cases; the first fails.
+fn three_cases(p: &Project, provider_lines: &str) {
+    p.write(
+        "suite.yaml",
+        &format!(
+            "prompts: [greet]\nproviders:\n{provider_lines}tests:\n\
+             \x20 - description: first fails\n\
+             \x20   vars: {{query: a}}\n\
+             \x20   assert: [{{type: contains, value: not-there}}]\n\
+             \x20 - description: second passes\n\
+             \x20   vars: {{query: b}}\n\
+             \x20   assert: [{{type: contains, value: b}}]\n\
+             \x20 - description: third passes\n\
+             \x20   vars: {{query: c}}\n\
+             \x20   assert: [{{type: contains, value: c}}]\n"
+        ),
+    );
+}
+
+#[test]
+fn list_prints_case_names_and_calls_nothing() {
+    let p = Project::new();
+    three_cases(
+        &p,
+        &format!("{CLOSED_PORT_PROVIDER}  - \"exec: touch called.marker; cat\"\n"),
+    );
+    let out = p.cmd(&["suite.yaml", "--list"]).output().unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    for name in ["suite::first_fails", "suite::second_passes", "suite::third_passes"] {
+        assert!(stdout.contains(name), "{name} not listed:\n{stdout}");
+    }
+    assert!(stdout.contains("6 cases"), "3 tests x 2 providers:\n{stdout}");
+    assert!(!stdout.contains("test result:"), "{stdout}");
+    assert!(!p.join("called.marker").exists(), "--list ran the exec provider");
+    assert!(!p.join("reports/junit.xml").exists(), "--list wrote a report");
+}
+
+#[test]
+fn filter_selects_a_subset() {
+    let p = Project::new();
+    three_cases(&p, "  - echo\n");
+    let out = p
+        .cmd(&["suite.yaml", "--filter", "second", "--filter", "third"])
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert!(
+        stdout.contains("test result: ok. 2 passed; 0 failed; 0 errored; 0 skipped"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("first_fails"), "{stdout}");
+
+    // A filter that matches nothing is invalid input.
+    assert_invalid(&p, &["suite.yaml", "--filter", "no-such-case"], &["no test cases"]);
+}
+
+#[test]
+fn fail_fast_skips_the_rest_after_the_first_failure() {
+    let p = Project::new();
+    three_cases(&p, "  - echo\n");
+    let out = p.cmd(&["suite.yaml", "--fail-fast", "-j", "1"]).output().unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert!(
+        stdout.contains("test result: FAILED. 0 passed; 1 failed; 0 errored; 2 skipped"),
+        "{stdout}"
+    );
+    for name in ["suite::second_passes", "suite::third_passes"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("test ") && l.contains(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"));
+        assert!(line.ends_with("skipped"), "{line}");
+    }
+}
+
+// ---------------------------------------------- the repository's own suites
+
+/// `promptgate test suites/ ARGS` in the repository, JUnit into `tmp`.
+fn repo_cmd(tmp: &Path, args: &[&str]) -> Command {
+    let mut c = Command::cargo_bin("promptgate").expect("the promptgate binary");
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("CI", "true")
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .args(["test", "suites/"])
+        .args(args)
+        .arg("--junit")
+        .arg(tmp.join("j.xml"));
+    c
+}
+
+#[test]
+fn prompt_override_runs_the_candidate_and_fails_one_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = repo_cmd(tmp.path(), &["--prompt", "rag_system=prompts/rag_system.v2.txt"])
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
+        .collect();
+    assert_eq!(failed.len(), 1, "exactly one case fails:\n{stdout}");
+    assert!(
+        failed[0].contains("rag_grounding::refuses_to_answer_from_outside_an_empty_context "),
+        "{}",
+        failed[0]
+    );
+    assert!(stdout.contains("1 failed; 0 errored"), "{stdout}");
+
+    let xml = std::fs::read_to_string(tmp.path().join("j.xml")).expect("the JUnit report");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(doc.root_element().attribute("failures"), Some("1"));
+    let failing: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase") && n.children().any(|c| c.has_tag_name("failure")))
+        .collect();
+    assert_eq!(failing.len(), 1);
+    assert!(failing[0]
+        .attribute("name")
+        .is_some_and(|n| n.contains("refuses_to_answer_from_outside_an_empty_context")));
+}
+
+#[test]
+fn repository_suites_pass_with_the_default_prompts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = repo_cmd(tmp.path(), &[]).output().unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert!(stdout.contains("test result: ok."), "{stdout}");
+    assert!(stdout.contains("0 failed; 0 errored"), "{stdout}");
+    let xml = std::fs::read_to_string(tmp.path().join("j.xml")).expect("the JUnit report");
+    roxmltree::Document::parse(&xml).expect("well-formed JUnit");
+}
+
+// ---------------------------------------------------------------- recordings
+
+#[test]
+fn replay_of_an_unrecorded_request_is_an_error_naming_the_folder() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &format!(
+            "prompts: [greet]\nproviders:\n{CLOSED_PORT_PROVIDER}tests:\n\
+             \x20 - vars: {{query: a}}\n\
+             \x20   assert: [{{type: contains, value: a}}]\n"
+        ),
+    );
+    let recs = p.join("empty-recordings");
+    std::fs::create_dir_all(&recs).unwrap();
+    let out = p.cmd(&["suite.yaml", "--replay"]).arg(&recs).output().unwrap();
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    assert!(all.contains("no recording"), "{all}");
+    assert!(all.contains(&recs.display().to_string()), "the folder is named:\n{all}");
+    assert!(!all.contains("Connection refused"), "replay called the provider:\n{all}");
+}
+
+#[test]
+fn record_then_replay_without_the_provider() {
+    let p = Project::new();
+    p.write("answer.sh", "#!/bin/sh\ncat\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p.join("answer.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\n\
+         providers: [\"exec: ./answer.sh\"]\n\
+         tests:\n\
+         \x20 - description: echoes the query\n\
+         \x20   vars: {query: hello recordings}\n\
+         \x20   assert: [{type: contains, value: hello recordings}]\n",
+    );
+
+    p.cmd(&["suite.yaml", "--record", "recs"])
+        .assert()
+        .code(0)
+        .stdout(contains("1 passed; 0 failed"))
+        .stderr(contains("recorded 1 responses"));
+    let yamls: Vec<_> = std::fs::read_dir(p.join("recs"))
+        .expect("the recordings folder")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    assert_eq!(yamls.len(), 1, "one recording file per provider");
+    let text = std::fs::read_to_string(yamls[0].path()).unwrap();
+    assert!(text.contains("hello recordings"), "{text}");
+
+    // Without the command, a live run errors but the replay still passes.
+    std::fs::remove_file(p.join("answer.sh")).unwrap();
+    p.cmd(&["suite.yaml", "--live"]).assert().code(3);
+    p.cmd(&["suite.yaml", "--replay", "recs"])
+        .assert()
+        .code(0)
+        .stdout(contains("test result: ok. 1 passed; 0 failed; 0 errored; 0 skipped"));
+}
+
+// ------------------------------------------------------------------- reports
+
+#[test]
+fn json_report_holds_every_case_and_a_summary() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - description: passes\n\
+             \x20   vars: {query: hello}\n\
+             \x20   assert: [{type: contains, value: hello}]\n\
+             \x20 - description: fails\n\
+             \x20   vars: {query: bye}\n\
+             \x20   assert: [{type: contains, value: absent}]\n",
+        ),
+    );
+    p.cmd(&["suite.yaml", "--json", "out/report.json"]).assert().code(1);
+    let text = std::fs::read_to_string(p.join("out/report.json")).expect("the JSON report");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let cases = v["cases"].as_array().expect("a `cases` array");
+    assert_eq!(cases.len(), 2);
+    for c in cases {
+        for key in ["vars", "output", "assertions", "score", "latency_ms", "tokens"] {
+            assert!(c.get(key).is_some(), "case without `{key}`: {c}");
+        }
+        assert!(c["assertions"].as_array().is_some_and(|a| a.len() == 1), "{c}");
+        assert!(c["score"].is_number(), "{c}");
+        assert!(c["latency_ms"].is_number(), "{c}");
+        assert!(c["tokens"].is_object(), "{c}");
+    }
+    let pass = cases
+        .iter()
+        .find(|c| c["name"] == "suite::passes")
+        .expect("the passing case");
+    assert_eq!(pass["vars"]["query"], "hello");
+    assert!(pass["output"].as_str().is_some_and(|o| o.contains("Answer: hello")));
+    assert_eq!(pass["verdict"], "pass");
+    assert_eq!(pass["score"], 1.0);
+    let fail = cases
+        .iter()
+        .find(|c| c["name"] == "suite::fails")
+        .expect("the failing case");
+    assert_eq!(fail["verdict"], "fail");
+    assert_eq!(fail["assertions"][0]["pass"], false);
+    assert_eq!(fail["assertions"][0]["type"], "contains");
+
+    let summary = &v["summary"];
+    assert_eq!(summary["passed"], 1);
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["errored"], 0);
+    assert_eq!(summary["skipped"], 0);
+    // --json does not replace the JUnit report.
+    assert!(p.join("reports/junit.xml").is_file());
+}
