@@ -17,6 +17,32 @@ const GREET: &str = "Answer: {{ query }}\n";
 /// A provider that fails with a transport error (nothing listens on port 9).
 const CLOSED_PORT_PROVIDER: &str = "  - id: openai:chat:m\n    config: {apiBaseUrl: \"http://127.0.0.1:9/v1\"}\n";
 
+/// The promptgate binary run in `dir`, with a controlled environment: not on
+/// GitHub Actions, in CI (no progress bar), no colours, no API key or base URL
+/// (a test that needs one sets it) and no proxy (loopback stays loopback).
+fn promptgate_in(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("promptgate").expect("the promptgate binary");
+    c.current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("CI", "true")
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL");
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
 /// A temporary project: `prompts/greet.txt` plus whatever a test writes.
 struct Project {
     dir: TempDir,
@@ -49,17 +75,8 @@ impl Project {
     /// `promptgate test ARGS...` in the project, with a clean environment for
     /// the variables promptgate reads (no API key unless a test sets one).
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("promptgate").expect("the promptgate binary");
-        c.current_dir(self.path())
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .env("CI", "true")
-            .env_remove("CLICOLOR_FORCE")
-            .env("NO_COLOR", "1")
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("OPENAI_BASE_URL")
-            .arg("test")
-            .args(args);
+        let mut c = promptgate_in(self.path());
+        c.arg("test").args(args);
         c
     }
 
@@ -178,7 +195,12 @@ fn failing_contains_exits_1_and_reports_the_assertion() {
     );
     let out = p.cmd(&["suite.yaml"]).output().unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     assert!(stdout.contains("FAILED"), "{stdout}");
     assert!(
         stdout.contains("suite::says_goodbye") && stdout.contains("... FAILED"),
@@ -211,11 +233,19 @@ fn provider_error_only_exits_3() {
     );
     let out = p.cmd(&["suite.yaml"]).output().unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     assert!(stdout.contains("suite::needs_the_model"), "{stdout}");
     assert!(stdout.contains("ERROR"), "{stdout}");
     assert!(stdout.contains("0 passed; 0 failed; 1 errored; 0 skipped"), "{stdout}");
-    assert!(stdout.contains("127.0.0.1:9"), "the error names the endpoint:\n{stdout}");
+    assert!(
+        stdout.contains("127.0.0.1:9"),
+        "the error names the endpoint:\n{stdout}"
+    );
 }
 
 #[test]
@@ -232,7 +262,12 @@ fn failure_and_provider_error_together_exit_1() {
     );
     let out = p.cmd(&["suite.yaml"]).output().unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     assert!(stdout.contains("0 passed; 1 failed; 1 errored; 0 skipped"), "{stdout}");
 }
 
@@ -394,7 +429,11 @@ fn unreadable_file_var_exits_2_naming_the_var() {
 #[test]
 fn missing_suite_path_exits_2() {
     let p = Project::new();
-    assert_invalid(&p, &["no-such-suite.yaml"], &["no such file or folder", "no-such-suite.yaml"]);
+    assert_invalid(
+        &p,
+        &["no-such-suite.yaml"],
+        &["no such file or folder", "no-such-suite.yaml"],
+    );
 }
 
 #[test]
@@ -408,7 +447,11 @@ fn prompt_override_for_unknown_name_exits_2() {
     assert_invalid(
         &p,
         &["suite.yaml", "--prompt", "gret=prompts/candidate.txt"],
-        &["--prompt gret", "no suite uses a prompt named `gret`", "did you mean `greet`?"],
+        &[
+            "--prompt gret",
+            "no suite uses a prompt named `gret`",
+            "did you mean `greet`?",
+        ],
     );
 }
 
@@ -489,7 +532,12 @@ fn missing_template_variable_is_a_case_error_naming_it() {
     let out = p.cmd(&["suite.yaml"]).output().unwrap();
     let stdout = stdout_of(&out);
     // Rendering `{{ query }}` as "" would make this not-contains pass (exit 0).
-    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     assert!(stdout.contains("0 passed; 0 failed; 1 errored"), "{stdout}");
     assert!(stdout.contains("`query`"), "the error names the variable:\n{stdout}");
     assert!(stdout.contains("undefined"), "{stdout}");
@@ -530,7 +578,10 @@ fn api_key_never_appears_in_output_or_reports() {
         ("JUnit", &junit_text),
     ] {
         assert!(!text.contains(KEY), "the API key leaked into {what}:\n{text}");
-        assert!(!text.contains("NEVER-PRINT"), "part of the API key leaked into {what}:\n{text}");
+        assert!(
+            !text.contains("NEVER-PRINT"),
+            "part of the API key leaked into {what}:\n{text}"
+        );
     }
 }
 
@@ -564,7 +615,12 @@ fn list_prints_case_names_and_calls_nothing() {
     );
     let out = p.cmd(&["suite.yaml", "--list"]).output().unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     for name in ["suite::first_fails", "suite::second_passes", "suite::third_passes"] {
         assert!(stdout.contains(name), "{name} not listed:\n{stdout}");
     }
@@ -583,14 +639,20 @@ fn filter_selects_a_subset() {
         .output()
         .unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     assert!(
         stdout.contains("test result: ok. 2 passed; 0 failed; 0 errored; 0 skipped"),
         "{stdout}"
     );
     assert!(!stdout.contains("first_fails"), "{stdout}");
 
-    // A filter that matches nothing is invalid input.
+    // A filter that matches nothing is invalid input (and writes no report).
+    std::fs::remove_dir_all(p.join("reports")).unwrap();
     assert_invalid(&p, &["suite.yaml", "--filter", "no-such-case"], &["no test cases"]);
 }
 
@@ -600,7 +662,12 @@ fn fail_fast_skips_the_rest_after_the_first_failure() {
     three_cases(&p, "  - echo\n");
     let out = p.cmd(&["suite.yaml", "--fail-fast", "-j", "1"]).output().unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     assert!(
         stdout.contains("test result: FAILED. 0 passed; 1 failed; 0 errored; 2 skipped"),
         "{stdout}"
@@ -618,16 +685,8 @@ fn fail_fast_skips_the_rest_after_the_first_failure() {
 
 /// `promptgate test suites/ ARGS` in the repository, JUnit into `tmp`.
 fn repo_cmd(tmp: &Path, args: &[&str]) -> Command {
-    let mut c = Command::cargo_bin("promptgate").expect("the promptgate binary");
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env("CI", "true")
-        .env_remove("CLICOLOR_FORCE")
-        .env("NO_COLOR", "1")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .args(["test", "suites/"])
+    let mut c = promptgate_in(Path::new(env!("CARGO_MANIFEST_DIR")));
+    c.args(["test", "suites/"])
         .args(args)
         .arg("--junit")
         .arg(tmp.join("j.xml"));
@@ -641,7 +700,12 @@ fn prompt_override_runs_the_candidate_and_fails_one_case() {
         .output()
         .unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     let failed: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
@@ -672,7 +736,12 @@ fn repository_suites_pass_with_the_default_prompts() {
     let tmp = tempfile::tempdir().unwrap();
     let out = repo_cmd(tmp.path(), &[]).output().unwrap();
     let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
     assert!(stdout.contains("test result: ok."), "{stdout}");
     assert!(stdout.contains("0 failed; 0 errored"), "{stdout}");
     let xml = std::fs::read_to_string(tmp.path().join("j.xml")).expect("the JUnit report");
@@ -700,7 +769,10 @@ fn replay_of_an_unrecorded_request_is_an_error_naming_the_folder() {
     let all = format!("{stdout}\n{stderr}");
     assert!(all.contains("no recording"), "{all}");
     assert!(all.contains(&recs.display().to_string()), "the folder is named:\n{all}");
-    assert!(!all.contains("Connection refused"), "replay called the provider:\n{all}");
+    assert!(
+        !all.contains("Connection refused"),
+        "replay called the provider:\n{all}"
+    );
 }
 
 #[test]
