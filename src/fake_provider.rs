@@ -76,6 +76,8 @@ pub struct FakeConfig {
 struct AppState {
     config: FakeConfig,
     requests: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 /// A running server.
@@ -96,6 +98,11 @@ impl FakeServer {
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
     }
+
+    /// The most requests that were in progress at the same time.
+    pub fn max_in_flight(&self) -> u64 {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FakeServer {
@@ -115,6 +122,8 @@ pub async fn start(addr: SocketAddr, config: FakeConfig) -> std::io::Result<Fake
     let state = Arc::new(AppState {
         config,
         requests: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+        max_in_flight: AtomicU64::new(0),
     });
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -128,7 +137,15 @@ pub async fn start(addr: SocketAddr, config: FakeConfig) -> std::io::Result<Fake
 
 async fn chat(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> (StatusCode, Json<Value>) {
     state.requests.fetch_add(1, Ordering::Relaxed);
-    let req: Value = match serde_json::from_slice(&body) {
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let answer = answer(&state, &body).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    answer
+}
+
+async fn answer(state: &AppState, body: &[u8]) -> (StatusCode, Json<Value>) {
+    let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             return (

@@ -92,3 +92,58 @@ fn a_thousand_cases_against_a_local_openai_compatible_server() {
     assert_eq!(server.requests(), 1000, "one request per case");
     drop(server);
 }
+
+/// Runs `cases` cases of a suite against a fake server with 30 ms latency
+/// and returns the most requests the server saw at once.
+fn peak_concurrency(cases: usize, jobs: &str, provider_limit: Option<usize>) -> u64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            FakeConfig {
+                latency: Duration::from_millis(30),
+                rules: Vec::new(),
+            },
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let limit = provider_limit
+        .map(|n| format!("      max_concurrency: {n}\n"))
+        .unwrap_or_default();
+    let mut suite = format!(
+        "prompts: ['Say {{{{ n }}}}']\nproviders:\n  - id: openai:chat:m\n    config:\n      apiBaseUrl: {}\n{limit}tests:\n",
+        server.base_url()
+    );
+    for n in 0..cases {
+        write!(
+            suite,
+            "  - vars: {{n: {n}}}\n    assert: [{{type: contains, value: Say}}]\n"
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("s.yaml"), suite).unwrap();
+    Command::cargo_bin("promptgate")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .env_remove("GITHUB_ACTIONS")
+        .args(["test", "s.yaml", "-j", jobs, "--junit", "j.xml"])
+        .assert()
+        .code(0);
+    assert_eq!(server.requests(), cases as u64);
+    server.max_in_flight()
+}
+
+#[test]
+fn jobs_bound_the_calls_in_flight() {
+    assert_eq!(peak_concurrency(12, "3", None), 3);
+}
+
+#[test]
+fn a_providers_max_concurrency_bounds_its_calls_below_jobs() {
+    assert_eq!(peak_concurrency(12, "8", Some(2)), 2);
+}
