@@ -504,25 +504,12 @@ fn load_prompts(
     templates: &mut Templates,
 ) -> Option<Vec<Arc<Prompt>>> {
     let base = YamlPath::root().key("prompts");
-    let items: Vec<Value> = match value {
-        None => {
-            cx.error_help(
-                "the suite has no `prompts`",
-                &YamlPath::root(),
-                "add `prompts: [NAME]` naming a file in prompts/, a `file://` path, or inline text",
-            );
-            return None;
-        }
-        Some(Value::Sequence(items)) if !items.is_empty() => items.clone(),
-        Some(Value::String(s)) => vec![Value::String(s.clone())],
-        Some(other) => {
-            cx.error(
-                format!("`prompts` must be a non-empty list, found {}", kind_of(other)),
-                &base,
-            );
-            return None;
-        }
-    };
+    let items = list_of(
+        cx,
+        value,
+        "prompts",
+        "add `prompts: [NAME]` naming a file in prompts/, a `file://` path, or inline text",
+    )?;
     let mut out = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
@@ -581,6 +568,26 @@ fn load_prompts(
         }
     }
     ok.then_some(out)
+}
+
+/// A required top-level list (`prompts`, `providers`); a single string counts
+/// as a one-item list. Reports a missing or empty list with `help`.
+fn list_of(cx: &mut FileCx<'_>, value: Option<&Value>, key: &str, help: &str) -> Option<Vec<Value>> {
+    match value {
+        None => {
+            cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
+            None
+        }
+        Some(Value::Sequence(items)) if !items.is_empty() => Some(items.clone()),
+        Some(Value::String(s)) => Some(vec![Value::String(s.clone())]),
+        Some(other) => {
+            cx.error(
+                format!("`{key}` must be a non-empty list, found {}", kind_of(other)),
+                &YamlPath::root().key(key),
+            );
+            None
+        }
+    }
 }
 
 fn looks_like_name(s: &str) -> bool {
@@ -661,25 +668,12 @@ fn resolve_prompt(
 
 fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Option<Vec<ProviderSpec>> {
     let base = YamlPath::root().key("providers");
-    let items: Vec<Value> = match value {
-        None => {
-            cx.error_help(
-                "the suite has no `providers`",
-                &YamlPath::root(),
-                format!("add `providers: [ID]`; ids: {SUPPORTED_IDS}"),
-            );
-            return None;
-        }
-        Some(Value::Sequence(items)) if !items.is_empty() => items.clone(),
-        Some(Value::String(s)) => vec![Value::String(s.clone())],
-        Some(other) => {
-            cx.error(
-                format!("`providers` must be a non-empty list, found {}", kind_of(other)),
-                &base,
-            );
-            return None;
-        }
-    };
+    let items = list_of(
+        cx,
+        value,
+        "providers",
+        &format!("add `providers: [ID]`; ids: {SUPPORTED_IDS}"),
+    )?;
     let mut out = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
