@@ -871,3 +871,56 @@ fn json_report_holds_every_case_and_a_summary() {
     // --json does not replace the JUnit report.
     assert!(p.join("reports/junit.xml").is_file());
 }
+
+/// Ctrl-C stops scheduling, lets the case in flight finish, reports the rest
+/// as skipped and still writes complete reports (exit 3: no verdict for all).
+#[cfg(unix)]
+#[test]
+fn interrupt_finishes_the_case_in_flight_and_writes_the_reports() {
+    let p = Project::new();
+    // Each call marks that it started, then answers after a pause.
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\nproviders: [\"exec: touch started.marker; sleep 1; cat\"]\ntests:\n  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n  - vars: {query: b}\n    assert: [{type: contains, value: b}]\n  - vars: {query: c}\n    assert: [{type: contains, value: c}]\n",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("promptgate");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(p.path())
+        .env("CI", "true")
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .args(["test", "suite.yaml", "-j", "1", "--json", "reports/run.json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start promptgate");
+    let marker = p.join("started.marker");
+    for _ in 0..200 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "the first case never started");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait for promptgate");
+    let stdout = stdout_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout: {stdout}\nstderr: {}",
+        stderr_of(&out)
+    );
+    assert!(stderr_of(&out).contains("interrupted"), "{}", stderr_of(&out));
+    assert!(stdout.contains("1 passed; 0 failed; 0 errored; 2 skipped"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/run.json")).expect("the JSON report")).expect("JSON");
+    assert_eq!(report["summary"]["skipped"], 2);
+    let junit = std::fs::read_to_string(p.join("reports/junit.xml")).expect("the JUnit report");
+    assert!(roxmltree::Document::parse(&junit).is_ok());
+    assert!(junit.contains("interrupted"), "{junit}");
+}

@@ -1,7 +1,7 @@
 //! Executing a plan.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,7 +75,21 @@ pub async fn run(
 
     let (tx, mut rx) = mpsc::unbounded_channel::<CaseResult>();
     let global = Arc::new(Semaphore::new(opts.jobs.max(1)));
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicU8::new(RUNNING));
+    // Ctrl-C: stop scheduling, let the cases in flight finish, report the
+    // rest as skipped and write every report. A second Ctrl-C exits at once.
+    let on_interrupt = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(INTERRUPTED, Ordering::SeqCst);
+                eprintln!("\ninterrupted: finishing the cases in flight (Ctrl-C again to exit now)");
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
     // One feeder per provider instance, so that a provider waiting on its own
     // `max_concurrency` never holds `-j` slots other providers could use.
     let mut groups: BTreeMap<*const super::plan::ProviderSlot, Vec<Case>> = BTreeMap::new();
@@ -97,6 +111,7 @@ pub async fn run(
         summary.count(result.verdict);
         emit(&Event::CaseFinished(Arc::new(result)), &mut report_errors);
     }
+    on_interrupt.abort();
     summary.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(e) = ctx.recordings.save() {
         report_errors.push(e);
@@ -109,15 +124,16 @@ async fn feed(
     cases: Vec<Case>,
     ctx: Arc<RunContext>,
     global: Arc<Semaphore>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<AtomicU8>,
     fail_fast: bool,
     tx: mpsc::UnboundedSender<CaseResult>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     let mut running: BTreeMap<tokio::task::Id, Case> = BTreeMap::new();
     for case in cases {
-        if stop.load(Ordering::SeqCst) {
-            let _ = tx.send(skipped(&case));
+        let why = stop.load(Ordering::SeqCst);
+        if why != RUNNING {
+            let _ = tx.send(skipped(&case, why));
             continue;
         }
         let provider_permit = match &case.provider.limit {
@@ -127,15 +143,16 @@ async fn feed(
         let Ok(permit) = global.clone().acquire_owned().await else {
             break;
         };
-        if stop.load(Ordering::SeqCst) {
-            let _ = tx.send(skipped(&case));
+        let why = stop.load(Ordering::SeqCst);
+        if why != RUNNING {
+            let _ = tx.send(skipped(&case, why));
             continue;
         }
         let (ctx2, stop2, tx2, case2) = (ctx.clone(), stop.clone(), tx.clone(), case.clone());
         let handle = tasks.spawn(async move {
             let result = run_case(&case2, &ctx2).await;
             if fail_fast && matches!(result.verdict, Verdict::Fail | Verdict::Error) {
-                stop2.store(true, Ordering::SeqCst);
+                let _ = stop2.compare_exchange(RUNNING, FAIL_FAST, Ordering::SeqCst, Ordering::SeqCst);
             }
             let _ = tx2.send(result);
             drop(permit);
@@ -202,10 +219,19 @@ fn base_result(case: &Case) -> CaseResult {
     }
 }
 
-fn skipped(case: &Case) -> CaseResult {
+/// Values of the run's stop flag.
+const RUNNING: u8 = 0;
+const FAIL_FAST: u8 = 1;
+const INTERRUPTED: u8 = 2;
+
+fn skipped(case: &Case, why: u8) -> CaseResult {
     let mut r = base_result(case);
     r.verdict = Verdict::Skipped;
-    r.error = Some("not run: --fail-fast stopped the run after the first failure".into());
+    r.error = Some(if why == INTERRUPTED {
+        "not run: the run was interrupted (Ctrl-C)".into()
+    } else {
+        "not run: --fail-fast stopped the run after the first failure".into()
+    });
     r
 }
 
