@@ -884,7 +884,7 @@ fn interrupt_finishes_the_case_in_flight_and_writes_the_reports() {
         "prompts: [greet]\nproviders: [\"exec: touch started.marker; sleep 1; cat\"]\ntests:\n  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n  - vars: {query: b}\n    assert: [{type: contains, value: b}]\n  - vars: {query: c}\n    assert: [{type: contains, value: c}]\n",
     );
     let bin = assert_cmd::cargo::cargo_bin("promptgate");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .current_dir(p.path())
         .env("CI", "true")
         .env("NO_COLOR", "1")
