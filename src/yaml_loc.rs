@@ -8,7 +8,6 @@
 //! path (`tests[3].assert[0].value`). Deserialization itself stays with
 //! serde_yaml.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -125,11 +124,40 @@ impl fmt::Display for YamlPath {
     }
 }
 
-/// Line and column (both 1-based) of nodes and keys in one YAML document.
+/// Line and column (both 1-based) of nodes and keys in one YAML document,
+/// kept as a tree shaped like the document (no path hashing: a 10,000-case
+/// suite has hundreds of thousands of nodes).
 #[derive(Debug, Default, Clone)]
 pub struct YamlLocations {
-    nodes: HashMap<YamlPath, (usize, usize)>,
-    keys: HashMap<YamlPath, (usize, usize)>,
+    root: Option<LocNode>,
+}
+
+type Pos = (usize, usize);
+
+#[derive(Debug, Clone)]
+enum LocNode {
+    Leaf(Pos),
+    Map(Pos, Vec<(String, Pos, LocNode)>),
+    Seq(Pos, Vec<LocNode>),
+}
+
+impl LocNode {
+    fn pos(&self) -> Pos {
+        match self {
+            LocNode::Leaf(p) | LocNode::Map(p, _) | LocNode::Seq(p, _) => *p,
+        }
+    }
+
+    fn child(&self, seg: &Seg) -> Option<(&LocNode, Option<Pos>)> {
+        match (self, seg) {
+            (LocNode::Map(_, entries), Seg::Key(k)) => entries
+                .iter()
+                .find(|(key, _, _)| key == k)
+                .map(|(_, kp, n)| (n, Some(*kp))),
+            (LocNode::Seq(_, items), Seg::Index(i)) => items.get(*i).map(|n| (n, None)),
+            _ => None,
+        }
+    }
 }
 
 impl YamlLocations {
@@ -141,73 +169,74 @@ impl YamlLocations {
         if parser.load(&mut builder, false).is_err() {
             return YamlLocations::default();
         }
-        builder.locs
+        YamlLocations { root: builder.root }
+    }
+
+    /// Walks `path` as far as the document goes: the deepest node reached and
+    /// the position of the key that led to it, and whether the whole path matched.
+    fn walk(&self, path: &YamlPath) -> Option<(&LocNode, Option<Pos>, bool)> {
+        let mut node = self.root.as_ref()?;
+        let mut key_pos = None;
+        for seg in &path.0 {
+            match node.child(seg) {
+                Some((child, kp)) => {
+                    node = child;
+                    key_pos = kp;
+                }
+                None => return Some((node, None, false)),
+            }
+        }
+        Some((node, key_pos, true))
     }
 
     /// Position of the node at `path`, or of its nearest indexed ancestor.
     pub fn node(&self, path: &YamlPath) -> Option<(usize, usize)> {
-        let mut p = path.clone();
-        loop {
-            if let Some(pos) = self.nodes.get(&p) {
-                return Some(*pos);
-            }
-            p.0.pop()?;
-        }
+        self.walk(path).map(|(n, _, _)| n.pos())
     }
 
     /// Position of the mapping key that ends `path` (else as [`Self::node`]).
     pub fn key(&self, path: &YamlPath) -> Option<(usize, usize)> {
-        self.keys.get(path).copied().or_else(|| self.node(path))
+        let (node, key_pos, full) = self.walk(path)?;
+        match (full, key_pos) {
+            (true, Some(kp)) => Some(kp),
+            _ => Some(node.pos()),
+        }
     }
 }
 
 enum Frame {
     Map {
-        path: YamlPath,
-        expecting_key: bool,
-        key: Option<String>,
+        pos: Pos,
+        entries: Vec<(String, Pos, LocNode)>,
+        key: Option<(String, Pos)>,
     },
     Seq {
-        path: YamlPath,
-        next: usize,
+        pos: Pos,
+        items: Vec<LocNode>,
     },
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    locs: YamlLocations,
+    root: Option<LocNode>,
     done: bool,
 }
 
 impl Builder {
-    /// The path of the node starting now, or None when it is a mapping key
-    /// (then the key is recorded).
-    fn child_path(&mut self, scalar_key: Option<&str>, pos: (usize, usize)) -> Option<YamlPath> {
+    /// Puts a finished node in its parent. `scalar` is the node's text when
+    /// it is a scalar (it may be a mapping key).
+    fn attach(&mut self, node: LocNode, scalar: Option<&str>) {
         match self.stack.last_mut() {
-            None => Some(YamlPath::root()),
-            Some(Frame::Seq { path, next }) => {
-                let p = path.index(*next);
-                *next += 1;
-                Some(p)
+            None => {
+                self.root = Some(node);
+                self.done = true;
             }
-            Some(Frame::Map {
-                path,
-                expecting_key,
-                key,
-            }) => {
-                if *expecting_key {
-                    let k = scalar_key.unwrap_or("?").to_string();
-                    let kp = path.key(&k);
-                    self.locs.keys.insert(kp, pos);
-                    *key = Some(k);
-                    *expecting_key = false;
-                    None
-                } else {
-                    *expecting_key = true;
-                    Some(path.key(key.as_deref().unwrap_or("?")))
-                }
-            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some((scalar.unwrap_or("?").to_string(), node.pos())),
+                Some((k, kp)) => entries.push((k, kp, node)),
+            },
         }
     }
 }
@@ -220,32 +249,21 @@ impl MarkedEventReceiver for Builder {
         // yaml-rust2 markers: 1-based line, 0-based column.
         let pos = (mark.line(), mark.col() + 1);
         match ev {
-            Event::Scalar(ref s, ..) => {
-                if let Some(p) = self.child_path(Some(s), pos) {
-                    self.locs.nodes.entry(p).or_insert(pos);
-                }
-            }
-            Event::Alias(_) => {
-                if let Some(p) = self.child_path(None, pos) {
-                    self.locs.nodes.entry(p).or_insert(pos);
-                }
-            }
-            Event::MappingStart(..) => {
-                let path = self.child_path(None, pos).unwrap_or_default();
-                self.locs.nodes.entry(path.clone()).or_insert(pos);
-                self.stack.push(Frame::Map {
-                    path,
-                    expecting_key: true,
-                    key: None,
-                });
-            }
-            Event::SequenceStart(..) => {
-                let path = self.child_path(None, pos).unwrap_or_default();
-                self.locs.nodes.entry(path.clone()).or_insert(pos);
-                self.stack.push(Frame::Seq { path, next: 0 });
-            }
+            Event::Scalar(ref s, ..) => self.attach(LocNode::Leaf(pos), Some(s)),
+            Event::Alias(_) => self.attach(LocNode::Leaf(pos), None),
+            Event::MappingStart(..) => self.stack.push(Frame::Map {
+                pos,
+                entries: Vec::new(),
+                key: None,
+            }),
+            Event::SequenceStart(..) => self.stack.push(Frame::Seq { pos, items: Vec::new() }),
             Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
+                let node = match self.stack.pop() {
+                    Some(Frame::Map { pos, entries, .. }) => LocNode::Map(pos, entries),
+                    Some(Frame::Seq { pos, items }) => LocNode::Seq(pos, items),
+                    None => return,
+                };
+                self.attach(node, None);
             }
             Event::DocumentEnd => self.done = true,
             _ => {}

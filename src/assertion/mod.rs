@@ -271,7 +271,7 @@ impl Assertion {
             return Ok(());
         }
         self.compiled = match &self.value {
-            Some(v) => compile(self.kind, v)?,
+            Some(v) => compile_cached(self.kind, v)?,
             None => Compiled::None,
         };
         // A static value's shape (an empty list, `word-count: {minimum: 3}`, a
@@ -374,6 +374,33 @@ impl Outcome {
             reason: reason.into(),
         }
     }
+}
+
+/// [`compile`] through a process-wide cache keyed by type and value. A suite
+/// often repeats the same static pattern or schema in every test; a compiled
+/// `regex` with Unicode classes costs tens of KB and ~0.1 ms, so 10,000 copies
+/// would dominate loading. Only static values (written in suite files, so
+/// bounded by their size) go through the cache, never per-case rendered ones.
+fn compile_cached(kind: AssertionType, value: &Value) -> Result<Compiled, String> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<(&'static str, String), Compiled>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    if !matches!(
+        kind,
+        AssertionType::Regex | AssertionType::IsJson | AssertionType::ContainsJson
+    ) {
+        return Ok(Compiled::None);
+    }
+    let key = (kind.name(), value.to_string());
+    if let Some(hit) = CACHE.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let compiled = compile(kind, value)?;
+    if let Ok(mut c) = CACHE.lock() {
+        c.insert(key, compiled.clone());
+    }
+    Ok(compiled)
 }
 
 fn compile(kind: AssertionType, value: &Value) -> Result<Compiled, String> {
