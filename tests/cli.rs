@@ -924,3 +924,50 @@ fn interrupt_finishes_the_case_in_flight_and_writes_the_reports() {
     assert!(roxmltree::Document::parse(&junit).is_ok());
     assert!(junit.contains("interrupted"), "{junit}");
 }
+
+#[test]
+fn two_providers_shown_alike_need_labels() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\nproviders:\n  - id: echo\n  - id: echo\n    config: {temperature: 1}\ntests:\n  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n",
+    );
+    let err = assert_invalid(&p, &["suite.yaml"], &["appears twice", "suite.yaml:4", "label"]);
+    assert!(err.contains("echo"), "{err}");
+    p.write(
+        "suite.yaml",
+        "prompts: [greet]\nproviders:\n  - id: echo\n  - id: echo\n    label: echo-hot\n    config: {temperature: 1}\ntests:\n  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n",
+    );
+    let out = p.cmd(&["suite.yaml"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("echo-hot]"), "{}", stdout_of(&out));
+}
+
+#[test]
+fn a_closed_stdout_pipe_is_not_an_error() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with("  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n"),
+    );
+    let bin = assert_cmd::cargo::cargo_bin("promptgate");
+    // `head -c 1` closes the pipe after one byte; promptgate must still finish normally.
+    let script = format!(
+        "'{}' test suite.yaml | head -c 1 >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
+        bin.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(p.path())
+        .env("CI", "true")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .expect("bash");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "stderr: {}",
+        stderr_of(&out)
+    );
+}

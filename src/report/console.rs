@@ -36,6 +36,7 @@ pub struct ConsoleReporter {
     failures: Vec<Arc<CaseResult>>,
     by_suite: BTreeMap<String, Tally>,
     by_category: BTreeMap<String, Tally>,
+    closed: bool,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -62,6 +63,7 @@ impl ConsoleReporter {
             failures: Vec::new(),
             by_suite: BTreeMap::new(),
             by_category: BTreeMap::new(),
+            closed: false,
         }
     }
 
@@ -72,10 +74,25 @@ impl ConsoleReporter {
     }
 
     fn print(&mut self, text: &str) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
         let out = &mut self.out;
-        match &self.progress {
+        let result = match &self.progress {
             Some(pb) => pb.suspend(|| writeln!(out, "{text}")),
             None => writeln!(out, "{text}"),
+        };
+        self.check(result)
+    }
+
+    /// A closed pipe (`promptgate test | head`) is not an error: stop writing.
+    fn check(&mut self, result: std::io::Result<()>) -> std::io::Result<()> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
         }
     }
 
@@ -116,8 +133,11 @@ impl ConsoleReporter {
         if !self.by_category.is_empty() {
             text.push_str(&rate_table("pass rate by category", &self.by_category));
         }
-        write!(self.out, "{text}")?;
-        self.out.flush()
+        if self.closed {
+            return Ok(());
+        }
+        let result = write!(self.out, "{text}").and_then(|()| self.out.flush());
+        self.check(result)
     }
 }
 

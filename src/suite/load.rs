@@ -483,6 +483,28 @@ fn load_one(
         }));
     }
     let (prompts, providers) = (prompts?, providers?);
+    // Case names must be unique (JUnit consumers keep only the first of
+    // duplicate names): two providers or prompts shown alike need labels.
+    let mut seen = BTreeSet::new();
+    for (i, spec) in providers.iter().enumerate() {
+        if !seen.insert(spec.display().to_string()) {
+            let at = YamlPath::root().key("providers").index(i);
+            cx.error_help(
+                format!("provider `{}` appears twice in this suite", spec.display()),
+                &at,
+                "give each entry a distinct `label` (e.g. label: gpt-4o-mini-t0)",
+            );
+            return None;
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, prompt) in prompts.iter().enumerate() {
+        if !seen.insert(prompt.label()) {
+            let at = YamlPath::root().key("prompts").index(i);
+            cx.error(format!("prompt `{}` appears twice in this suite", prompt.label()), &at);
+            return None;
+        }
+    }
     let name = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
