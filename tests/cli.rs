@@ -946,10 +946,11 @@ fn two_providers_shown_alike_need_labels() {
 #[test]
 fn a_closed_stdout_pipe_is_not_an_error() {
     let p = Project::new();
-    p.write(
-        "suite.yaml",
-        &echo_suite_with("  - vars: {query: a}\n    assert: [{type: contains, value: a}]\n"),
-    );
+    // Enough cases that the console output (~300 KB) overflows the pipe buffer.
+    let tests: String = (0..3000)
+        .map(|i| format!("  - vars: {{query: a{i}}}\n    assert: [{{type: contains, value: a}}]\n"))
+        .collect();
+    p.write("suite.yaml", &echo_suite_with(&tests));
     let bin = assert_cmd::cargo::cargo_bin("promptgate");
     // `head -c 1` closes the pipe after one byte; promptgate must still finish normally.
     let script = format!(
