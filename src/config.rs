@@ -37,9 +37,12 @@ pub struct TestConfig {
     pub replay: Option<PathBuf>,
     /// JUnit report path (default `reports/junit.xml`).
     pub junit: Option<PathBuf>,
-    /// Cases in flight (default 8).
+    /// Cases in flight (default 8), 1 to [`MAX_JOBS`].
     pub jobs: Option<usize>,
 }
+
+/// The most cases in flight `-j` and `jobs` accept.
+pub const MAX_JOBS: usize = 10_000;
 
 impl Config {
     /// Reads `path`; a missing file gives the defaults when `required` is false.
@@ -57,18 +60,27 @@ impl Config {
                 ))
             }
         };
-        toml::from_str(&text).map_err(|e| {
-            let loc = match e.span() {
-                Some(span) => {
-                    let before = &text[..span.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let col = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
-                    Location::at(path, line, col)
-                }
-                None => Location::file(path),
-            };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let at = |offset: usize| {
+            let before = &text[..offset.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+            Location::at(path, line, col)
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let loc = e.span().map(|s| at(s.start)).unwrap_or_else(|| Location::file(path));
             Diagnostic::error(format!("invalid config: {}", e.message()), Some(loc))
-        })
+        })?;
+        if let Some(jobs) = config.test.jobs {
+            if !(1..=MAX_JOBS).contains(&jobs) {
+                let offset = text.find("jobs").unwrap_or(0);
+                return Err(Diagnostic::error(
+                    format!("invalid config: `jobs` must be between 1 and {MAX_JOBS}, got {jobs}"),
+                    Some(at(offset)),
+                ));
+            }
+        }
+        Ok(config)
     }
 }
 

@@ -59,6 +59,21 @@ pub struct AssertionResult {
     /// 1-based line of the assertion in its suite or cases file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// The file the assertion is written in (a `defaultTest` assertion lives
+    /// in the suite even when the test comes from a cases file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl AssertionResult {
+    /// `file:line` of the assertion, when known.
+    pub fn location(&self) -> Option<String> {
+        match (&self.file, self.line) {
+            (Some(f), Some(l)) => Some(format!("{}:{l}", f.display())),
+            (Some(f), None) => Some(f.display().to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// Everything known about one finished case. Shared with reporters as `Arc`.
@@ -90,7 +105,7 @@ pub struct CaseResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// The test's variables.
-    pub vars: serde_json::Map<String, serde_json::Value>,
+    pub vars: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     /// The verdict.
     pub verdict: Verdict,
     /// Weighted score in [0, 1] over the assertions.
@@ -163,6 +178,31 @@ pub struct RunSummary {
     pub skipped: usize,
     /// Wall time of the run in milliseconds.
     pub duration_ms: u64,
+    /// Every named metric (`metric:` on assertions) over the cases that have it.
+    pub metrics: BTreeMap<String, MetricSummary>,
+}
+
+/// A named metric aggregated over cases: each case contributes its own value
+/// (the mean score of its assertions naming the metric).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MetricSummary {
+    /// Cases with a value.
+    pub count: usize,
+    /// Mean of the values, in [0, 1].
+    pub mean: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl MetricSummary {
+    fn add(&mut self, value: f64) {
+        self.mean = (self.mean * self.count as f64 + value) / (self.count + 1) as f64;
+        self.count += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
 }
 
 impl RunSummary {
@@ -173,6 +213,21 @@ impl RunSummary {
             Verdict::Fail => self.failed += 1,
             Verdict::Error => self.errored += 1,
             Verdict::Skipped => self.skipped += 1,
+        }
+    }
+
+    /// Adds one case's named metrics.
+    pub fn add_metrics(&mut self, metrics: &BTreeMap<String, f64>) {
+        for (name, value) in metrics {
+            self.metrics
+                .entry(name.clone())
+                .or_insert(MetricSummary {
+                    count: 0,
+                    mean: 0.0,
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                })
+                .add(*value);
         }
     }
 
@@ -197,6 +252,16 @@ impl RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_aggregate_mean_min_max() {
+        let mut s = RunSummary::default();
+        for v in [1.0, 0.5, 0.0] {
+            s.add_metrics(&BTreeMap::from([("faithfulness".to_string(), v)]));
+        }
+        let m = s.metrics["faithfulness"];
+        assert_eq!((m.count, m.mean, m.min, m.max), (3, 0.5, 0.0, 1.0));
+    }
 
     #[test]
     fn exit_code_is_never_zero_with_errors() {

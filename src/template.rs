@@ -45,6 +45,14 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // A var written as `key:` (YAML null) renders as nothing, not "none".
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         // Keep the text as written: a prompt's trailing newline is part of it.
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
@@ -114,7 +122,18 @@ impl Templates {
     ///
     /// # Errors
     /// As [`Self::render`].
+    ///
+    /// A string that is exactly one variable (`"{{ fruits }}"`) becomes that
+    /// variable's value, so a list stays a list (for `contains-any`) instead
+    /// of its printed form.
     pub fn render_value(&self, value: &Value, vars: &Map<String, Value>) -> Result<Value, String> {
+        if let Value::String(s) = value {
+            if let Some(v) = sole_variable(s).and_then(|name| vars.get(name)) {
+                if !v.is_string() && !v.is_null() {
+                    return Ok(v.clone());
+                }
+            }
+        }
         Ok(match value {
             Value::String(s) if is_template(s) => Value::String(self.render_str(s, vars)?),
             Value::Array(items) => Value::Array(
@@ -131,6 +150,15 @@ impl Templates {
             other => other.clone(),
         })
     }
+}
+
+/// `name` when `s` is exactly `{{ name }}` (whitespace allowed).
+fn sole_variable(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let mut chars = inner.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(inner)
 }
 
 /// Renders; on an undefined-value error, names the variables the template
@@ -238,6 +266,19 @@ mod tests {
             .render_value(&json!(["{{ a }}", 3, {"k": "x{{ a }}"}]), &vars(json!({"a": "1"})))
             .unwrap();
         assert_eq!(v, json!(["1", 3, {"k": "x1"}]));
+    }
+
+    #[test]
+    fn a_sole_variable_keeps_its_json_value_and_null_renders_empty() {
+        let t = Templates::new();
+        let v = vars(json!({"fruits": ["apple", "pear"], "n": 3, "s": "x", "nothing": null}));
+        assert_eq!(
+            t.render_value(&json!("{{ fruits }}"), &v).unwrap(),
+            json!(["apple", "pear"])
+        );
+        assert_eq!(t.render_value(&json!("{{n}}"), &v).unwrap(), json!(3));
+        assert_eq!(t.render_value(&json!("{{ s }}"), &v).unwrap(), json!("x"));
+        assert_eq!(t.render_str("a{{ nothing }}b", &v).unwrap(), "ab");
     }
 
     #[test]

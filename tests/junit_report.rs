@@ -28,6 +28,7 @@ fn assertion(kind: &str, pass: bool, reason: &str, line: usize) -> AssertionResu
         reason: reason.into(),
         error: None,
         line: Some(line),
+        file: Some("suites/rag.yaml".into()),
     }
 }
 
@@ -44,7 +45,7 @@ fn case(index: usize, test: &str, provider: &str, verdict: Verdict) -> CaseResul
         prompt_hash: "1a2b3c4d5e6f".into(),
         provider: provider.into(),
         category: None,
-        vars: serde_json::Map::new(),
+        vars: Default::default(),
         verdict,
         score: 1.0,
         threshold: None,

@@ -292,6 +292,82 @@ async fn openai_refusal_is_the_output_when_content_is_null() {
 }
 
 #[tokio::test]
+async fn openai_choice_without_text_is_invalid_not_an_empty_answer() {
+    // Null content and no refusal: filtered, or tool calls only. An empty
+    // output would pass `not-contains` assertions, so it must be an error.
+    let filtered = json!({"role": "assistant", "content": null, "refusal": null});
+    let tool_calls = json!({"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    ]});
+    let no_content = json!({"role": "assistant"});
+    for (message, finish_reason, shown) in [
+        (filtered, json!("content_filter"), "content_filter"),
+        (tool_calls, json!("tool_calls"), "tool_calls"),
+        (no_content, Value::Null, "none"),
+    ] {
+        let server = MockServer::start().await;
+        let answer = json!({
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 0}
+        });
+        mount(
+            &server,
+            "/v1/chat/completions",
+            ResponseTemplate::new(200).set_body_json(answer),
+        )
+        .await;
+        let cfg = config(Some(format!("{}/v1", server.uri())));
+        let provider = OpenAiChat::new(
+            "openai:chat:gpt-4o",
+            "gpt-4o",
+            &cfg,
+            &env(&[("OPENAI_API_KEY", KEY)]),
+            reqwest::Client::new(),
+        );
+        let err = provider
+            .call(&request("gpt-4o", user("x"), ModelSettings::default()))
+            .await
+            .expect_err("no text");
+        assert_eq!(
+            err,
+            ProviderError::InvalidResponse {
+                provider: "openai:chat:gpt-4o".into(),
+                message: format!("the response has no text (finish_reason: {shown})"),
+            }
+        );
+        assert!(
+            err.to_string().ends_with(&format!(
+                "unexpected response: the response has no text (finish_reason: {shown})"
+            )),
+            "{err}"
+        );
+        assert_no_key(&err);
+    }
+}
+
+#[tokio::test]
+async fn openai_explicit_empty_content_is_an_empty_answer() {
+    let server = MockServer::start().await;
+    let answer = json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "", "refusal": null}, "finish_reason": "stop"}]
+    });
+    mount(
+        &server,
+        "/v1/chat/completions",
+        ResponseTemplate::new(200).set_body_json(answer),
+    )
+    .await;
+    let cfg = config(Some(format!("{}/v1", server.uri())));
+    let provider = OpenAiChat::new("openai:chat:m", "m", &cfg, &env(&[]), reqwest::Client::new());
+    let resp = provider
+        .call(&request("m", user("x"), ModelSettings::default()))
+        .await
+        .expect("an explicit empty string is a valid answer");
+    assert_eq!(resp.output, "");
+    assert_eq!(resp.finish_reason.as_deref(), Some("stop"));
+}
+
+#[tokio::test]
 async fn openai_error_body_is_an_http_error_with_the_message_and_code() {
     let server = MockServer::start().await;
     let error = json!({"error": {
@@ -615,6 +691,79 @@ async fn anthropic_overloaded_is_an_http_error_with_type_and_message() {
 }
 
 #[tokio::test]
+async fn anthropic_response_without_text_blocks_is_invalid_not_an_empty_answer() {
+    let refusal = json!({
+        "id": "msg_01", "type": "message", "role": "assistant", "model": "m",
+        "content": [], "stop_reason": "refusal", "stop_sequence": null,
+        "usage": {"input_tokens": 10, "output_tokens": 0}
+    });
+    let tool_use = json!({
+        "id": "msg_02", "type": "message", "role": "assistant", "model": "m",
+        "content": [{"type": "tool_use", "id": "toolu_01", "name": "lookup", "input": {}}],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 10, "output_tokens": 5}
+    });
+    let no_reason = json!({"content": []});
+    for (answer, shown) in [(refusal, "refusal"), (tool_use, "tool_use"), (no_reason, "none")] {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            "/v1/messages",
+            ResponseTemplate::new(200).set_body_json(answer),
+        )
+        .await;
+        let provider = AnthropicMessages::new(
+            "anthropic:messages:m",
+            "m",
+            &config(Some(server.uri())),
+            &env(&[("ANTHROPIC_API_KEY", KEY)]),
+            reqwest::Client::new(),
+        );
+        let err = provider
+            .call(&request("m", user("x"), ModelSettings::default()))
+            .await
+            .expect_err("no text");
+        assert_eq!(
+            err,
+            ProviderError::InvalidResponse {
+                provider: "anthropic:messages:m".into(),
+                message: format!("the response has no text (stop_reason: {shown})"),
+            }
+        );
+        assert_no_key(&err);
+    }
+}
+
+#[tokio::test]
+async fn anthropic_explicit_empty_text_block_is_an_empty_answer() {
+    let server = MockServer::start().await;
+    let answer = json!({
+        "content": [{"type": "text", "text": ""}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 10, "output_tokens": 0}
+    });
+    mount(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(200).set_body_json(answer),
+    )
+    .await;
+    let provider = AnthropicMessages::new(
+        "anthropic:messages:m",
+        "m",
+        &config(Some(server.uri())),
+        &env(&[("ANTHROPIC_API_KEY", KEY)]),
+        reqwest::Client::new(),
+    );
+    let resp = provider
+        .call(&request("m", user("x"), ModelSettings::default()))
+        .await
+        .expect("an explicit empty text block is a valid answer");
+    assert_eq!(resp.output, "");
+    assert_eq!(resp.finish_reason.as_deref(), Some("end_turn"));
+}
+
+#[tokio::test]
 async fn anthropic_without_key_is_missing_api_key_and_sends_nothing() {
     let server = MockServer::start().await;
     mount(
@@ -783,6 +932,57 @@ async fn ollama_minimal_request_has_no_options_and_json_object_is_format_json() 
     let json_mode = body(&received[1]);
     assert_eq!(keys(&json_mode), ["format", "messages", "model", "stream"]);
     assert_eq!(json_mode["format"], "json");
+}
+
+#[tokio::test]
+async fn ollama_message_without_content_is_invalid_not_an_empty_answer() {
+    for (message, done_reason, shown) in [
+        (json!({"role": "assistant"}), json!("stop"), "stop"),
+        (json!({"role": "assistant", "content": null}), json!("length"), "length"),
+        (json!({"role": "assistant", "content": null}), Value::Null, "none"),
+    ] {
+        let server = MockServer::start().await;
+        let answer = json!({"model": "llama3.2", "message": message, "done": true, "done_reason": done_reason});
+        mount(&server, "/api/chat", ResponseTemplate::new(200).set_body_json(answer)).await;
+        let provider = OllamaChat::new(
+            "ollama:chat:llama3.2",
+            "llama3.2",
+            &config(Some(server.uri())),
+            &env(&[]),
+            reqwest::Client::new(),
+        );
+        let err = provider
+            .call(&request("llama3.2", user("x"), ModelSettings::default()))
+            .await
+            .expect_err("no text");
+        assert_eq!(
+            err,
+            ProviderError::InvalidResponse {
+                provider: "ollama:chat:llama3.2".into(),
+                message: format!("the response has no text (done_reason: {shown})"),
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn ollama_explicit_empty_content_is_an_empty_answer() {
+    let server = MockServer::start().await;
+    let answer = json!({"model": "llama3.2", "message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop"});
+    mount(&server, "/api/chat", ResponseTemplate::new(200).set_body_json(answer)).await;
+    let provider = OllamaChat::new(
+        "ollama:chat:llama3.2",
+        "llama3.2",
+        &config(Some(server.uri())),
+        &env(&[]),
+        reqwest::Client::new(),
+    );
+    let resp = provider
+        .call(&request("llama3.2", user("x"), ModelSettings::default()))
+        .await
+        .expect("an explicit empty string is a valid answer");
+    assert_eq!(resp.output, "");
+    assert_eq!(resp.finish_reason.as_deref(), Some("stop"));
 }
 
 #[tokio::test]

@@ -273,6 +273,7 @@ mod tests {
             weight: 1.0,
             metric: None,
             line: None,
+            file: None,
             compiled: Compiled::None,
         }
     }

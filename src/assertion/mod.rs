@@ -229,6 +229,8 @@ pub struct Assertion {
     pub metric: Option<String>,
     /// 1-based line in the file the assertion came from.
     pub line: Option<usize>,
+    /// The file the assertion came from.
+    pub file: Option<std::path::PathBuf>,
     /// Precompiled regex or schema (static values only).
     pub compiled: Compiled,
 }
@@ -269,6 +271,30 @@ impl Assertion {
         }
         if self.templated {
             return Ok(());
+        }
+        if let Some(v) = &self.value {
+            let needle_kind = matches!(
+                self.kind,
+                AssertionType::Contains
+                    | AssertionType::IContains
+                    | AssertionType::StartsWith
+                    | AssertionType::Regex
+                    | AssertionType::ContainsAny
+                    | AssertionType::IContainsAny
+                    | AssertionType::ContainsAll
+                    | AssertionType::IContainsAll
+            );
+            let empty = match v {
+                Value::String(s) => s.is_empty(),
+                Value::Array(items) => items.iter().any(|i| i.as_str() == Some("")),
+                _ => false,
+            };
+            if needle_kind && empty {
+                return Err(format!(
+                    "`{}` with an empty value matches every output, so it can never fail (or, negated, never pass)",
+                    self.type_name()
+                ));
+            }
         }
         self.compiled = match &self.value {
             Some(v) => compile_cached(self.kind, v)?,
@@ -325,6 +351,7 @@ impl Assertion {
                     reason,
                     error: None,
                     line: self.line,
+                    file: self.file.clone(),
                 }
             }
             Err(e) => self.errored(value, e),
@@ -342,6 +369,7 @@ impl Assertion {
             reason: error.clone(),
             error: Some(error),
             line: self.line,
+            file: self.file.clone(),
         }
     }
 }
@@ -443,14 +471,18 @@ pub fn display_value(v: &Value) -> String {
 
 /// The weighted score of a case and its pass/fail, promptfoo's rule: with a
 /// test `threshold`, pass = score ≥ threshold; without one, every assertion
-/// must pass (whatever its weight). Score = Σ wᵢ·sᵢ / Σ wᵢ (1 when every
-/// weight is 0 or there are no assertions).
+/// must pass (whatever its weight). Score = Σ wᵢ·sᵢ / Σ wᵢ (1 when there are
+/// no assertions, 0 when every weight is 0).
 pub fn aggregate(results: &[AssertionResult], threshold: Option<f64>) -> (bool, f64) {
     let total_weight: f64 = results.iter().map(|r| r.weight).sum();
     let score = if total_weight > 0.0 {
         results.iter().map(|r| r.weight * r.score).sum::<f64>() / total_weight
-    } else {
+    } else if results.is_empty() {
         1.0
+    } else {
+        // Only weight-0 assertions: nothing counts towards the score (the
+        // loader rejects a threshold in that case).
+        0.0
     };
     let pass = match threshold {
         Some(t) => score >= t,

@@ -523,6 +523,7 @@ mod tests {
             weight: 1.0,
             metric: None,
             line: None,
+            file: None,
             compiled: Compiled::None,
         }
     }
@@ -981,6 +982,7 @@ mod tests {
             reason: String::new(),
             error: None,
             line: None,
+            file: None,
         }
     }
 
@@ -998,10 +1000,11 @@ mod tests {
         let (pass, score) = aggregate(&results, None);
         assert!(!pass);
         assert!((score - 0.75).abs() < 1e-12, "{score}");
-        // Zero weights: score 1, but without a threshold every assertion must still pass.
+        // Zero weights: nothing counts towards the score (0), and without a
+        // threshold every assertion must still pass.
         let (pass, score) = aggregate(&[result(false, 0.0)], None);
         assert!(!pass);
-        assert_eq!(score, 1.0);
+        assert_eq!(score, 0.0);
     }
 
     #[test]

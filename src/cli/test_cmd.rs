@@ -27,7 +27,7 @@ pub struct TestArgs {
     #[arg(default_value = "suites")]
     pub paths: Vec<PathBuf>,
     /// Cases in flight at once.
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
     pub jobs: Option<u16>,
     /// Run prompt NAME from the candidate file PATH instead of its default file (repeatable).
     #[arg(long = "prompt", value_name = "NAME=PATH", value_parser = super::parse_name_path)]
@@ -142,7 +142,23 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
             .into());
     }
 
-    let mode = if let Some(dir) = &args.record {
+    let junit = args
+        .junit
+        .clone()
+        .or(config.test.junit.clone())
+        .unwrap_or_else(|| PathBuf::from("reports/junit.xml"));
+    if junit.is_dir() {
+        return Err(
+            Diagnostic::error(format!("--junit {}: is a folder", junit.display()), None)
+                .with_help("give a file path, e.g. --junit reports/junit.xml")
+                .into(),
+        );
+    }
+    // Only providers that call out are recorded or replayed.
+    let calls_out = plan.providers.iter().any(|s| !s.provider.is_local());
+    let mode = if !calls_out {
+        Mode::Live
+    } else if let Some(dir) = &args.record {
         Mode::Record(dir.clone())
     } else if let Some(dir) = &args.replay {
         Mode::Replay(dir.clone())
@@ -169,15 +185,12 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     let recordings = RecordingStore::open(mode)?;
 
     let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
-    reporters.push(Box::new(ConsoleReporter::new(
-        Box::new(std::io::stdout()),
-        ConsoleReporter::want_progress(),
-    )));
-    let junit = args
-        .junit
-        .clone()
-        .or(config.test.junit.clone())
-        .unwrap_or_else(|| PathBuf::from("reports/junit.xml"));
+    let mut console = ConsoleReporter::new(Box::new(std::io::stdout()), ConsoleReporter::want_progress());
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        // Model output in the failure list must not run workflow commands.
+        console = console.with_stop_commands(ConsoleReporter::stop_commands_token());
+    }
+    reporters.push(Box::new(console));
     reporters.push(Box::new(JunitReporter::new(junit)));
     if let Some(path) = &args.json {
         let r = JsonReporter::new(path.clone())

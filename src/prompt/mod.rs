@@ -28,7 +28,7 @@ use crate::template::{TemplateId, Templates};
 use crate::yaml_loc::{YamlLocations, YamlPath};
 
 /// File extensions looked up for a prompt referenced by name, in order.
-pub const PROMPT_EXTENSIONS: &[&str] = &["txt", "md", "j2", "yaml", "yml"];
+pub const PROMPT_EXTENSIONS: &[&str] = &["txt", "md", "j2", "yaml", "yml", "json"];
 
 /// How a prompt's messages are built.
 #[derive(Debug, Clone)]
@@ -176,8 +176,23 @@ pub fn load_file(path: &Path, name: &str, templates: &mut Templates) -> Result<P
     let shown = display_path(path);
     let bytes = std::fs::read(path)
         .map_err(|e| Diagnostic::error(format!("cannot read prompt file: {e}"), Some(Location::file(&shown))))?;
-    let content = String::from_utf8(bytes)
-        .map_err(|_| Diagnostic::error("prompt file is not UTF-8 text", Some(Location::file(&shown))))?;
+    let mut content = String::from_utf8(bytes).map_err(|e| {
+        let before = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        Diagnostic::error(
+            "prompt file is not UTF-8 text",
+            Some(Location {
+                file: shown.clone(),
+                line: Some(line),
+                col: None,
+            }),
+        )
+        .with_help("save it as UTF-8")
+    })?;
+    // A byte-order mark is an editor artefact, not part of the prompt.
+    if let Some(rest) = content.strip_prefix('\u{feff}') {
+        content = rest.to_string();
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -185,8 +200,10 @@ pub fn load_file(path: &Path, name: &str, templates: &mut Templates) -> Result<P
         .to_ascii_lowercase();
     if ext == "yaml" || ext == "yml" {
         load_yaml(&content, &shown, name, templates)
+    } else if ext == "json" {
+        load_json_chat(&content, &shown, name, templates)
     } else {
-        let id = compile(templates, &content, &shown, 0)?;
+        let id = compile(templates, &content, &shown, 1)?;
         Ok(Prompt {
             name: name.to_string(),
             file: Some(shown),
@@ -224,12 +241,13 @@ pub fn inline(text: &str, name: Option<&str>, templates: &mut Templates, at: &Lo
     })
 }
 
-fn compile(templates: &mut Templates, source: &str, file: &Path, line_offset: usize) -> Result<TemplateId, Diagnostic> {
+/// Compiles `source`, whose first line is line `first_line` of `file`.
+fn compile(templates: &mut Templates, source: &str, file: &Path, first_line: usize) -> Result<TemplateId, Diagnostic> {
     templates.add(source).map_err(|e| {
         let loc = match e.line {
             Some(l) => Location {
                 file: file.to_path_buf(),
-                line: Some(l + line_offset),
+                line: Some(first_line + l.saturating_sub(1)),
                 col: None,
             },
             None => Location::file(file),
@@ -274,7 +292,7 @@ fn load_yaml(content: &str, file: &Path, name: &str, templates: &mut Templates) 
             ))
         }
         (None, Some(t)) => {
-            let line = locs.node(&YamlPath::root().key("template")).map(|p| p.0).unwrap_or(1);
+            let line = first_text_line(content, locs.node(&YamlPath::root().key("template")));
             PromptBody::Text(compile(templates, &t, file, line)?)
         }
         (Some(msgs), None) => {
@@ -294,7 +312,7 @@ fn load_yaml(content: &str, file: &Path, name: &str, templates: &mut Templates) 
                     )
                     .with_help("roles are system, user and assistant"));
                 }
-                let line = locs.node(&p.key("content")).map(|p| p.0).unwrap_or(1);
+                let line = first_text_line(content, locs.node(&p.key("content")));
                 out.push((m.role, compile(templates, &m.content, file, line)?));
             }
             PromptBody::Chat(out)
@@ -315,6 +333,59 @@ fn load_yaml(content: &str, file: &Path, name: &str, templates: &mut Templates) 
             stop: parsed.stop,
             response_format: parsed.response_format,
         },
+    })
+}
+
+/// The file line holding the first line of a YAML scalar's text: the line
+/// after a block scalar's `|` / `>` indicator, else the scalar's own line.
+fn first_text_line(text: &str, pos: Option<(usize, usize)>) -> usize {
+    let Some((line, col)) = pos else { return 1 };
+    let at = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .and_then(|l| l.chars().nth(col.saturating_sub(1)));
+    if matches!(at, Some('|' | '>')) {
+        line + 1
+    } else {
+        line
+    }
+}
+
+/// A `.json` prompt: a list of `{role, content}` chat messages (promptfoo's
+/// chat format), each content a template.
+fn load_json_chat(content: &str, file: &Path, name: &str, templates: &mut Templates) -> Result<Prompt, Diagnostic> {
+    let messages: Vec<YamlMessage> = serde_json::from_str(content).map_err(|e| {
+        Diagnostic::error(
+            format!("invalid JSON prompt: {e}"),
+            Some(Location::at(file, e.line(), e.column())),
+        )
+        .with_help(r#"a JSON prompt is a list of chat messages: [{"role": "system", "content": "..."}, ...]"#)
+    })?;
+    if messages.is_empty() {
+        return Err(Diagnostic::error(
+            "the JSON prompt holds no messages",
+            Some(Location::file(file)),
+        ));
+    }
+    let mut out = Vec::new();
+    for m in messages {
+        if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
+            return Err(
+                Diagnostic::error(format!("unknown message role `{}`", m.role), Some(Location::file(file)))
+                    .with_help("roles are system, user and assistant"),
+            );
+        }
+        let id = compile(templates, &m.content, file, 1)?;
+        out.push((m.role, id));
+    }
+    Ok(Prompt {
+        name: name.to_string(),
+        file: Some(file.to_path_buf()),
+        sha256: sha256_hex(content.as_bytes()),
+        content: content.to_string(),
+        body: PromptBody::Chat(out),
+        model: None,
+        settings: ModelSettings::default(),
     })
 }
 
@@ -475,6 +546,35 @@ mod tests {
         let err = load_file(&p, "bad", &mut Templates::new()).unwrap_err();
         assert_eq!(err.location.as_ref().and_then(|l| l.line), Some(2));
         assert_eq!(err.help.as_deref(), Some("did you mean `temperature`?"));
+    }
+
+    #[test]
+    fn yaml_template_errors_point_at_the_file_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, "messages:\n  - role: user\n    content: |\n      {{ q\n").unwrap();
+        let err = load_file(&p, "c", &mut Templates::new()).unwrap_err();
+        assert_eq!(err.location.as_ref().and_then(|l| l.line), Some(4), "{err}");
+        std::fs::write(&p, "template: \"{{ q\"\n").unwrap();
+        let err = load_file(&p, "c", &mut Templates::new()).unwrap_err();
+        assert_eq!(err.location.as_ref().and_then(|l| l.line), Some(1), "{err}");
+    }
+
+    #[test]
+    fn json_prompt_is_chat_messages_and_bom_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("chat.json");
+        std::fs::write(&p, "\u{feff}[{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"{{ q }}\"}]").unwrap();
+        let mut t = Templates::new();
+        let prompt = load_file(&p, "chat", &mut t).unwrap();
+        assert!(!prompt.content.starts_with('\u{feff}'));
+        let msgs = prompt.render(&t, json!({"q": "why?"}).as_object().unwrap()).unwrap();
+        assert_eq!(
+            msgs,
+            vec![Message::new("system", "Be brief."), Message::new("user", "why?")]
+        );
+        std::fs::write(&p, "{\"not\": \"a list\"}").unwrap();
+        assert!(load_file(&p, "chat", &mut Templates::new()).is_err());
     }
 
     #[test]

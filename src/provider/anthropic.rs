@@ -16,7 +16,9 @@
 //!   Anthropic counterpart and are not sent.
 //! - Response: `{content: [{type: "text", text}, ...], stop_reason,
 //!   usage: {input_tokens, output_tokens, cache_read_input_tokens}}`; the text
-//!   blocks are concatenated.
+//!   blocks are concatenated. A response without any text block (`stop_reason`
+//!   `refusal`, only `tool_use`) is an invalid response, so the case is an
+//!   error rather than an empty answer.
 //! - Error body: `{"type": "error", "error": {type, message}}`.
 
 use serde::Deserialize;
@@ -169,12 +171,21 @@ impl Provider for AnthropicMessages {
                 .http_error(&raw, &http::error_message(&raw.body, error_text)));
         }
         let message: MessageResponse = self.endpoint.parse(&raw)?;
-        let output: String = message
+        let texts: Vec<&str> = message
             .content
             .iter()
             .filter(|b| b.kind == "text")
             .filter_map(|b| b.text.as_deref())
             .collect();
+        // No text block at all (a refusal, only tool use) is an error, never an
+        // empty answer that assertions such as `not-contains` would pass.
+        if texts.is_empty() {
+            return Err(self.endpoint.invalid(&format!(
+                "the response has no text (stop_reason: {})",
+                message.stop_reason.as_deref().unwrap_or("none")
+            )));
+        }
+        let output = texts.concat();
         let tokens = message
             .usage
             .map(|u| TokenUsage {

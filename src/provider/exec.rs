@@ -1,6 +1,6 @@
 //! `exec:COMMAND`: any program as a provider.
 //!
-//! `COMMAND` runs as `sh -c COMMAND` in the suite's folder. The rendered prompt
+//! `COMMAND` runs as `sh -c COMMAND` in the folder promptgate runs in. The rendered prompt
 //! ([`ProviderRequest::as_text`]: the user message, or the messages as a JSON
 //! array of `{role, content}`) is written to its stdin, which is then closed;
 //! the output is its stdout (UTF-8, invalid sequences replaced) without one

@@ -11,7 +11,9 @@
 //!   format}`; `options` holds only the settings that are set and is left out
 //!   when empty; `format` is `"json"` for a `response_format` of type
 //!   `json_object` and the JSON schema itself for type `json_schema`.
-//! - Response: `{message: {role, content}, done_reason, prompt_eval_count, eval_count}`.
+//! - Response: `{message: {role, content}, done_reason, prompt_eval_count, eval_count}`;
+//!   a `message` without a string `content` is an invalid response (the case
+//!   is an error, not an empty answer).
 //! - Error body: `{"error": "..."}`.
 
 use serde::Deserialize;
@@ -163,7 +165,7 @@ struct ChatResponse {
 #[derive(Debug, Deserialize)]
 struct ChatMessage {
     #[serde(default)]
-    content: String,
+    content: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -188,8 +190,16 @@ impl Provider for OllamaChat {
         let Some(message) = chat.message else {
             return Err(self.endpoint.invalid("the response has no `message`"));
         };
+        // A missing or null `content` is an error, never an empty answer that
+        // assertions such as `not-contains` would pass.
+        let Some(output) = message.content else {
+            return Err(self.endpoint.invalid(&format!(
+                "the response has no text (done_reason: {})",
+                chat.done_reason.as_deref().unwrap_or("none")
+            )));
+        };
         Ok(ProviderResponse {
-            output: message.content,
+            output,
             latency_ms: raw.latency_ms,
             tokens: TokenUsage {
                 input: chat.prompt_eval_count,

@@ -13,6 +13,9 @@
 //!   `response_format`.
 //! - Response: `{choices: [{message: {content | null, refusal}, finish_reason}],
 //!   usage: {prompt_tokens, completion_tokens, prompt_tokens_details: {cached_tokens}}}`.
+//!   The output is `content`, else the `refusal` text; a first choice with
+//!   neither (`finish_reason` `content_filter`, `tool_calls`) is an invalid
+//!   response, so the case is an error rather than an empty answer.
 //! - Error body: `{"error": {message, type, param, code}}`.
 
 use serde::Deserialize;
@@ -192,10 +195,17 @@ impl Provider for OpenAiChat {
         let Some(message) = choice.message else {
             return Err(self.endpoint.invalid("the first choice has no message"));
         };
+        // No text at all (a content filter, only tool calls) is an error, never
+        // an empty answer that assertions such as `not-contains` would pass.
         let output = match (message.content, message.refusal) {
             (Some(content), _) => content,
             (None, Some(refusal)) => refusal,
-            (None, None) => String::new(),
+            (None, None) => {
+                return Err(self.endpoint.invalid(&format!(
+                    "the response has no text (finish_reason: {})",
+                    choice.finish_reason.as_deref().unwrap_or("none")
+                )));
+            }
         };
         let tokens = completion
             .usage

@@ -14,8 +14,19 @@
 //! followed by the pass rate per suite and per category. A progress bar is
 //! drawn on stderr only when it is a terminal and `CI` is not set; lines are
 //! printed through it so they never tear.
+//!
+//! Provider outputs, assertion reasons, expected values, errors and
+//! descriptions are untrusted text: every terminal control character in them
+//! except newline and tab is shown escaped ([`sanitize_for_terminal`]), so a
+//! model's answer cannot move the cursor, recolour or rewrite the terminal.
+//! Inside GitHub Actions the failures section, which quotes that text, can be
+//! wrapped in `::stop-commands::TOKEN` … `::TOKEN::`
+//! ([`ConsoleReporter::with_stop_commands`]), so an output line such as
+//! `::add-mask::x` or `::error::…` is printed, not run as a workflow command.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -37,6 +48,8 @@ pub struct ConsoleReporter {
     by_suite: BTreeMap<String, Tally>,
     by_category: BTreeMap<String, Tally>,
     closed: bool,
+    /// Token of the `::stop-commands::` wrapper around the failures section.
+    stop_commands: Option<String>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -64,7 +77,47 @@ impl ConsoleReporter {
             by_suite: BTreeMap::new(),
             by_category: BTreeMap::new(),
             closed: false,
+            stop_commands: None,
         }
+    }
+
+    /// Wraps the failures section (the only part that quotes provider
+    /// outputs, reasons and errors) in GitHub Actions'
+    /// `::stop-commands::TOKEN` … `::TOKEN::` lines, so that no line of it is
+    /// run as a workflow command. `token` must be unguessable by whatever
+    /// produced the text (use [`ConsoleReporter::stop_commands_token`]) and
+    /// made of letters and digits only.
+    #[must_use]
+    pub fn with_stop_commands(mut self, token: String) -> Self {
+        debug_assert!(
+            !token.is_empty() && token.chars().all(|c| c.is_ascii_alphanumeric()),
+            "a stop-commands token is letters and digits"
+        );
+        self.stop_commands = Some(token);
+        self
+    }
+
+    /// A fresh token for [`ConsoleReporter::with_stop_commands`]: 64 hex
+    /// digits of the SHA-256 of the process id, the current time in
+    /// nanoseconds, the address of a stack variable and a value of the
+    /// standard library's randomly keyed hasher. Nothing a provider returns
+    /// can predict it.
+    pub fn stop_commands_token() -> String {
+        use sha2::{Digest, Sha256};
+        use std::hash::{BuildHasher, Hasher};
+
+        let marker = 0u8;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let keyed = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let mut hasher = Sha256::new();
+        hasher.update(std::process::id().to_le_bytes());
+        hasher.update(nanos.to_le_bytes());
+        hasher.update((std::ptr::addr_of!(marker) as usize).to_le_bytes());
+        hasher.update(keyed.to_le_bytes());
+        hex::encode(hasher.finalize())
     }
 
     /// True when a progress bar should be drawn: stderr is a terminal and
@@ -103,6 +156,9 @@ impl ConsoleReporter {
         let mut text = String::new();
         if !self.failures.is_empty() {
             self.failures.sort_by_key(|c| c.index);
+            if let Some(token) = &self.stop_commands {
+                let _ = write!(text, "\n::stop-commands::{token}\n");
+            }
             text.push_str("\nfailures:\n");
             for case in &self.failures {
                 text.push('\n');
@@ -110,7 +166,10 @@ impl ConsoleReporter {
             }
             text.push_str("\nfailures:\n");
             for case in &self.failures {
-                text.push_str(&format!("    {}\n", case.full_name()));
+                let _ = writeln!(text, "    {}", sanitize_for_terminal(&case.full_name()));
+            }
+            if let Some(token) = &self.stop_commands {
+                let _ = writeln!(text, "::{token}::");
             }
         }
         let ok = summary.exit_code() == crate::exit::SUCCESS;
@@ -133,6 +192,17 @@ impl ConsoleReporter {
         if !self.by_category.is_empty() {
             text.push_str(&rate_table("pass rate by category", &self.by_category));
         }
+        if !summary.metrics.is_empty() {
+            let width = summary.metrics.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+            text.push_str("\nmetrics (over the cases that have them):\n");
+            for (name, m) in &summary.metrics {
+                let name = sanitize_for_terminal(name);
+                text.push_str(&format!(
+                    "    {name:<width$}  mean {:.3}  min {:.3}  max {:.3}  n={}\n",
+                    m.mean, m.min, m.max, m.count
+                ));
+            }
+        }
         if self.closed {
             return Ok(());
         }
@@ -142,7 +212,11 @@ impl ConsoleReporter {
 }
 
 fn rate_table(title: &str, rows: &BTreeMap<String, Tally>) -> String {
-    let width = rows.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+    let width = rows
+        .keys()
+        .map(|k| sanitize_for_terminal(k).chars().count())
+        .max()
+        .unwrap_or(0);
     let mut s = format!("\n{title}:\n");
     for (name, t) in rows {
         let pct = if t.total > 0 {
@@ -150,6 +224,7 @@ fn rate_table(title: &str, rows: &BTreeMap<String, Tally>) -> String {
         } else {
             0.0
         };
+        let name = sanitize_for_terminal(name);
         s.push_str(&format!(
             "    {name:<width$}  {:>4}/{:<4} {pct:5.1}%\n",
             t.passed, t.total
@@ -173,29 +248,61 @@ fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}")).collect::<Vec<_>>().join("\n")
 }
 
-/// The block printed for one failed or errored case.
+/// `s` safe to print on a terminal: every control character except `\n` and
+/// `\t` (the other C0 controls, among them CR and ESC; DEL; the C1 controls
+/// U+0080–U+009F) is replaced by its visible escape, such as `\u{1b}`.
+/// Borrows `s` when there is nothing to replace.
+pub fn sanitize_for_terminal(s: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control() && c != '\n' && c != '\t'
+    }
+    let Some(first) = s.find(unsafe_char) else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len() + 8);
+    out.push_str(&s[..first]);
+    for c in s[first..].chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The block printed for one failed or errored case. Every piece of text in
+/// it goes through [`sanitize_for_terminal`].
 pub fn failure_block(case: &CaseResult) -> String {
-    let mut s = format!("---- {} ----\n", case.full_name());
-    s.push_str(&format!("at {}\n", case.location()));
+    let clean = |text: &str| sanitize_for_terminal(text).into_owned();
+    let mut s = format!("---- {} ----\n", clean(&case.full_name()));
+    s.push_str(&format!("at {}\n", clean(&case.location())));
     if let Some(d) = &case.description {
-        s.push_str(&format!("description: {d}\n"));
+        s.push_str(&format!("description: {}\n", clean(d)));
     }
     if case.verdict == Verdict::Error {
         if let Some(e) = &case.error {
-            s.push_str(&format!("{}: {e}\n", style("error").red()));
+            s.push_str(&format!("{}: {}\n", style("error").red(), clean(e)));
         }
     }
     for a in case.failed_assertions() {
-        let line = a.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+        // The assertion's own place: its line, or file:line when it lives in
+        // another file than the test (a defaultTest assertion of a CSV case).
+        let line = match (&a.file, a.line) {
+            (Some(f), Some(l)) if *f != case.test_file => format!(" ({}:{l})", f.display()),
+            (_, Some(l)) => format!(" (line {l})"),
+            _ => String::new(),
+        };
         let tag = if a.error.is_some() { "error in" } else { "failed" };
         s.push_str(&format!(
             "  {} {tag} {}{line}: {}\n",
             style("✗").red(),
-            a.kind,
-            a.reason
+            clean(&a.kind),
+            clean(&a.reason)
         ));
         if let Some(exp) = &a.expected {
-            s.push_str(&format!("      expected: {}\n", truncate(exp, 200)));
+            let not = if a.kind.starts_with("not-") { "not " } else { "" };
+            s.push_str(&format!("      expected: {not}{}\n", clean(&truncate(exp, 200))));
         }
     }
     if let Some(t) = case.threshold {
@@ -203,7 +310,7 @@ pub fn failure_block(case: &CaseResult) -> String {
     }
     if let Some(out) = &case.output {
         s.push_str("output:\n");
-        s.push_str(&indent(&truncate(out, MAX_OUTPUT_CHARS), "    "));
+        s.push_str(&indent(&clean(&truncate(out, MAX_OUTPUT_CHARS)), "    "));
         s.push('\n');
     }
     s
@@ -229,7 +336,7 @@ impl Reporter for ConsoleReporter {
                     Verdict::Fail | Verdict::Error => style(case.verdict.word()).red(),
                     Verdict::Skipped => style(case.verdict.word()).yellow(),
                 };
-                let line = format!("test {} ... {word}", case.full_name());
+                let line = format!("test {} ... {word}", sanitize_for_terminal(&case.full_name()));
                 self.print(&line)?;
                 if let Some(pb) = &self.progress {
                     pb.inc(1);
@@ -253,5 +360,241 @@ impl Reporter for ConsoleReporter {
             }
             Event::RunFinished(summary) => self.finish(summary),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::AssertionResult;
+    use crate::runner::RunInfo;
+    use std::sync::Mutex;
+
+    /// A writer whose bytes the test can read after the reporter is done.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).expect("UTF-8")
+        }
+    }
+
+    const HOSTILE: &str = "::add-mask::secret\n\u{1b}[31mred\r";
+
+    fn assertion(kind: &str, expected: &str, reason: &str) -> AssertionResult {
+        AssertionResult {
+            kind: kind.into(),
+            expected: Some(expected.into()),
+            pass: false,
+            score: 0.0,
+            weight: 1.0,
+            metric: None,
+            reason: reason.into(),
+            error: None,
+            line: Some(7),
+            file: None,
+        }
+    }
+
+    fn case(verdict: Verdict, output: Option<&str>, assertions: Vec<AssertionResult>) -> CaseResult {
+        CaseResult {
+            index: 0,
+            name: "rag::refuses".into(),
+            suite: "rag".into(),
+            suite_file: "suites/rag.yaml".into(),
+            line: Some(5),
+            test_file: "suites/rag.yaml".into(),
+            description: Some("desc\u{1b}]0;title\u{7}".into()),
+            prompt: "p".into(),
+            prompt_hash: "0123456789ab".into(),
+            provider: "echo".into(),
+            category: None,
+            vars: Default::default(),
+            verdict,
+            score: 0.0,
+            threshold: None,
+            metrics: Default::default(),
+            assertions,
+            output: output.map(str::to_string),
+            error: None,
+            latency_ms: None,
+            tokens: Default::default(),
+            finish_reason: None,
+            cost_usd: None,
+            replayed: false,
+            duration_ms: 1,
+        }
+    }
+
+    /// Runs `cases` through a reporter (with `token` as its stop-commands
+    /// token, if any) and returns everything it wrote.
+    fn report(cases: Vec<CaseResult>, token: Option<&str>) -> String {
+        let buf = Shared::default();
+        let mut reporter = ConsoleReporter::new(Box::new(buf.clone()), false);
+        if let Some(token) = token {
+            reporter = reporter.with_stop_commands(token.to_string());
+        }
+        let info = RunInfo {
+            total_cases: cases.len(),
+            suites: 1,
+            started_at: chrono::Local::now(),
+        };
+        reporter.on_event(&Event::RunStarted(info)).unwrap();
+        let mut summary = RunSummary::default();
+        for c in cases {
+            summary.count(c.verdict);
+            reporter.on_event(&Event::CaseFinished(Arc::new(c))).unwrap();
+        }
+        reporter.on_event(&Event::RunFinished(summary)).unwrap();
+        buf.text()
+    }
+
+    /// Fails when `text` holds a raw control character other than `\n`/`\t`,
+    /// ignoring the colour codes the reporter itself adds when colours are on.
+    fn assert_no_raw_controls(text: &str) {
+        let mut text = text.to_string();
+        if console::colors_enabled() {
+            for ours in ["\u{1b}[31m", "\u{1b}[32m", "\u{1b}[33m", "\u{1b}[0m"] {
+                text = text.replace(ours, "");
+            }
+        }
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|&c| c.is_control() && c != '\n' && c != '\t')
+            .collect();
+        assert!(bad.is_empty(), "raw control characters {bad:?} in:\n{text}");
+    }
+
+    #[test]
+    fn sanitize_borrows_clean_text() {
+        for clean in ["", "plain", "two\nlines\tand a tab", "unicode é ✗ 日本"] {
+            assert!(matches!(sanitize_for_terminal(clean), Cow::Borrowed(s) if s == clean));
+        }
+    }
+
+    #[test]
+    fn sanitize_escapes_c0_del_and_c1_but_keeps_newline_and_tab() {
+        assert_eq!(sanitize_for_terminal("\u{1b}[31mred\r\n"), "\\u{1b}[31mred\\u{d}\n");
+        assert_eq!(sanitize_for_terminal("a\u{0}b\u{7}c\u{8}"), "a\\u{0}b\\u{7}c\\u{8}");
+        assert_eq!(sanitize_for_terminal("del\u{7f}"), "del\\u{7f}");
+        assert_eq!(
+            sanitize_for_terminal("csi\u{9b}31m st\u{9c} \u{80}\u{9f}"),
+            "csi\\u{9b}31m st\\u{9c} \\u{80}\\u{9f}"
+        );
+        assert_eq!(sanitize_for_terminal("é\t✗\u{a0}"), "é\t✗\u{a0}");
+        assert!(matches!(sanitize_for_terminal("x\u{1b}"), Cow::Owned(_)));
+    }
+
+    #[test]
+    fn failures_section_is_wrapped_in_stop_commands_and_escaped() {
+        let token = ConsoleReporter::stop_commands_token();
+        let failing = case(
+            Verdict::Fail,
+            Some(HOSTILE),
+            vec![assertion(
+                "contains",
+                "ok\u{1b}[2J",
+                "output lacks \"ok\": \u{1b}[31mred\r",
+            )],
+        );
+        let mut errored = case(Verdict::Error, None, vec![]);
+        errored.index = 1;
+        errored.name = "rag::errors".into();
+        errored.error = Some("provider said \u{9b}2J\r\n::error::boom".into());
+        let text = report(vec![failing, errored], Some(&token));
+
+        let start = format!("::stop-commands::{token}");
+        let end = format!("::{token}::");
+        let lines: Vec<&str> = text.lines().collect();
+        let open = lines.iter().position(|l| *l == start).expect("stop-commands line");
+        let close = lines.iter().position(|l| *l == end).expect("resume line");
+        assert!(open < close);
+        assert_eq!(text.matches(&start).count(), 1);
+        assert_eq!(text.matches(&end).count(), 1);
+        // Every line that could be read as a workflow command is inside the wrapper.
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim_start().starts_with("::") {
+                assert!(open <= i && i <= close, "line {i} outside the wrapper: {line:?}");
+            }
+        }
+        let inside = lines[open..=close].join("\n");
+        assert!(inside.contains("\n    ::add-mask::secret\n"), "{inside}");
+        assert!(inside.contains("    \\u{1b}[31mred\\u{d}"), "{inside}");
+        assert!(inside.contains("::error::boom"), "{inside}");
+        assert!(inside.contains("provider said \\u{9b}2J\\u{d}"), "{inside}");
+        assert!(inside.contains("description: desc\\u{1b}]0;title\\u{7}"), "{inside}");
+        assert!(inside.contains("expected: ok\\u{1b}[2J"), "{inside}");
+        // The summary line comes after the wrapper, where commands are processed again.
+        let result = lines
+            .iter()
+            .position(|l| l.starts_with("test result:"))
+            .expect("result");
+        assert!(result > close);
+        assert!(!text.contains('\r'), "raw CR in:\n{text}");
+        assert!(!text.contains("\u{1b}[31mred"), "raw ESC from the output in:\n{text}");
+        assert_no_raw_controls(&text);
+    }
+
+    #[test]
+    fn without_a_token_there_is_no_wrapper_but_controls_are_still_escaped() {
+        let text = report(
+            vec![case(
+                Verdict::Fail,
+                Some(HOSTILE),
+                vec![assertion("equals", "x", "differs")],
+            )],
+            None,
+        );
+        assert!(!text.contains("::stop-commands::"), "{text}");
+        assert!(text.contains("    ::add-mask::secret\n"), "{text}");
+        assert!(!text.contains('\r'));
+        assert_no_raw_controls(&text);
+    }
+
+    #[test]
+    fn passing_run_has_no_wrapper() {
+        let mut pass = case(Verdict::Pass, Some(HOSTILE), vec![]);
+        pass.description = None;
+        let text = report(vec![pass], Some("abc123"));
+        assert!(!text.contains("stop-commands"), "{text}");
+        assert!(!text.contains("::abc123::"), "{text}");
+        assert!(
+            !text.contains("add-mask"),
+            "outputs of passing cases are not printed: {text}"
+        );
+    }
+
+    #[test]
+    fn negated_assertion_shows_expected_not() {
+        let block = failure_block(&case(
+            Verdict::Fail,
+            Some("I cannot share the password"),
+            vec![
+                assertion("not-icontains", "password", "output contains \"password\""),
+                assertion("icontains", "sorry", "output lacks \"sorry\""),
+            ],
+        ));
+        assert!(block.contains("      expected: not password\n"), "{block}");
+        assert!(block.contains("      expected: sorry\n"), "{block}");
+    }
+
+    #[test]
+    fn stop_commands_tokens_are_fresh_hex() {
+        let a = ConsoleReporter::stop_commands_token();
+        let b = ConsoleReporter::stop_commands_token();
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
     }
 }

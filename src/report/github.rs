@@ -303,7 +303,10 @@ fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>]
 }
 
 /// Text made safe for one Markdown table cell or list item: one line, at most
-/// [`MAX_CELL_CHARS`] characters, HTML and Markdown punctuation escaped.
+/// [`MAX_CELL_CHARS`] characters, HTML and Markdown punctuation escaped, and
+/// no control character (C0 including CR and ESC, DEL, C1): whitespace ones
+/// become a space, the others are dropped. Every piece of case text in the
+/// step summary goes through here.
 fn md_cell(s: &str) -> String {
     let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out = String::with_capacity(flat.len());
@@ -341,5 +344,76 @@ mod tests {
     fn md_cell_is_one_safe_line() {
         assert_eq!(md_cell("a | b\n<script>"), "a \\| b &lt;script&gt;");
         assert_eq!(md_cell(&"x".repeat(400)).chars().count(), MAX_CELL_CHARS + 1);
+    }
+
+    #[test]
+    fn md_cell_drops_control_characters() {
+        assert_eq!(
+            md_cell("\u{1b}[31mred\r\nnext\u{7}\u{0}\u{7f}\u{9b}2J\u{85}end"),
+            "\\[31mred next2J end"
+        );
+    }
+
+    fn is_raw_control(c: char) -> bool {
+        c.is_control() && c != '\n'
+    }
+
+    #[test]
+    fn step_summary_has_no_raw_control_characters() {
+        use crate::result::AssertionResult;
+
+        let hostile = "::add-mask::secret\r\n\u{1b}[31mred\u{7}\u{0}\u{7f}\u{9b}2J\u{85}\t|";
+        let failed = AssertionResult {
+            kind: "not-contains".into(),
+            expected: Some(hostile.into()),
+            pass: false,
+            score: 0.0,
+            weight: 1.0,
+            metric: None,
+            reason: format!("output contains {hostile}"),
+            error: None,
+            line: Some(9),
+            file: None,
+        };
+        let case = |index: usize, verdict: Verdict| CaseResult {
+            index,
+            name: format!("s::t{index}\u{1b}[2J"),
+            suite: "s\u{1b}".into(),
+            suite_file: "suites/s.yaml".into(),
+            line: Some(4),
+            test_file: "suites/s\u{1b}.yaml".into(),
+            description: Some(hostile.into()),
+            prompt: "p\r".into(),
+            prompt_hash: "0123456789ab".into(),
+            provider: "echo\u{9b}".into(),
+            category: None,
+            vars: Default::default(),
+            verdict,
+            score: 0.0,
+            threshold: Some(0.5),
+            metrics: Default::default(),
+            assertions: vec![failed.clone()],
+            output: Some(hostile.into()),
+            error: (verdict == Verdict::Error).then(|| format!("provider said {hostile}")),
+            latency_ms: None,
+            tokens: Default::default(),
+            finish_reason: None,
+            cost_usd: None,
+            replayed: false,
+            duration_ms: 1,
+        };
+        let mut reporter = GithubReporter::new(Box::new(io::sink()), None);
+        let mut summary = RunSummary::default();
+        for (i, verdict) in [Verdict::Fail, Verdict::Error].into_iter().enumerate() {
+            summary.count(verdict);
+            reporter.case(&Arc::new(case(i, verdict))).expect("case");
+        }
+        let md = step_summary(&summary, &reporter.rows, &reporter.failures, 0);
+        assert!(md.contains("### Failures"), "{md}");
+        assert!(md.contains("provider said ::add-mask::secret \\[31mred2J \\|"), "{md}");
+        let bad: Vec<char> = md.chars().filter(|&c| is_raw_control(c)).collect();
+        assert!(bad.is_empty(), "raw control characters {bad:?} in:\n{md}");
+        // Each failure is one list item on one line.
+        assert_eq!(md.lines().filter(|l| l.starts_with("- **")).count(), 2, "{md}");
     }
 }

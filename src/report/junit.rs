@@ -207,8 +207,8 @@ fn failure_status(case: &CaseResult) -> TestCaseStatus {
     }
     for a in &failed {
         text.push_str(&format!("- {}", a.kind));
-        if let Some(line) = a.line {
-            text.push_str(&format!(" ({}:{line})", case.test_file.display()));
+        if let Some(loc) = a.location() {
+            text.push_str(&format!(" ({loc})"));
         }
         if let Some(expected) = &a.expected {
             text.push_str(&format!("\n  expected: {}", indent(expected)));
@@ -329,6 +329,7 @@ mod tests {
                 reason: "nope\u{FFFF}".into(),
                 error: None,
                 line: None,
+                file: None,
             }],
             output: Some("out\u{FFFE}".into()),
             error: None,

@@ -109,6 +109,7 @@ pub async fn run(
     let mut summary = RunSummary::default();
     while let Some(result) = rx.recv().await {
         summary.count(result.verdict);
+        summary.add_metrics(&result.metrics);
         emit(&Event::CaseFinished(Arc::new(result)), &mut report_errors);
     }
     on_interrupt.abort();

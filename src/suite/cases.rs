@@ -37,13 +37,17 @@ pub(super) fn load_cases_file(
     templates: &Templates,
 ) -> Vec<LoadedCase> {
     let shown = display_path(path);
-    let text = match std::fs::read_to_string(path) {
+    if !path.is_file() {
+        diags.push(Diagnostic::error(
+            format!("cases file not found: {}", shown.display()),
+            Some(at.clone()),
+        ));
+        return Vec::new();
+    }
+    let text = match super::load::read_text(path, &shown, "cases file") {
         Ok(t) => t,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                format!("cannot read cases file {}: {e}", shown.display()),
-                Some(at.clone()),
-            ));
+        Err(d) => {
+            diags.push(d);
             return Vec::new();
         }
     };
@@ -117,18 +121,20 @@ fn load_jsonl(
             continue;
         }
         let lineno = i + 1;
-        let value: Value = match serde_json::from_str::<Json>(line)
-            .map_err(|e| e.to_string())
-            .and_then(|j| serde_yaml::to_value(j).map_err(|e| e.to_string()))
-        {
+        let parsed = serde_json::from_str::<Json>(line).map_err(|e| {
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            (msg, Some(e.column()))
+        });
+        let value: Value = match parsed.and_then(|j| serde_yaml::to_value(j).map_err(|e| (e.to_string(), None))) {
             Ok(v) => v,
-            Err(e) => {
+            Err((msg, col)) => {
                 diags.push(Diagnostic::error(
-                    format!("malformed JSON: {e}"),
+                    format!("malformed JSON: {msg}"),
                     Some(Location {
                         file: shown.to_path_buf(),
                         line: Some(lineno),
-                        col: None,
+                        col,
                     }),
                 ));
                 continue;

@@ -70,12 +70,27 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, Diagnostics> 
     Ok(out)
 }
 
+/// Collects `*.yaml` / `*.yml` below `dir`. Symlinked folders are not
+/// followed (a link to a parent would loop); unreadable folders are skipped
+/// with a warning.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "warning: {}: cannot read folder: {e}; skipped",
+                display_path(dir).display()
+            );
+            return;
+        }
+    };
     for e in entries.flatten() {
         let p = e.path();
+        let is_link = e.file_type().is_ok_and(|t| t.is_symlink());
         if p.is_dir() {
-            walk(&p, out);
+            if !is_link {
+                walk(&p, out);
+            }
         } else if p
             .extension()
             .and_then(|e| e.to_str())
@@ -208,6 +223,10 @@ impl FileCx<'_> {
             let key = rel.last_key().unwrap_or("?").to_string();
             let full = base.join(&rel);
             let loc = self.key_at(&full);
+            if sec == Section::Suite && key.starts_with("x-") {
+                // `x-...` keys hold YAML anchors for reuse (`x-defaults: &d`).
+                continue;
+            }
             if key == "apiKey" && sec == Section::ProviderConfig {
                 self.diags.push(
                     Diagnostic::error("API keys never go in suite files", Some(loc))
@@ -224,10 +243,14 @@ impl FileCx<'_> {
             } else {
                 let valid = sec.valid_keys();
                 let mut d = Diagnostic::error(format!("unknown key `{key}` in {}", sec.noun()), Some(loc));
-                d = match nearest(&key, valid.iter().copied()) {
-                    Some(n) => d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", "))),
-                    None if valid.is_empty() => d.with_help("promptgate implements no key here yet"),
-                    None => d.with_help(format!("valid keys: {}", valid.join(", "))),
+                let promptfoo_near = nearest(&key, sec.promptfoo_keys().iter().copied());
+                d = match (nearest(&key, valid.iter().copied()), promptfoo_near) {
+                    (Some(n), _) => d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", "))),
+                    (None, Some(n)) => d.with_help(format!(
+                        "did you mean `{n}`? (a promptfoo key that promptgate does not implement yet)"
+                    )),
+                    (None, None) if valid.is_empty() => d.with_help("promptgate implements no key here yet"),
+                    (None, None) => d.with_help(format!("valid keys: {}", valid.join(", "))),
                 };
                 self.diags.push(d);
             }
@@ -237,7 +260,7 @@ impl FileCx<'_> {
             Err(e) => {
                 let rel = YamlPath::from_serde(e.path());
                 let full = base.join(&rel);
-                let inner = prompt::strip_location(&e.inner().to_string());
+                let inner = humanize(&prompt::strip_location(&e.inner().to_string()));
                 let what = if rel.0.is_empty() {
                     String::new()
                 } else {
@@ -245,16 +268,38 @@ impl FileCx<'_> {
                 };
                 let loc = self.at(&full);
                 self.diags.push(Diagnostic::error(
-                    format!(
-                        "invalid {}: {what}{inner}",
-                        section.noun().trim_start_matches("a ").trim_start_matches("an ")
-                    ),
+                    format!("invalid {}: {what}{inner}", section.noun()),
                     Some(loc),
                 ));
                 None
             }
         }
     }
+}
+
+/// serde's wording in words a suite author uses: `expected f64` → `expected a
+/// number`, `a sequence` → `a list`, `a map` → `a mapping`.
+fn humanize(msg: &str) -> String {
+    let mut out = msg.to_string();
+    for (from, to) in [
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected u32", "expected a whole number ≥ 0"),
+        ("expected u16", "expected a whole number ≥ 0"),
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected i64", "expected a whole number"),
+        ("expected a sequence", "expected a list (`- item` lines or `[a, b]`)"),
+        (
+            "expected a map",
+            "expected a mapping (`key: value` lines or `{key: value}`)",
+        ),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("invalid type: map", "invalid type: a mapping"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
 }
 
 /// The section of the mapping at `rel` (relative to a value of section `root`).
@@ -303,6 +348,34 @@ pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> O
     }
 }
 
+/// Reads a UTF-8 text file, dropping a leading byte-order mark.
+///
+/// # Errors
+/// Unreadable or not UTF-8 (with the line of the first bad byte).
+pub(super) fn read_text(path: &Path, shown: &Path, what: &str) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read {what}: {e}"), Some(Location::file(shown))))?;
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(match t.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => t,
+        }),
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            Err(Diagnostic::error(
+                format!("{what} is not UTF-8 text"),
+                Some(Location {
+                    file: shown.to_path_buf(),
+                    line: Some(line),
+                    col: None,
+                }),
+            )
+            .with_help("save it as UTF-8"))
+        }
+    }
+}
+
 fn load_one(
     file: &Path,
     shown: &Path,
@@ -311,18 +384,23 @@ fn load_one(
     templates: &mut Templates,
     diags: &mut Diagnostics,
 ) -> Option<Suite> {
-    let text = match std::fs::read_to_string(file) {
+    let text = match read_text(file, shown, "suite file") {
         Ok(t) => t,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                format!("cannot read suite file: {e}"),
-                Some(Location::file(shown)),
-            ));
+        Err(d) => {
+            diags.push(d);
             return None;
         }
     };
     let root = parse_yaml(&text, shown, diags)?;
     match &root {
+        Value::Mapping(m) if !explicit && !["prompts", "providers", "tests"].iter().any(|k| m.contains_key(*k)) => {
+            // A data file next to the suites (a JSON Schema, a config): not a suite.
+            diags.push(Diagnostic::warning(
+                "not a suite (no `prompts`, `providers` or `tests`); skipped",
+                Some(Location::file(shown)),
+            ));
+            return None;
+        }
         Value::Mapping(_) => {}
         Value::Sequence(_) if !explicit => return None, // a cases file next to the suites
         other => {
@@ -388,6 +466,12 @@ fn load_one(
         Some(Value::Sequence(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let p = tpath.index(i);
+                if let Some(rel) = item.as_str().and_then(|s| s.strip_prefix("file://")) {
+                    let at = cx.at(&p);
+                    let path = cx.dir.join(rel);
+                    raw_tests.extend(cases::load_cases_file(&path, &at, cx.diags, templates));
+                    continue;
+                }
                 if !matches!(item, Value::Mapping(_)) {
                     cx.error(
                         format!(
@@ -429,7 +513,9 @@ fn load_one(
         return None;
     }
 
-    let default_meta = yaml_map_to_json(default_test.metadata.as_ref());
+    // Metadata: the suite's, then defaultTest's, then the test's own (later wins).
+    let mut default_meta = yaml_map_to_json(raw.metadata.as_ref());
+    default_meta.extend(yaml_map_to_json(default_test.metadata.as_ref()));
     let mut used = BTreeSet::new();
     let mut tests = Vec::new();
     for (i, case) in raw_tests.into_iter().enumerate() {
@@ -471,10 +557,35 @@ fn load_one(
             ));
         }
         let threshold = t.threshold.or(default_test.threshold);
+        if threshold.is_some() && !assertions.is_empty() && assertions.iter().all(|a| a.weight == 0.0) {
+            cx.diags.push(Diagnostic::error(
+                format!("test `{name}` has a `threshold` but every assertion has weight 0, so its score is always 0"),
+                Some(Location {
+                    file: tfile.clone(),
+                    line,
+                    col: None,
+                }),
+            ));
+            continue;
+        }
+        if let Some(th) = threshold.filter(|th| !(0.0..=1.0).contains(th)) {
+            cx.diags.push(
+                Diagnostic::error(
+                    format!("test `{name}`: `threshold` must be a number from 0 to 1, got {th}"),
+                    Some(Location {
+                        file: tfile.clone(),
+                        line,
+                        col: None,
+                    }),
+                )
+                .with_help("the threshold is compared with the weighted score of the assertions, which is in [0, 1]"),
+            );
+            continue;
+        }
         tests.push(Arc::new(TestCase {
             name,
             description: t.description,
-            vars: all_vars,
+            vars: Arc::new(all_vars),
             assertions,
             threshold,
             metadata,
@@ -600,7 +711,11 @@ fn list_of(cx: &mut FileCx<'_>, value: Option<&Value>, key: &str, help: &str) ->
             cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
             None
         }
-        Some(Value::Sequence(items)) if !items.is_empty() => Some(items.clone()),
+        Some(Value::Sequence(items)) if items.is_empty() => {
+            cx.error_help(format!("`{key}` is empty"), &YamlPath::root().key(key), help);
+            None
+        }
+        Some(Value::Sequence(items)) => Some(items.clone()),
         Some(Value::String(s)) => Some(vec![Value::String(s.clone())]),
         Some(other) => {
             cx.error(
@@ -649,6 +764,15 @@ fn resolve_prompt(
                 None
             }
         };
+    }
+    if let Some((base, n)) = prompt::version_suffix(reference).filter(|_| looks_like_name(reference)) {
+        cx.diags.push(
+            Diagnostic::error(format!("`{reference}` is version {n} of prompt `{base}`, not a prompt of its own"), Some(loc))
+                .with_help(format!(
+                    "reference `{base}` and run the candidate with `--prompt {base}=PATH`, or write `file://PATH` to test that file under the name `{base}`"
+                )),
+        );
+        return None;
     }
     if looks_like_name(reference) {
         if let Some(path) = catalog.find(reference) {
@@ -735,9 +859,16 @@ fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Option<Vec<Prov
             ok = false;
             continue;
         }
-        if spec.config.max_concurrency == Some(0) {
+        if let Some(n) = spec
+            .config
+            .max_concurrency
+            .filter(|n| !(1..=crate::config::MAX_JOBS).contains(n))
+        {
             cx.error(
-                "`max_concurrency` must be at least 1",
+                format!(
+                    "`max_concurrency` must be between 1 and {}, got {n}",
+                    crate::config::MAX_JOBS
+                ),
                 &p.key("config").key("max_concurrency"),
             );
             ok = false;
@@ -888,6 +1019,7 @@ pub(super) fn build_assertion(
         weight: raw.weight.unwrap_or(1.0),
         metric: raw.metric.clone(),
         line,
+        file: Some(cx.file.clone()),
         compiled: Default::default(),
     };
     if let Err(msg) = a.prepare() {

@@ -62,8 +62,9 @@ pub struct TestCase {
     pub name: String,
     /// The description as written.
     pub description: Option<String>,
-    /// Variables (`file://` values already read).
-    pub vars: Map<String, Value>,
+    /// Variables (`file://` values already read). Shared with every result
+    /// of the test, so that big documents are not copied per case.
+    pub vars: Arc<Map<String, Value>>,
     /// Assertions: `defaultTest`'s first, then the test's own.
     pub assertions: Vec<Assertion>,
     /// Weighted-score threshold (pass = score ≥ threshold).

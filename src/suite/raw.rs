@@ -20,6 +20,8 @@ pub(crate) struct RawSuite {
     pub default_test: Option<RawTest>,
     #[serde(default)]
     pub tests: Option<Value>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, Value>>,
     #[serde(default, rename = "$schema")]
     #[allow(dead_code)]
     pub schema: Option<serde::de::IgnoredAny>,
@@ -111,7 +113,14 @@ impl Section {
     /// Keys promptgate implements here.
     pub fn valid_keys(self) -> &'static [&'static str] {
         match self {
-            Section::Suite => &["description", "prompts", "providers", "defaultTest", "tests"],
+            Section::Suite => &[
+                "description",
+                "prompts",
+                "providers",
+                "defaultTest",
+                "tests",
+                "metadata",
+            ],
             Section::Test => &["description", "vars", "assert", "threshold", "metadata", "options"],
             Section::Assertion => &["type", "value", "threshold", "weight", "metric"],
             Section::Options => &[],
@@ -149,7 +158,6 @@ impl Section {
                 "redteam",
                 "writeLatestResults",
                 "tracing",
-                "metadata",
             ],
             Section::Test => &[
                 "provider",
