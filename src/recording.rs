@@ -121,10 +121,20 @@ impl RecordingStore {
         self.entries.lock().ok()?.get(key).map(|e| e.response.clone())
     }
 
-    /// Stores a response (record mode).
+    /// Stores a response (record mode). When the folder already holds the
+    /// same answer (output, tokens, finish reason) for the key, the stored
+    /// entry is kept, so re-recording an unchanged suite leaves the files
+    /// byte-identical instead of rewriting every latency.
     pub fn insert(&self, entry: Entry) {
         if let Ok(mut m) = self.entries.lock() {
-            m.insert(entry.key.clone(), entry);
+            let unchanged = m.get(&entry.key).is_some_and(|old| {
+                old.response.output == entry.response.output
+                    && old.response.tokens == entry.response.tokens
+                    && old.response.finish_reason == entry.response.finish_reason
+            });
+            if !unchanged {
+                m.insert(entry.key.clone(), entry);
+            }
         }
         if let Ok(mut n) = self.recorded.lock() {
             *n += 1;
@@ -277,6 +287,40 @@ mod tests {
         let key = request_key("openai:chat:m", &req("a"));
         assert_eq!(replay.get(&key).unwrap().output, "out1");
         assert!(replay.get(&request_key("openai:chat:m", &req("zzz"))).is_none());
+    }
+
+    #[test]
+    fn re_recording_the_same_answer_keeps_the_stored_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = req("x");
+        let key = request_key("p", &r);
+        let rec = RecordingStore::open(Mode::Record(dir.path().to_path_buf())).unwrap();
+        rec.insert(Entry {
+            key: key.clone(),
+            provider: "p".into(),
+            request: r.clone(),
+            response: resp("same"),
+        });
+        rec.save().unwrap();
+        let before = std::fs::read_to_string(dir.path().join("p.yaml")).unwrap();
+        let again = RecordingStore::open(Mode::Record(dir.path().to_path_buf())).unwrap();
+        let mut slower = resp("same");
+        slower.latency_ms = 999;
+        again.insert(Entry {
+            key: key.clone(),
+            provider: "p".into(),
+            request: r.clone(),
+            response: slower,
+        });
+        again.save().unwrap();
+        assert_eq!(before, std::fs::read_to_string(dir.path().join("p.yaml")).unwrap());
+        again.insert(Entry {
+            key: key.clone(),
+            provider: "p".into(),
+            request: r,
+            response: resp("changed"),
+        });
+        assert_eq!(again.get(&key).unwrap().output, "changed");
     }
 
     #[test]

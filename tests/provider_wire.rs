@@ -1246,3 +1246,58 @@ async fn exec_in_a_missing_dir_is_an_exec_error() {
         .expect_err("no dir");
     assert!(matches!(err, ProviderError::Exec { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn max_completion_tokens_goes_to_openai_as_is_and_is_the_limit_elsewhere() {
+    let settings = ModelSettings {
+        max_completion_tokens: Some(64),
+        ..Default::default()
+    };
+
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        "/v1/chat/completions",
+        ResponseTemplate::new(200).set_body_json(openai_success()),
+    )
+    .await;
+    let cfg = config(Some(format!("{}/v1", server.uri())));
+    let provider = OpenAiChat::new(
+        "openai:chat:o4-mini",
+        "o4-mini",
+        &cfg,
+        &env(&[]),
+        reqwest::Client::new(),
+    );
+    provider
+        .call(&request("o4-mini", user("hi"), settings.clone()))
+        .await
+        .expect("success");
+    let sent = body(&only_request(&server).await);
+    assert_eq!(sent["max_completion_tokens"], json!(64));
+    assert!(sent.get("max_tokens").is_none(), "{sent}");
+
+    let server = MockServer::start().await;
+    let anthropic_ok = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 1, "output_tokens": 1}});
+    mount(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(200).set_body_json(anthropic_ok),
+    )
+    .await;
+    let provider = AnthropicMessages::new(
+        "anthropic:messages:m",
+        "m",
+        &config(Some(server.uri())),
+        &env(&[("ANTHROPIC_API_KEY", KEY)]),
+        reqwest::Client::new(),
+    );
+    provider
+        .call(&request("m", user("hi"), settings))
+        .await
+        .expect("success");
+    let sent = body(&only_request(&server).await);
+    assert_eq!(sent["max_tokens"], json!(64));
+}

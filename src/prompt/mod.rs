@@ -127,6 +127,8 @@ struct YamlPromptFile {
     #[serde(default)]
     max_tokens: Option<u32>,
     #[serde(default)]
+    max_completion_tokens: Option<u32>,
+    #[serde(default)]
     top_p: Option<f64>,
     #[serde(default)]
     seed: Option<i64>,
@@ -158,6 +160,7 @@ const YAML_PROMPT_KEYS: &[&str] = &[
     "model",
     "temperature",
     "max_tokens",
+    "max_completion_tokens",
     "top_p",
     "seed",
     "stop",
@@ -328,6 +331,7 @@ fn load_yaml(content: &str, file: &Path, name: &str, templates: &mut Templates) 
         settings: ModelSettings {
             temperature: parsed.temperature,
             max_tokens: parsed.max_tokens,
+            max_completion_tokens: parsed.max_completion_tokens,
             top_p: parsed.top_p,
             seed: parsed.seed,
             stop: parsed.stop,

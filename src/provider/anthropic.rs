@@ -96,7 +96,10 @@ impl AnthropicMessages {
             .collect();
         let mut body = Map::new();
         body.insert("model".into(), json!(model));
-        body.insert("max_tokens".into(), json!(s.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+        body.insert(
+            "max_tokens".into(),
+            json!(s.max_tokens.or(s.max_completion_tokens).unwrap_or(DEFAULT_MAX_TOKENS)),
+        );
         body.insert("messages".into(), Value::Array(messages));
         if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));

@@ -58,6 +58,11 @@ pub struct ModelSettings {
     /// Upper bound on generated tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// OpenAI's `max_completion_tokens` (the only limit o-series reasoning
+    /// models accept); Anthropic and Ollama use it as their limit when
+    /// `max_tokens` is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
     /// Nucleus sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
@@ -80,6 +85,7 @@ impl ModelSettings {
         ModelSettings {
             temperature: over.temperature.or(self.temperature),
             max_tokens: over.max_tokens.or(self.max_tokens),
+            max_completion_tokens: over.max_completion_tokens.or(self.max_completion_tokens),
             top_p: over.top_p.or(self.top_p),
             seed: over.seed.or(self.seed),
             stop: over.stop.clone().or_else(|| self.stop.clone()),
@@ -243,6 +249,9 @@ pub struct ProviderConfig {
     /// Upper bound on generated tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// OpenAI `max_completion_tokens` (o-series models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
     /// Nucleus sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
@@ -269,6 +278,7 @@ impl ProviderConfig {
         ModelSettings {
             temperature: self.temperature,
             max_tokens: self.max_tokens,
+            max_completion_tokens: self.max_completion_tokens,
             top_p: self.top_p,
             seed: self.seed,
             stop: self.stop.clone(),

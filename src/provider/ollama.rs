@@ -74,7 +74,7 @@ impl OllamaChat {
         if let Some(v) = s.seed {
             options.insert("seed".into(), json!(v));
         }
-        if let Some(v) = s.max_tokens {
+        if let Some(v) = s.max_tokens.or(s.max_completion_tokens) {
             options.insert("num_predict".into(), json!(v));
         }
         if let Some(v) = s.top_p {

@@ -85,6 +85,9 @@ impl OpenAiChat {
         if let Some(v) = s.temperature {
             body.insert("temperature".into(), json!(v));
         }
+        if let Some(v) = s.max_completion_tokens {
+            body.insert("max_completion_tokens".into(), json!(v));
+        }
         if let Some(v) = s.max_tokens {
             body.insert("max_tokens".into(), json!(v));
         }
