@@ -849,15 +849,33 @@ fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Option<Vec<Prov
             ok = false;
             continue;
         };
-        if let Err(msg) = ProviderKind::parse(&spec.id) {
-            let idp = if matches!(item, Value::Mapping(_)) {
-                p.key("id")
-            } else {
-                p.clone()
-            };
-            cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
-            ok = false;
-            continue;
+        let kind = match ProviderKind::parse(&spec.id) {
+            Ok(k) => k,
+            Err(msg) => {
+                let idp = if matches!(item, Value::Mapping(_)) {
+                    p.key("id")
+                } else {
+                    p.clone()
+                };
+                cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
+                ok = false;
+                continue;
+            }
+        };
+        if matches!(kind, ProviderKind::AnthropicMessages { .. }) {
+            // The Messages API has neither; say so instead of dropping them silently.
+            for (key, set) in [
+                ("seed", spec.config.seed.is_some()),
+                ("response_format", spec.config.response_format.is_some()),
+            ] {
+                if set {
+                    let loc = cx.key_at(&p.key("config").key(key));
+                    cx.diags.push(Diagnostic::warning(
+                        format!("`{key}` is not part of the Anthropic Messages API; it is not sent"),
+                        Some(loc),
+                    ));
+                }
+            }
         }
         if let Some(n) = spec
             .config
