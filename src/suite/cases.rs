@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
-use super::load::{build_assertion, build_assertions, parse_yaml, resolve_vars, FileCx};
+use super::context::{parse_yaml, read_text, FileCx};
 use super::raw::{kind_of, RawAssertion, RawTest, Section};
+use super::vars_asserts::{build_assertion, build_assertions, resolve_vars};
 use crate::assertion::Assertion;
 use crate::diagnostic::{display_path, Diagnostic, Diagnostics, Location};
 use crate::template::Templates;
@@ -44,7 +45,7 @@ pub(super) fn load_cases_file(
         ));
         return Vec::new();
     }
-    let text = match super::load::read_text(path, &shown, "cases file") {
+    let text = match read_text(path, &shown, "cases file") {
         Ok(t) => t,
         Err(d) => {
             diags.push(d);

@@ -22,8 +22,11 @@
 //! promptgate does not implement is a one-line warning.
 
 mod cases;
+mod context;
 mod load;
 mod raw;
+mod refs;
+mod vars_asserts;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,240 @@
+//! The per-file loading context: positions and diagnostics of one file,
+//! validated deserialization, and reading and parsing YAML text.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+use super::raw::Section;
+use crate::diagnostic::{nearest, Diagnostic, Diagnostics, Location};
+use crate::prompt;
+use crate::yaml_loc::{Seg, YamlLocations, YamlPath};
+
+/// Per-file loading context: positions and diagnostics.
+pub(super) struct FileCx<'a> {
+    /// The file as shown in messages.
+    pub(super) file: PathBuf,
+    /// The file's folder: `file://` references are relative to it.
+    pub(super) dir: PathBuf,
+    /// Positions of the nodes and keys of the file's YAML.
+    pub(super) locs: YamlLocations,
+    /// Where errors and warnings go.
+    pub(super) diags: &'a mut Diagnostics,
+    /// Fixed line for every position (JSONL: the line of the record).
+    pub(super) fixed_line: Option<usize>,
+}
+
+impl FileCx<'_> {
+    /// The location of the node at `path`.
+    pub(super) fn at(&self, path: &YamlPath) -> Location {
+        if let Some(line) = self.fixed_line {
+            return Location {
+                file: self.file.clone(),
+                line: Some(line),
+                col: None,
+            };
+        }
+        match self.locs.node(path) {
+            Some((l, c)) => Location::at(&self.file, l, c),
+            None => Location::file(&self.file),
+        }
+    }
+
+    /// The location of the key of the entry at `path`.
+    pub(super) fn key_at(&self, path: &YamlPath) -> Location {
+        if let Some(line) = self.fixed_line {
+            return Location {
+                file: self.file.clone(),
+                line: Some(line),
+                col: None,
+            };
+        }
+        match self.locs.key(path) {
+            Some((l, c)) => Location::at(&self.file, l, c),
+            None => Location::file(&self.file),
+        }
+    }
+
+    /// Reports an error at the node at `path`.
+    pub(super) fn error(&mut self, msg: impl Into<String>, path: &YamlPath) {
+        let loc = self.at(path);
+        self.diags.push(Diagnostic::error(msg, Some(loc)));
+    }
+
+    /// Reports an error with a help line at the node at `path`.
+    pub(super) fn error_help(&mut self, msg: impl Into<String>, path: &YamlPath, help: impl Into<String>) {
+        let loc = self.at(path);
+        self.diags.push(Diagnostic::error(msg, Some(loc)).with_help(help));
+    }
+
+    /// Deserializes `value` (found at `base`) as a `section`, reporting
+    /// unknown keys (error + nearest valid key), promptfoo-only keys
+    /// (warning) and type errors, each at its line.
+    pub(super) fn deserialize<T: DeserializeOwned>(
+        &mut self,
+        value: &Value,
+        base: &YamlPath,
+        section: Section,
+    ) -> Option<T> {
+        let mut ignored: Vec<YamlPath> = Vec::new();
+        let mut on_ignored = |p: serde_ignored::Path<'_>| ignored.push(YamlPath::from_ignored(&p));
+        let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
+        let result: Result<T, _> = serde_path_to_error::deserialize(de);
+        for rel in ignored {
+            let sec = section_of(section, &rel.parent());
+            let key = rel.last_key().unwrap_or("?").to_string();
+            let full = base.join(&rel);
+            let loc = self.key_at(&full);
+            if sec == Section::Suite && key.starts_with("x-") {
+                // `x-...` keys hold YAML anchors for reuse (`x-defaults: &d`).
+                continue;
+            }
+            if key == "apiKey" && sec == Section::ProviderConfig {
+                self.diags.push(
+                    Diagnostic::error("API keys never go in suite files", Some(loc))
+                        .with_help("remove `apiKey`; set the provider's environment variable (OPENAI_API_KEY, ANTHROPIC_API_KEY) or name another one with `apiKeyEnvar`"),
+                );
+            } else if sec.promptfoo_keys().contains(&key.as_str()) {
+                self.diags.push(Diagnostic::warning(
+                    format!(
+                        "`{key}` in {} is a promptfoo key that promptgate does not implement; ignored",
+                        sec.noun()
+                    ),
+                    Some(loc),
+                ));
+            } else {
+                let valid = sec.valid_keys();
+                let mut d = Diagnostic::error(format!("unknown key `{key}` in {}", sec.noun()), Some(loc));
+                let promptfoo_near = nearest(&key, sec.promptfoo_keys().iter().copied());
+                d = match (nearest(&key, valid.iter().copied()), promptfoo_near) {
+                    (Some(n), _) => d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", "))),
+                    (None, Some(n)) => d.with_help(format!(
+                        "did you mean `{n}`? (a promptfoo key that promptgate does not implement yet)"
+                    )),
+                    (None, None) if valid.is_empty() => d.with_help("promptgate implements no key here yet"),
+                    (None, None) => d.with_help(format!("valid keys: {}", valid.join(", "))),
+                };
+                self.diags.push(d);
+            }
+        }
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let rel = YamlPath::from_serde(e.path());
+                let full = base.join(&rel);
+                let inner = humanize(&prompt::strip_location(&e.inner().to_string()));
+                let what = if rel.0.is_empty() {
+                    String::new()
+                } else {
+                    format!("`{rel}`: ")
+                };
+                let loc = self.at(&full);
+                self.diags.push(Diagnostic::error(
+                    format!("invalid {}: {what}{inner}", section.noun()),
+                    Some(loc),
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// serde's wording in words a suite author uses: `expected f64` → `expected a
+/// number`, `a sequence` → `a list`, `a map` → `a mapping`.
+fn humanize(msg: &str) -> String {
+    let mut out = msg.to_string();
+    for (from, to) in [
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected u32", "expected a whole number ≥ 0"),
+        ("expected u16", "expected a whole number ≥ 0"),
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected i64", "expected a whole number"),
+        ("expected a sequence", "expected a list (`- item` lines or `[a, b]`)"),
+        (
+            "expected a map",
+            "expected a mapping (`key: value` lines or `{key: value}`)",
+        ),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("invalid type: map", "invalid type: a mapping"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+/// The section of the mapping at `rel` (relative to a value of section `root`).
+fn section_of(root: Section, rel: &YamlPath) -> Section {
+    let segs = &rel.0;
+    match (segs.len(), segs.last()) {
+        (0, _) => root,
+        (_, Some(Seg::Key(k))) if k == "defaultTest" => Section::Test,
+        (_, Some(Seg::Key(k))) if k == "options" => Section::Options,
+        (_, Some(Seg::Key(k))) if k == "config" => Section::ProviderConfig,
+        (n, Some(Seg::Index(_))) if n >= 2 => match &segs[n - 2] {
+            Seg::Key(k) if k == "assert" => Section::Assertion,
+            Seg::Key(k) if k == "tests" => Section::Test,
+            Seg::Key(k) if k == "providers" || k == "targets" => Section::Provider,
+            Seg::Key(k) if k == "prompts" => Section::Prompt,
+            _ => root,
+        },
+        _ => root,
+    }
+}
+
+/// Parses YAML text, reporting a syntax error with its position.
+pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> Option<Value> {
+    match serde_yaml::from_str::<Value>(text) {
+        Ok(mut v) => {
+            if let Err(e) = v.apply_merge() {
+                diags.push(Diagnostic::error(
+                    format!("invalid YAML merge key: {e}"),
+                    Some(Location::file(shown)),
+                ));
+                return None;
+            }
+            Some(v)
+        }
+        Err(e) => {
+            let loc = e
+                .location()
+                .map(|l| Location::at(shown, l.line(), l.column()))
+                .unwrap_or_else(|| Location::file(shown));
+            diags.push(Diagnostic::error(
+                format!("malformed YAML: {}", prompt::strip_location(&e.to_string())),
+                Some(loc),
+            ));
+            None
+        }
+    }
+}
+
+/// Reads a UTF-8 text file, dropping a leading byte-order mark.
+///
+/// # Errors
+/// Unreadable or not UTF-8 (with the line of the first bad byte).
+pub(super) fn read_text(path: &Path, shown: &Path, what: &str) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read {what}: {e}"), Some(Location::file(shown))))?;
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(match t.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => t,
+        }),
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            Err(Diagnostic::error(
+                format!("{what} is not UTF-8 text"),
+                Some(Location {
+                    file: shown.to_path_buf(),
+                    line: Some(line),
+                    col: None,
+                }),
+            )
+            .with_help("save it as UTF-8"))
+        }
+    }
+}

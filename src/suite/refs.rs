@@ -1,0 +1,284 @@
+//! The prompts and providers a suite references.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_yaml::Value;
+
+use super::context::FileCx;
+use super::raw::{kind_of, RawPrompt, RawProvider, Section};
+use super::ProviderSpec;
+use crate::diagnostic::{nearest, Diagnostic};
+use crate::prompt::{self, Prompt, PromptCatalog};
+use crate::provider::{ProviderKind, SUPPORTED_IDS};
+use crate::template::Templates;
+use crate::yaml_loc::YamlPath;
+
+/// The suite's `prompts`, loaded and compiled; `None` after an error.
+pub(super) fn load_prompts(
+    cx: &mut FileCx<'_>,
+    value: Option<&Value>,
+    catalog: &mut PromptCatalog,
+    templates: &mut Templates,
+) -> Option<Vec<Arc<Prompt>>> {
+    let base = YamlPath::root().key("prompts");
+    let items = list_of(
+        cx,
+        value,
+        "prompts",
+        "add `prompts: [NAME]` naming a file in prompts/, a `file://` path, or inline text",
+    )?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let p = base.index(i);
+        let (reference, label) = match item {
+            Value::String(s) => (s.clone(), None),
+            Value::Mapping(_) => match cx.deserialize::<RawPrompt>(item, &p, Section::Prompt) {
+                Some(RawPrompt {
+                    id: Some(id),
+                    raw: None,
+                    label,
+                }) => (id, label),
+                Some(RawPrompt {
+                    id: None,
+                    raw: Some(raw),
+                    label,
+                }) => {
+                    let at = cx.at(&p);
+                    match prompt::inline(&raw, label.as_deref(), templates, &at) {
+                        Ok(pr) => out.push(Arc::new(pr)),
+                        Err(d) => {
+                            cx.diags.push(d);
+                            ok = false;
+                        }
+                    }
+                    continue;
+                }
+                Some(_) => {
+                    cx.error(
+                        "a prompt object needs exactly one of `id` (a name or file://path) and `raw` (inline text)",
+                        &p,
+                    );
+                    ok = false;
+                    continue;
+                }
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+            other => {
+                cx.error(
+                    format!(
+                        "a prompt is a name, a file:// path or inline text, found {}",
+                        kind_of(other)
+                    ),
+                    &p,
+                );
+                ok = false;
+                continue;
+            }
+        };
+        match resolve_prompt(cx, &reference, label.as_deref(), &p, catalog, templates) {
+            Some(pr) => out.push(pr),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A required top-level list (`prompts`, `providers`); a single string counts
+/// as a one-item list. Reports a missing or empty list with `help`.
+fn list_of(cx: &mut FileCx<'_>, value: Option<&Value>, key: &str, help: &str) -> Option<Vec<Value>> {
+    match value {
+        None => {
+            cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
+            None
+        }
+        Some(Value::Sequence(items)) if items.is_empty() => {
+            cx.error_help(format!("`{key}` is empty"), &YamlPath::root().key(key), help);
+            None
+        }
+        Some(Value::Sequence(items)) => Some(items.clone()),
+        Some(Value::String(s)) => Some(vec![Value::String(s.clone())]),
+        Some(other) => {
+            cx.error(
+                format!("`{key}` must be a non-empty list, found {}", kind_of(other)),
+                &YamlPath::root().key(key),
+            );
+            None
+        }
+    }
+}
+
+fn looks_like_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn resolve_prompt(
+    cx: &mut FileCx<'_>,
+    reference: &str,
+    label: Option<&str>,
+    at: &YamlPath,
+    catalog: &mut PromptCatalog,
+    templates: &mut Templates,
+) -> Option<Arc<Prompt>> {
+    let loc = cx.at(at);
+    if let Some(rel) = reference.strip_prefix("file://") {
+        let candidates = [cx.dir.join(rel), PathBuf::from(rel)];
+        let Some(path) = candidates.iter().find(|p| p.is_file()).cloned() else {
+            cx.diags.push(
+                Diagnostic::error(format!("prompt file not found: {reference}"), Some(loc)).with_help(format!(
+                    "looked for {} and {}",
+                    candidates[0].display(),
+                    candidates[1].display()
+                )),
+            );
+            return None;
+        };
+        let name = label
+            .map(str::to_string)
+            .unwrap_or_else(|| prompt::name_from_path(&path));
+        return match catalog.load(&name, &path, templates) {
+            Ok(p) => Some(p),
+            Err(d) => {
+                cx.diags.push(d);
+                None
+            }
+        };
+    }
+    if let Some((base, n)) = prompt::version_suffix(reference).filter(|_| looks_like_name(reference)) {
+        cx.diags.push(
+            Diagnostic::error(format!("`{reference}` is version {n} of prompt `{base}`, not a prompt of its own"), Some(loc))
+                .with_help(format!(
+                    "reference `{base}` and run the candidate with `--prompt {base}=PATH`, or write `file://PATH` to test that file under the name `{base}`"
+                )),
+        );
+        return None;
+    }
+    if looks_like_name(reference) {
+        if let Some(path) = catalog.find(reference) {
+            let name = label.unwrap_or(reference).to_string();
+            return match catalog.load(&name, &path, templates) {
+                Ok(p) => Some(p),
+                Err(d) => {
+                    cx.diags.push(d);
+                    None
+                }
+            };
+        }
+        if !reference.contains('.') || prompt::version_suffix(reference).is_some() {
+            let available = catalog.available();
+            let exts = prompt::PROMPT_EXTENSIONS
+                .iter()
+                .map(|e| format!("{reference}.{e}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut help = format!("looked in {} for {exts}", catalog.dir().display());
+            if let Some(n) = nearest(reference, available.iter().map(String::as_str)) {
+                help = format!("did you mean `{n}`? ({help})");
+            } else if !available.is_empty() {
+                help.push_str(&format!("; prompts there: {}", available.join(", ")));
+            }
+            cx.diags
+                .push(Diagnostic::error(format!("prompt `{reference}` not found"), Some(loc)).with_help(help));
+            return None;
+        }
+    }
+    match prompt::inline(reference, label, templates, &loc) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(d) => {
+            cx.diags.push(d);
+            None
+        }
+    }
+}
+
+/// The suite's `providers`, validated; `None` after an error.
+pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Option<Vec<ProviderSpec>> {
+    let base = YamlPath::root().key("providers");
+    let items = list_of(
+        cx,
+        value,
+        "providers",
+        &format!("add `providers: [ID]`; ids: {SUPPORTED_IDS}"),
+    )?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let p = base.index(i);
+        let spec = match item {
+            Value::String(id) => Some(ProviderSpec {
+                id: id.clone(),
+                label: None,
+                config: Default::default(),
+            }),
+            Value::Mapping(_) => cx
+                .deserialize::<RawProvider>(item, &p, Section::Provider)
+                .map(|r| ProviderSpec {
+                    id: r.id,
+                    label: r.label,
+                    config: r.config.unwrap_or_default(),
+                }),
+            other => {
+                cx.error(
+                    format!("a provider is an id or a mapping with `id`, found {}", kind_of(other)),
+                    &p,
+                );
+                None
+            }
+        };
+        let Some(spec) = spec else {
+            ok = false;
+            continue;
+        };
+        let kind = match ProviderKind::parse(&spec.id) {
+            Ok(k) => k,
+            Err(msg) => {
+                let idp = if matches!(item, Value::Mapping(_)) {
+                    p.key("id")
+                } else {
+                    p.clone()
+                };
+                cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
+                ok = false;
+                continue;
+            }
+        };
+        if matches!(kind, ProviderKind::AnthropicMessages { .. }) {
+            // The Messages API has neither; say so instead of dropping them silently.
+            for (key, set) in [
+                ("seed", spec.config.seed.is_some()),
+                ("response_format", spec.config.response_format.is_some()),
+            ] {
+                if set {
+                    let loc = cx.key_at(&p.key("config").key(key));
+                    cx.diags.push(Diagnostic::warning(
+                        format!("`{key}` is not part of the Anthropic Messages API; it is not sent"),
+                        Some(loc),
+                    ));
+                }
+            }
+        }
+        if let Some(n) = spec
+            .config
+            .max_concurrency
+            .filter(|n| !(1..=crate::config::MAX_JOBS).contains(n))
+        {
+            cx.error(
+                format!(
+                    "`max_concurrency` must be between 1 and {}, got {n}",
+                    crate::config::MAX_JOBS
+                ),
+                &p.key("config").key("max_concurrency"),
+            );
+            ok = false;
+            continue;
+        }
+        out.push(spec);
+    }
+    ok.then_some(out)
+}

@@ -1,0 +1,193 @@
+//! Vars and assertions of a test case, as written in a suite or a cases file.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+use serde_yaml::Value;
+
+use super::context::FileCx;
+use super::raw::RawAssertion;
+use crate::assertion::{self, Assertion, TYPE_NAMES};
+use crate::diagnostic::{display_path, nearest};
+use crate::template::{is_template, Templates};
+use crate::yaml_loc::YamlPath;
+
+/// Converts vars to JSON, reading `file://` values relative to the file's folder.
+pub(super) fn resolve_vars(
+    cx: &mut FileCx<'_>,
+    vars: Option<&BTreeMap<String, Value>>,
+    at: &YamlPath,
+) -> Map<String, Json> {
+    let mut out = Map::new();
+    let Some(vars) = vars else { return out };
+    for (k, v) in vars {
+        let vp = at.key("vars").key(k);
+        if let Value::String(s) = v {
+            if let Some(rel) = s.strip_prefix("file://") {
+                let path = cx.dir.join(rel);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        out.insert(k.clone(), Json::String(text));
+                    }
+                    Err(e) => cx.error(
+                        format!("var `{k}`: cannot read {}: {e}", display_path(&path).display()),
+                        &vp,
+                    ),
+                }
+                continue;
+            }
+        }
+        match serde_json::to_value(v) {
+            Ok(j) => {
+                out.insert(k.clone(), j);
+            }
+            Err(e) => cx.error(format!("var `{k}` cannot be used: {e}"), &vp),
+        }
+    }
+    out
+}
+
+/// Builds and validates assertions (types, values, regexes, schemas).
+pub(super) fn build_assertions(
+    cx: &mut FileCx<'_>,
+    raws: &[RawAssertion],
+    at: &YamlPath,
+    templates: &Templates,
+) -> Vec<Assertion> {
+    let mut out = Vec::new();
+    for (i, raw) in raws.iter().enumerate() {
+        let p = at.key("assert").index(i);
+        let line = cx.at(&p).line;
+        if let Some(a) = build_assertion(cx, raw, &p, line, templates) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Builds one assertion. `p` locates it for messages.
+pub(super) fn build_assertion(
+    cx: &mut FileCx<'_>,
+    raw: &RawAssertion,
+    p: &YamlPath,
+    line: Option<usize>,
+    templates: &Templates,
+) -> Option<Assertion> {
+    let (kind, negate) = match assertion::parse_type(&raw.kind) {
+        Ok(t) => t,
+        Err(msg) => {
+            let base = raw.kind.trim_start_matches("not-");
+            let help = match nearest(base, TYPE_NAMES.iter().copied()) {
+                Some(n) if !assertion::PROMPTFOO_ONLY_TYPES.contains(&base) => {
+                    format!("did you mean `{n}`? valid types: {}", TYPE_NAMES.join(", "))
+                }
+                _ => format!("valid types (each also as not-TYPE): {}", TYPE_NAMES.join(", ")),
+            };
+            cx.error_help(msg, &p.key("type"), help);
+            return None;
+        }
+    };
+    let mut value = match &raw.value {
+        Some(v) => match serde_json::to_value(v) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                cx.error(format!("assertion value cannot be used: {e}"), &p.key("value"));
+                return None;
+            }
+        },
+        None => None,
+    };
+    if let Some(Json::String(s)) = &value {
+        if let Some(rel) = s.strip_prefix("file://") {
+            let path = cx.dir.join(rel);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let is_data = path
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"));
+                    value = Some(if is_data {
+                        match serde_yaml::from_str::<Value>(&text)
+                            .ok()
+                            .and_then(|v| serde_json::to_value(v).ok())
+                        {
+                            Some(j) => j,
+                            None => {
+                                cx.error(
+                                    format!("{} is not valid JSON/YAML", display_path(&path).display()),
+                                    &p.key("value"),
+                                );
+                                return None;
+                            }
+                        }
+                    } else {
+                        Json::String(text)
+                    });
+                }
+                Err(e) => {
+                    cx.error(
+                        format!("cannot read {}: {e}", display_path(&path).display()),
+                        &p.key("value"),
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+    let templated = value.as_ref().is_some_and(has_template);
+    if templated {
+        if let Some(v) = &value {
+            if let Err(e) = check_templates(v, templates) {
+                cx.error(format!("assertion value is not a valid template: {e}"), &p.key("value"));
+                return None;
+            }
+        }
+    }
+    let mut a = Assertion {
+        kind,
+        negate,
+        value,
+        templated,
+        threshold: raw.threshold,
+        weight: raw.weight.unwrap_or(1.0),
+        metric: raw.metric.clone(),
+        line,
+        file: Some(cx.file.clone()),
+        compiled: Default::default(),
+    };
+    if let Err(msg) = a.prepare() {
+        let key = if msg.contains("threshold") {
+            "threshold"
+        } else if msg.contains("weight") {
+            "weight"
+        } else {
+            "value"
+        };
+        let target = if raw.value.is_none() && key == "value" {
+            p.clone()
+        } else {
+            p.key(key)
+        };
+        cx.error(msg, &target);
+        return None;
+    }
+    Some(a)
+}
+
+fn has_template(v: &Json) -> bool {
+    match v {
+        Json::String(s) => is_template(s),
+        Json::Array(a) => a.iter().any(has_template),
+        Json::Object(o) => o.values().any(has_template),
+        _ => false,
+    }
+}
+
+fn check_templates(v: &Json, templates: &Templates) -> Result<(), String> {
+    match v {
+        Json::String(s) if is_template(s) => templates.check(s).map_err(|e| e.message),
+        Json::Array(a) => a.iter().try_for_each(|x| check_templates(x, templates)),
+        Json::Object(o) => o.values().try_for_each(|x| check_templates(x, templates)),
+        _ => Ok(()),
+    }
+}
