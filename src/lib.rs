@@ -8,6 +8,8 @@
 //! [`runner::Event`]s that independent reporters ([`report`]) turn into a console
 //! report, JUnit XML, JSON and GitHub Actions annotations.
 
+#![warn(missing_docs)]
+
 pub mod assertion;
 pub mod cli;
 pub mod config;
