@@ -63,12 +63,28 @@ pub fn request_key(provider_id: &str, request: &ProviderRequest) -> String {
         provider: &'a str,
         request: &'a ProviderRequest,
     }
-    let json = serde_json::to_vec(&KeyInput {
+    let value = serde_json::to_value(KeyInput {
         provider: provider_id,
         request,
     })
     .unwrap_or_default();
+    // Object keys sorted, so that `{type, json_schema}` and `{json_schema,
+    // type}` in a `response_format` are the same request.
+    let json = serde_json::to_vec(&canonical(value)).unwrap_or_default();
     sha256_hex(&json)
+}
+
+/// `v` with the keys of every object in sorted order.
+fn canonical(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> = map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
 }
 
 /// The recordings of one run.
@@ -76,6 +92,8 @@ pub fn request_key(provider_id: &str, request: &ProviderRequest) -> String {
 pub struct RecordingStore {
     mode: Mode,
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Entries recorded by this run that differ from what the folder held.
+    fresh: Mutex<BTreeMap<String, Entry>>,
     recorded: Mutex<usize>,
 }
 
@@ -107,6 +125,7 @@ impl RecordingStore {
         Ok(RecordingStore {
             mode,
             entries: Mutex::new(entries),
+            fresh: Mutex::new(BTreeMap::new()),
             recorded: Mutex::new(0),
         })
     }
@@ -133,6 +152,9 @@ impl RecordingStore {
                     && old.response.finish_reason == entry.response.finish_reason
             });
             if !unchanged {
+                if let Ok(mut f) = self.fresh.lock() {
+                    f.insert(entry.key.clone(), entry.clone());
+                }
                 m.insert(entry.key.clone(), entry);
             }
         }
@@ -151,12 +173,26 @@ impl RecordingStore {
     ///
     /// # Errors
     /// I/O errors naming the file.
+    ///
+    /// Two runs may record into the same folder at once: the folder is locked
+    /// while it is written, and what is on disk then (another run's entries)
+    /// is merged with this run's new entries, which win on equal keys.
     pub fn save(&self) -> std::io::Result<()> {
         let Mode::Record(dir) = &self.mode else { return Ok(()) };
-        let entries = match self.entries.lock() {
-            Ok(m) => m.clone(),
+        let fresh = match self.fresh.lock() {
+            Ok(f) => f.clone(),
             Err(_) => return Ok(()),
         };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir)?;
+        // flock(2) on the folder itself: no lock file to commit or clean up.
+        // Where a folder cannot be opened as a file, writes are not serialised.
+        let lock = std::fs::File::open(dir).ok().filter(|f| f.lock().is_ok());
+        let mut entries = BTreeMap::new();
+        read_dir(dir, &mut entries).map_err(|d| std::io::Error::other(d.to_string()))?;
+        entries.extend(fresh);
         let mut by_file: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
         for e in entries.into_values() {
             by_file.entry(file_name(&e.provider)).or_default().push(e);
@@ -166,6 +202,7 @@ impl RecordingStore {
             let text = format!("{HEADER}{yaml}");
             crate::report::write_atomically(&dir.join(name), text.as_bytes())?;
         }
+        drop(lock);
         Ok(())
     }
 }
@@ -321,6 +358,37 @@ mod tests {
             response: resp("changed"),
         });
         assert_eq!(again.get(&key).unwrap().output, "changed");
+    }
+
+    #[test]
+    fn two_runs_recording_into_one_folder_keep_both_runs_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = RecordingStore::open(Mode::Record(dir.path().to_path_buf())).unwrap();
+        let b = RecordingStore::open(Mode::Record(dir.path().to_path_buf())).unwrap();
+        for (store, text) in [(&a, "from a"), (&b, "from b")] {
+            let r = req(text);
+            let key = request_key("p", &r);
+            store.insert(Entry {
+                key,
+                provider: "p".into(),
+                request: r,
+                response: resp(text),
+            });
+        }
+        a.save().unwrap();
+        b.save().unwrap();
+        let replay = RecordingStore::open(Mode::Replay(dir.path().to_path_buf())).unwrap();
+        assert!(replay.get(&request_key("p", &req("from a"))).is_some());
+        assert!(replay.get(&request_key("p", &req("from b"))).is_some());
+    }
+
+    #[test]
+    fn key_ignores_the_order_of_keys_in_settings() {
+        let mut a = req("x");
+        a.settings.response_format = Some(serde_json::json!({"type": "json_schema", "json_schema": {"name": "n"}}));
+        let mut b = req("x");
+        b.settings.response_format = Some(serde_json::json!({"json_schema": {"name": "n"}, "type": "json_schema"}));
+        assert_eq!(request_key("p", &a), request_key("p", &b));
     }
 
     #[test]

@@ -168,11 +168,40 @@ fn render_strict(tmpl: &minijinja::Template<'_, '_>, vars: &Map<String, Value>) 
     match tmpl.render(minijinja::Value::from(minijinja::value::Serde(vars))) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == minijinja::ErrorKind::UndefinedError => {
-            check_defined(tmpl.undeclared_variables(false), vars)?;
+            // Variables the template guards with `is defined` may be missing;
+            // name the others (all of them if every one is guarded).
+            let source = tmpl.source();
+            let needed: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
+            let unguarded: Vec<String> = needed.iter().filter(|v| !is_guarded(source, v)).cloned().collect();
+            check_defined(
+                if unguarded.iter().any(|v| !vars.contains_key(v)) {
+                    unguarded
+                } else {
+                    needed
+                },
+                vars,
+            )?;
             Err(describe(&e))
         }
         Err(e) => Err(describe(&e)),
     }
+}
+
+/// True when `source` tests `name` with `is defined` / `is undefined` / `is not defined`.
+fn is_guarded(source: &str, name: &str) -> bool {
+    source.match_indices(name).any(|(i, _)| {
+        let before_ok = source[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let rest = source[i + name.len()..].trim_start();
+        let rest = rest.strip_prefix("is").map(str::trim_start);
+        before_ok
+            && rest.is_some_and(|r| {
+                let r = r.strip_prefix("not").map(str::trim_start).unwrap_or(r);
+                r.starts_with("defined") || r.starts_with("undefined")
+            })
+    })
 }
 
 fn check_defined(needed: impl IntoIterator<Item = String>, vars: &Map<String, Value>) -> Result<(), String> {
@@ -243,6 +272,18 @@ mod tests {
             t.render(&id, &vars(json!({"q": "x", "fmt": "json"}))).unwrap(),
             "JSON x"
         );
+    }
+
+    #[test]
+    fn the_error_names_only_unguarded_missing_variables() {
+        let mut t = Templates::new();
+        let id = t
+            .add("{% if z is defined %}{{ z }}{% endif %}{{ n }}{{ missing }}")
+            .unwrap();
+        let err = t.render(&id, &vars(json!({"n": 1}))).unwrap_err();
+        assert!(err.contains("`missing`"), "{err}");
+        assert!(!err.contains("`z`"), "{err}");
+        assert!(!err.contains("`n`"), "{err}");
     }
 
     #[test]

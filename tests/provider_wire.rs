@@ -1237,6 +1237,145 @@ async fn exec_timeout_kills_the_command() {
     }
 }
 
+/// Whether the process `pid` still exists (`kill -0`).
+#[cfg(unix)]
+fn process_exists(pid: &str) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run kill -0")
+        .success()
+}
+
+/// The pid a command wrote to `dir/pid`, and whether the process is gone
+/// within a couple of seconds.
+#[cfg(unix)]
+async fn background_pid_is_gone(dir: &Path) -> (String, bool) {
+    let pid = std::fs::read_to_string(dir.join("pid")).expect("the command wrote its pid");
+    let pid = pid.trim().to_string();
+    assert!(pid.parse::<u32>().is_ok(), "not a pid: {pid:?}");
+    for _ in 0..40 {
+        if !process_exists(&pid) {
+            return (pid, true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (pid, false)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn exec_answers_when_sh_exits_and_kills_what_it_left_in_the_background() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = exec("sleep 30 & echo $! > pid; echo hi", Some(5000), dir.path());
+    let started = Instant::now();
+    let resp = provider
+        .call(&request("", user("x"), ModelSettings::default()))
+        .await
+        .expect("sh exited 0");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited for the background process: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(resp.output, "hi");
+    let (pid, gone) = background_pid_is_gone(dir.path()).await;
+    if !gone {
+        let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+    }
+    assert!(gone, "the background `sleep 30` (pid {pid}) outlived the call");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn exec_timeout_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = exec("sleep 30 & echo $! > pid; sleep 10", Some(300), dir.path());
+    let started = Instant::now();
+    let err = provider
+        .call(&request("", user("x"), ModelSettings::default()))
+        .await
+        .expect_err("timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the timeout was not applied"
+    );
+    assert!(err.to_string().contains("timed out after 300 ms"), "{err}");
+    let (pid, gone) = background_pid_is_gone(dir.path()).await;
+    if !gone {
+        let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+    }
+    assert!(gone, "the background `sleep 30` (pid {pid}) outlived the timeout");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn exec_cancelled_call_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = exec("sleep 30 & echo $! > pid; sleep 10", Some(60_000), dir.path());
+    let req = request("", user("x"), ModelSettings::default());
+    let call = provider.call(&req);
+    // Drop the call once the command has written its pid.
+    let waited = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                r = &mut call => panic!("the call finished: {r:?}"),
+                () = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if std::fs::read_to_string(dir.path().join("pid")).is_ok_and(|p| p.ends_with('\n')) {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the command never wrote its pid");
+    let (pid, gone) = background_pid_is_gone(dir.path()).await;
+    if !gone {
+        let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+    }
+    assert!(
+        gone,
+        "the background `sleep 30` (pid {pid}) outlived the cancelled call"
+    );
+}
+
+#[tokio::test]
+async fn exec_output_over_the_cap_is_an_exec_error() {
+    let provider = exec("head -c 11000000 /dev/zero | tr '\\0' a", Some(60_000), Path::new("."));
+    let err = provider
+        .call(&request("", user("x"), ModelSettings::default()))
+        .await
+        .expect_err("too large");
+    match &err {
+        ProviderError::Exec { message, .. } => {
+            assert!(message.contains("output exceeds 10 MiB"), "{message}")
+        }
+        other => panic!("expected Exec, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn exec_output_of_exactly_the_cap_is_kept_whole() {
+    let provider = exec("head -c 10485760 /dev/zero | tr '\\0' a", Some(60_000), Path::new("."));
+    let resp = provider
+        .call(&request("", user("x"), ModelSettings::default()))
+        .await
+        .expect("exactly the cap is accepted");
+    assert_eq!(resp.output.len(), 10 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn exec_empty_stdout_with_exit_zero_is_an_empty_answer() {
+    let resp = exec("true", None, Path::new("."))
+        .call(&request("", user("x"), ModelSettings::default()))
+        .await
+        .expect("an empty answer");
+    assert_eq!(resp.output, "");
+}
+
 #[tokio::test]
 async fn exec_in_a_missing_dir_is_an_exec_error() {
     let provider = exec("cat", None, Path::new("/definitely/not/a/dir"));

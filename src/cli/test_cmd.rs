@@ -26,7 +26,7 @@ pub struct TestArgs {
     /// Suite files or folders (searched recursively for *.yaml / *.yml).
     #[arg(default_value = "suites")]
     pub paths: Vec<PathBuf>,
-    /// Cases in flight at once.
+    /// Cases in flight at once [default: 8, or `jobs` in promptgate.toml].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
     pub jobs: Option<u16>,
     /// Run prompt NAME from the candidate file PATH instead of its default file (repeatable).
@@ -147,12 +147,10 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         .clone()
         .or(config.test.junit.clone())
         .unwrap_or_else(|| PathBuf::from("reports/junit.xml"));
-    if junit.is_dir() {
-        return Err(
-            Diagnostic::error(format!("--junit {}: is a folder", junit.display()), None)
-                .with_help("give a file path, e.g. --junit reports/junit.xml")
-                .into(),
-        );
+    if let Err(e) = crate::report::check_writable(&junit) {
+        return Err(Diagnostic::error(format!("--junit {}: {e}", junit.display()), None)
+            .with_help("give a file path in a writable folder, e.g. --junit reports/junit.xml")
+            .into());
     }
     // Only providers that call out are recorded or replayed.
     let calls_out = plan.providers.iter().any(|s| !s.provider.is_local());

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::report::Reporter;
@@ -187,7 +187,11 @@ pub fn escape_property(s: &str) -> String {
 /// The `::error file=F,line=N,title=T::MESSAGE` line (with its newline) of a
 /// failing or erroring case.
 pub fn annotation(case: &CaseResult) -> String {
-    let mut props = format!("file={}", escape_property(&case.test_file.display().to_string()));
+    let file = workspace_relative(
+        &case.test_file,
+        std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from).as_deref(),
+    );
+    let mut props = format!("file={}", escape_property(&file));
     if let Some(line) = case.line {
         let _ = write!(props, ",line={line}");
     }
@@ -199,6 +203,30 @@ pub fn annotation(case: &CaseResult) -> String {
         message.push('…');
     }
     format!("::error {props}::{}\n", escape_data(&message))
+}
+
+/// `path` as GitHub wants it in an annotation: relative to the repository
+/// root (`$GITHUB_WORKSPACE`), with `/` separators, whatever folder
+/// promptgate ran in and however the path was written (`./s.yaml`, `../x`).
+/// Paths outside the workspace (or without one) are left as they are.
+pub fn workspace_relative(path: &Path, workspace: Option<&Path>) -> String {
+    let shown = || path.display().to_string();
+    let Some(ws) = workspace else { return shown() };
+    let absolute = match std::path::absolute(path) {
+        Ok(a) => a,
+        Err(_) => return shown(),
+    };
+    // Resolve `..` and symlinks where the file exists, so the prefix compares.
+    let absolute = absolute.canonicalize().unwrap_or(absolute);
+    let ws = ws.canonicalize().unwrap_or_else(|_| ws.to_path_buf());
+    match absolute.strip_prefix(&ws) {
+        Ok(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => shown(),
+    }
 }
 
 /// What went wrong with a case: its failing assertions' reasons (one per line,
@@ -332,6 +360,22 @@ fn md_cell(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn annotation_paths_are_relative_to_the_workspace() {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(ws.path().join("proj/suites")).unwrap();
+        let file = ws.path().join("proj/suites/a.yaml");
+        std::fs::write(&file, "x").unwrap();
+        let dotted = ws.path().join("proj/suites/../suites/./a.yaml");
+        assert_eq!(workspace_relative(&dotted, Some(ws.path())), "proj/suites/a.yaml");
+        assert_eq!(workspace_relative(&file, Some(ws.path())), "proj/suites/a.yaml");
+        assert_eq!(workspace_relative(Path::new("suites/a.yaml"), None), "suites/a.yaml");
+        let outside = tempfile::tempdir().unwrap();
+        let other = outside.path().join("b.yaml");
+        assert_eq!(workspace_relative(&other, Some(ws.path())), other.display().to_string());
+    }
+
     use super::*;
 
     #[test]

@@ -19,11 +19,14 @@
 //!   `suite_file`, `line`, `test_file`, `description`, `prompt`, `prompt_hash`,
 //!   `provider`, `category`, `vars`, `verdict` (`pass` | `fail` | `error` |
 //!   `skipped`), `score`, `threshold`, `metrics`, `assertions` (each `type`,
-//!   `expected`, `pass`, `score`, `weight`, `metric`, `reason`, `error`, `line`),
+//!   `expected`, `pass`, `score`, `weight`, `metric`, `reason`, `error`, `line`,
+//!   `file`),
 //!   `output`, `error`, `latency_ms`, `tokens` (`input`, `output`,
 //!   `cached_input`), `finish_reason`, `cost_usd`, `replayed`, `duration_ms`.
 //!   Optional fields are left out when unset.
-//! - `summary`: the [`RunSummary`] counts and the run's wall time.
+//! - `summary`: the [`RunSummary`] counts, the run's wall time and `metrics`
+//!   (each named metric's `count`, `mean`, `min`, `max` over the cases that
+//!   reached a verdict).
 //!
 //! # Atomicity
 //!
@@ -55,6 +58,8 @@ pub struct JsonReporter {
     out: Option<BufWriter<NamedTempFile>>,
     /// Cases written so far (for the separating commas).
     written: usize,
+    /// Set after the first write error: the report is abandoned (reported once).
+    failed: bool,
 }
 
 impl JsonReporter {
@@ -63,16 +68,12 @@ impl JsonReporter {
     /// # Errors
     /// When `path` names an existing directory or has no file name.
     pub fn new(path: PathBuf) -> io::Result<Self> {
-        if path.file_name().is_none() || path.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("JSON report path {} is not a file path", path.display()),
-            ));
-        }
+        super::check_writable(&path)?;
         Ok(Self {
             path,
             out: None,
             written: 0,
+            failed: false,
         })
     }
 
@@ -135,11 +136,20 @@ impl JsonReporter {
 
 impl Reporter for JsonReporter {
     fn on_event(&mut self, event: &Event) -> io::Result<()> {
-        match event {
+        if self.failed {
+            return Ok(());
+        }
+        let result = match event {
             Event::RunStarted(info) => self.start(info.started_at),
             Event::CaseFinished(case) => self.case(case),
             Event::RunFinished(summary) => self.finish(summary),
+        };
+        if result.is_err() {
+            // One error per report, not one per case; the temporary file is dropped.
+            self.failed = true;
+            self.out = None;
         }
+        result
     }
 }
 

@@ -39,6 +39,30 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result
     Ok(())
 }
 
+/// Checks, before a run, that a report can be written at `path`: it is not a
+/// folder, its folder exists or can be created, and a file can be created
+/// there. Saves calling every provider only to fail at the end.
+///
+/// # Errors
+/// What is wrong, naming the path.
+pub fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
+    if path.file_name().is_none() || path.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is a folder, not a file path", path.display()),
+        ));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {}: {e}", parent.display())))?;
+    tempfile::NamedTempFile::new_in(&parent)
+        .map(drop)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write in {}: {e}", parent.display())))
+}
+
 /// Temporary files are created owner-only (0600); reports and recordings are
 /// ordinary files that CI uploads and other users read, so make them 0644.
 ///

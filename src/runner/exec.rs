@@ -80,11 +80,17 @@ pub async fn run(
     // rest as skipped and write every report. A second Ctrl-C exits at once.
     let on_interrupt = {
         let stop = stop.clone();
+        let ctx = ctx.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 stop.store(INTERRUPTED, Ordering::SeqCst);
                 eprintln!("\ninterrupted: finishing the cases in flight (Ctrl-C again to exit now)");
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    // Keep what was recorded (paid for) before leaving; reports
+                    // are not written (their temporary files are left behind).
+                    if let Err(e) = ctx.recordings.save() {
+                        eprintln!("error: saving recordings: {e}");
+                    }
                     std::process::exit(130);
                 }
             }
@@ -109,7 +115,9 @@ pub async fn run(
     let mut summary = RunSummary::default();
     while let Some(result) = rx.recv().await {
         summary.count(result.verdict);
-        summary.add_metrics(&result.metrics);
+        if result.verdict != Verdict::Error {
+            summary.add_metrics(&result.metrics);
+        }
         emit(&Event::CaseFinished(Arc::new(result)), &mut report_errors);
     }
     on_interrupt.abort();
@@ -328,10 +336,11 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
     finish(r)
 }
 
-/// Named metrics: the mean score of the assertions that name each metric.
+/// Named metrics: the mean score of the assertions that name each metric
+/// (assertions that could not be evaluated are left out, not counted as 0).
 fn metrics(results: &[AssertionResult]) -> BTreeMap<String, f64> {
     let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    for a in results {
+    for a in results.iter().filter(|a| a.error.is_none()) {
         if let Some(m) = &a.metric {
             let e = sums.entry(m.clone()).or_default();
             e.0 += a.score;

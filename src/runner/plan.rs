@@ -101,9 +101,12 @@ pub fn plan(
         let before = cases.len();
         for prompt in &suite.prompts {
             for spec in &suite.providers {
+                // One instance per id, label and config: a label is part of
+                // the case name, so entries that differ only by label stay apart.
                 let key = format!(
-                    "{}\u{0}{}",
+                    "{}\u{0}{}\u{0}{}",
                     spec.id,
+                    spec.label.as_deref().unwrap_or(""),
                     serde_json::to_string(&spec.config).unwrap_or_default()
                 );
                 let slot = match slots.get(&key) {

@@ -276,7 +276,9 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             } else if h == "__metric" {
                 metric = Some(v.to_string()).filter(|s| !s.is_empty());
             } else if let Some(key) = h.strip_prefix("__metadata:") {
-                metadata.insert(key.to_string(), Value::String(v.to_string()));
+                if !v.is_empty() {
+                    metadata.insert(key.to_string(), Value::String(v.to_string()));
+                }
             } else {
                 vars.insert(h.to_string(), Value::String(v.to_string()));
             }

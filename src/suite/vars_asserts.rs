@@ -25,14 +25,11 @@ pub(super) fn resolve_vars(
         if let Value::String(s) = v {
             if let Some(rel) = s.strip_prefix("file://") {
                 let path = cx.dir.join(rel);
-                match std::fs::read_to_string(&path) {
+                match read_referenced(&path) {
                     Ok(text) => {
                         out.insert(k.clone(), Json::String(text));
                     }
-                    Err(e) => cx.error(
-                        format!("var `{k}`: cannot read {}: {e}", display_path(&path).display()),
-                        &vp,
-                    ),
+                    Err(e) => cx.error(format!("var `{k}`: {e}"), &vp),
                 }
                 continue;
             }
@@ -100,7 +97,7 @@ pub(super) fn build_assertion(
     if let Some(Json::String(s)) = &value {
         if let Some(rel) = s.strip_prefix("file://") {
             let path = cx.dir.join(rel);
-            match std::fs::read_to_string(&path) {
+            match read_referenced(&path) {
                 Ok(text) => {
                     let is_data = path
                         .extension()
@@ -125,10 +122,7 @@ pub(super) fn build_assertion(
                     });
                 }
                 Err(e) => {
-                    cx.error(
-                        format!("cannot read {}: {e}", display_path(&path).display()),
-                        &p.key("value"),
-                    );
+                    cx.error(e, &p.key("value"));
                     return None;
                 }
             }
@@ -190,4 +184,14 @@ fn check_templates(v: &Json, templates: &Templates) -> Result<(), String> {
         Json::Object(o) => o.values().try_for_each(|x| check_templates(x, templates)),
         _ => Ok(()),
     }
+}
+
+/// Reads a `file://` reference (UTF-8, byte-order mark dropped); the error
+/// names the file (and the line of a bad byte).
+fn read_referenced(path: &std::path::Path) -> Result<String, String> {
+    let shown = display_path(path);
+    super::context::read_text(path, &shown, "file").map_err(|d| match d.location.and_then(|l| l.line) {
+        Some(line) => format!("{} ({}:{line})", d.message, shown.display()),
+        None => format!("{}: {}", shown.display(), d.message),
+    })
 }
