@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}; latency=${2:-20}; jobs=${3:-32}
-cargo build --quiet --release --bins
+cargo build --quiet --release --bins --features fake-provider
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 target/release/promptgate-fake-provider --port 0 --latency-ms "$latency" >"$work/server.log" &

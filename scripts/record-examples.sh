@@ -5,7 +5,7 @@
 # example data, not model output; see recordings/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --bins
+cargo build --quiet --bins --features fake-provider
 out=$(mktemp)
 target/debug/promptgate-fake-provider --port 0 --script scripts/example-answers.yaml >"$out" &
 pid=$!

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod exit;
+#[cfg(feature = "fake-provider")]
 pub mod fake_provider;
 pub mod prompt;
 pub mod provider;
