@@ -895,7 +895,7 @@ fn interrupt_finishes_the_case_in_flight_and_writes_the_reports() {
         .spawn()
         .expect("start promptgate");
     let marker = p.join("started.marker");
-    for _ in 0..200 {
+    for _ in 0..1000 {
         if marker.exists() {
             break;
         }

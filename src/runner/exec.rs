@@ -81,11 +81,14 @@ pub async fn run(
     let on_interrupt = {
         let stop = stop.clone();
         let ctx = ctx.clone();
+        // Registered now, before any case starts, so an early Ctrl-C is never
+        // handled by the default action (which would leave no reports).
+        let mut interrupts = Interrupts::listen();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.next().await {
                 stop.store(INTERRUPTED, Ordering::SeqCst);
                 eprintln!("\ninterrupted: finishing the cases in flight (Ctrl-C again to exit now)");
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if interrupts.next().await {
                     // Keep what was recorded (paid for) before leaving; reports
                     // are not written (their temporary files are left behind).
                     if let Err(e) = ctx.recordings.save() {
@@ -225,6 +228,33 @@ fn base_result(case: &Case) -> CaseResult {
         cost_usd: None,
         replayed: false,
         duration_ms: 0,
+    }
+}
+
+/// Ctrl-C (SIGINT), listened for from the moment of creation.
+enum Interrupts {
+    #[cfg(unix)]
+    Unix(tokio::signal::unix::Signal),
+    /// Elsewhere, or when the handler cannot be installed: tokio's `ctrl_c`.
+    Portable,
+}
+
+impl Interrupts {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        if let Ok(sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            return Interrupts::Unix(sig);
+        }
+        Interrupts::Portable
+    }
+
+    /// Waits for the next Ctrl-C; false when none can come any more.
+    async fn next(&mut self) -> bool {
+        match self {
+            #[cfg(unix)]
+            Interrupts::Unix(sig) => sig.recv().await.is_some(),
+            Interrupts::Portable => tokio::signal::ctrl_c().await.is_ok(),
+        }
     }
 }
 
