@@ -17,5 +17,5 @@ pub const HELP_TABLE: &str = "\
 Exit codes:
   0  every selected case passed
   1  at least one assertion failed
-  2  invalid input or usage (bad suite, prompt, flag or config); nothing was run
-  3  provider or infrastructure errors kept some cases from a verdict, and no assertion failed";
+  2  invalid input or usage (bad suite, prompt, flag or config, missing API key); nothing was run
+  3  some cases reached no verdict (provider, template or assertion errors), and no assertion failed";

@@ -196,7 +196,7 @@ pub enum ProviderError {
         message: String,
     },
     /// Replay mode and no recording matches the request.
-    #[error("no recording for this request in {dir} (provider {provider}, model {model:?}, key {key}, last message: {excerpt:?}); record it with `--record {dir}` (calls the provider) or run with `--live`")]
+    #[error("no recording for this request in {dir} (provider {provider}, model {model:?}, key {key}, last message: {excerpt:?}); record it with `--record {dir}` (calls the provider), or call the provider without replaying (`--live`, instead of `--replay`)")]
     NotRecorded {
         /// Provider id.
         provider: String,

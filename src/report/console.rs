@@ -305,7 +305,7 @@ pub fn failure_block(case: &CaseResult) -> String {
             s.push_str(&format!("      expected: {not}{}\n", clean(&truncate(exp, 200))));
         }
     }
-    if let Some(t) = case.threshold {
+    if let Some(t) = case.threshold.filter(|_| case.verdict == Verdict::Fail) {
         s.push_str(&format!("  score {:.3} vs threshold {t}\n", case.score));
     }
     if let Some(out) = &case.output {
@@ -345,7 +345,8 @@ impl Reporter for ConsoleReporter {
                     (&mut self.by_suite, Some(case.suite.clone())),
                     (&mut self.by_category, case.category.clone()),
                 ] {
-                    if let Some(k) = key {
+                    // Skipped cases were not run: they are not in the pass rate.
+                    if let Some(k) = key.filter(|_| case.verdict != Verdict::Skipped) {
                         let t = map.entry(k).or_default();
                         t.total += 1;
                         if case.verdict == Verdict::Pass {

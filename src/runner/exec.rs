@@ -101,9 +101,16 @@ pub async fn run(
     };
     // One feeder per provider instance, so that a provider waiting on its own
     // `max_concurrency` never holds `-j` slots other providers could use.
+    // With `-j 1` there is nothing to share: one feeder runs the cases in
+    // plan order, so a sequential run (and what --fail-fast skips) is
+    // reproducible.
     let mut groups: BTreeMap<*const super::plan::ProviderSlot, Vec<Case>> = BTreeMap::new();
-    for case in plan.cases {
-        groups.entry(Arc::as_ptr(&case.provider)).or_default().push(case);
+    if opts.jobs <= 1 {
+        groups.insert(std::ptr::null(), plan.cases);
+    } else {
+        for case in plan.cases {
+            groups.entry(Arc::as_ptr(&case.provider)).or_default().push(case);
+        }
     }
     for (_, cases) in groups {
         let tx = tx.clone();
@@ -353,9 +360,18 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
     let (pass, score) = aggregate(&results, case.test.threshold);
     r.score = score;
     r.metrics = metrics(&results);
+    // An assertion that could not be evaluated leaves the case without a
+    // verdict, unless the verdict does not depend on it: without a threshold
+    // every assertion must pass, so one that was evaluated and failed is a
+    // definite failure (the error is still reported with its assertion).
+    let evaluated_failure = results.iter().any(|a| a.error.is_none() && !a.pass);
     r.verdict = if let Some(err) = results.iter().find_map(|a| a.error.clone()) {
-        r.error = Some(err);
-        Verdict::Error
+        if case.test.threshold.is_none() && evaluated_failure {
+            Verdict::Fail
+        } else {
+            r.error = Some(err);
+            Verdict::Error
+        }
     } else if pass {
         Verdict::Pass
     } else {

@@ -31,18 +31,21 @@ pub(super) struct LoadedCase {
 }
 
 /// Loads the cases in `path`; `at` is where the suite references it.
+/// `hint` is shown when the file does not exist (see `relative_path_hint`).
 pub(super) fn load_cases_file(
     path: &Path,
+    hint: Option<String>,
     at: &Location,
     diags: &mut Diagnostics,
     templates: &Templates,
 ) -> Vec<LoadedCase> {
     let shown = display_path(path);
     if !path.is_file() {
-        diags.push(Diagnostic::error(
-            format!("cases file not found: {}", shown.display()),
-            Some(at.clone()),
-        ));
+        let mut d = Diagnostic::error(format!("cases file not found: {}", shown.display()), Some(at.clone()));
+        if let Some(h) = hint {
+            d = d.with_help(h);
+        }
+        diags.push(d);
         return Vec::new();
     }
     let text = match read_text(path, &shown, "cases file") {

@@ -131,7 +131,7 @@ impl FileCx<'_> {
                 };
                 let loc = self.at(&full);
                 self.diags.push(Diagnostic::error(
-                    format!("invalid {}: {what}{inner}", section.noun()),
+                    format!("in {}: {what}{inner}", section.noun()),
                     Some(loc),
                 ));
                 None
@@ -143,6 +143,11 @@ impl FileCx<'_> {
 /// serde's wording in words a suite author uses: `expected f64` → `expected a
 /// number`, `a sequence` → `a list`, `a map` → `a mapping`.
 fn humanize(msg: &str) -> String {
+    if msg.contains("non-string key") {
+        // `value: {{ name }}` unquoted: YAML reads `{...}` as a flow mapping.
+        return "an unquoted `{{ ... }}` is read by YAML as a mapping: quote templates, e.g. value: \"{{ name }}\""
+            .to_string();
+    }
     let mut out = msg.to_string();
     for (from, to) in [
         ("expected f64", "expected a number"),

@@ -240,7 +240,13 @@ fn load_one(
             match s.strip_prefix("file://") {
                 Some(rel) => {
                     let path = cx.dir.join(rel);
-                    raw_tests.extend(cases::load_cases_file(&path, &at, cx.diags, templates));
+                    raw_tests.extend(cases::load_cases_file(
+                        &path,
+                        super::vars_asserts::relative_path_hint(&cx.dir, rel),
+                        &at,
+                        cx.diags,
+                        templates,
+                    ));
                 }
                 None => cx.error_help(
                     format!("`tests` is a string but not a file reference: {s:?}"),
@@ -255,7 +261,13 @@ fn load_one(
                 if let Some(rel) = item.as_str().and_then(|s| s.strip_prefix("file://")) {
                     let at = cx.at(&p);
                     let path = cx.dir.join(rel);
-                    raw_tests.extend(cases::load_cases_file(&path, &at, cx.diags, templates));
+                    raw_tests.extend(cases::load_cases_file(
+                        &path,
+                        super::vars_asserts::relative_path_hint(&cx.dir, rel),
+                        &at,
+                        cx.diags,
+                        templates,
+                    ));
                     continue;
                 }
                 if !matches!(item, Value::Mapping(_)) {

@@ -159,6 +159,36 @@ fn resolve_prompt(
         );
         return None;
     }
+    // `greeter.txt`: a file name in the prompts folder (or a typo of one),
+    // never the inline text "greeter.txt".
+    let with_ext = std::path::Path::new(reference)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| prompt::PROMPT_EXTENSIONS.contains(e))
+        .is_some();
+    if looks_like_name(reference) && with_ext {
+        let in_dir = catalog.dir().join(reference);
+        if in_dir.is_file() {
+            let name = label
+                .map(str::to_string)
+                .unwrap_or_else(|| prompt::name_from_path(&in_dir));
+            return match catalog.load(&name, &in_dir, templates) {
+                Ok(p) => Some(p),
+                Err(d) => {
+                    cx.diags.push(d);
+                    None
+                }
+            };
+        }
+        let stem = prompt::name_from_path(std::path::Path::new(reference));
+        cx.diags.push(
+            Diagnostic::error(format!("prompt file `{reference}` not found in {}", shown_dir(catalog.dir())), Some(loc))
+                .with_help(format!(
+                    "name a prompt without its extension (`{stem}`), or give a path as `file://PATH` (relative to the suite)"
+                )),
+        );
+        return None;
+    }
     if looks_like_name(reference) {
         if let Some(path) = catalog.find(reference) {
             let name = label.unwrap_or(reference).to_string();
@@ -177,7 +207,10 @@ fn resolve_prompt(
                 .map(|e| format!("{reference}.{e}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut help = format!("looked in {} for {exts}", catalog.dir().display());
+            let mut help = format!(
+                "looked in {} for {exts} (the prompts folder is relative to where promptgate runs; see --prompts-dir)",
+                shown_dir(catalog.dir())
+            );
             if let Some(n) = nearest(reference, available.iter().map(String::as_str)) {
                 help = format!("did you mean `{n}`? ({help})");
             } else if !available.is_empty() {
@@ -281,4 +314,16 @@ pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Opti
         out.push(spec);
     }
     ok.then_some(out)
+}
+
+/// A folder as shown in messages: `prompts/` relative to the working directory,
+/// with the working directory named when the folder does not exist.
+fn shown_dir(dir: &std::path::Path) -> String {
+    if dir.is_dir() {
+        return format!("{}/", dir.display());
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => format!("{}/ (no such folder under {})", dir.display(), cwd.display()),
+        Err(_) => format!("{}/", dir.display()),
+    }
 }

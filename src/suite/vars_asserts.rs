@@ -22,6 +22,18 @@ pub(super) fn resolve_vars(
     let Some(vars) = vars else { return out };
     for (k, v) in vars {
         let vp = at.key("vars").key(k);
+        if matches!(
+            k.as_str(),
+            "assert" | "threshold" | "metadata" | "options" | "description"
+        ) {
+            // `assert:` indented under `vars:` would silently drop the assertions.
+            cx.error_help(
+                format!("`vars` has a key `{k}`, a test-case key"),
+                &vp,
+                format!("indent `{k}:` at the level of `vars:`, not inside it"),
+            );
+            continue;
+        }
         if let Value::String(s) = v {
             if let Some(rel) = s.strip_prefix("file://") {
                 let path = cx.dir.join(rel);
@@ -29,7 +41,14 @@ pub(super) fn resolve_vars(
                     Ok(text) => {
                         out.insert(k.clone(), Json::String(text));
                     }
-                    Err(e) => cx.error(format!("var `{k}`: {e}"), &vp),
+                    Err(e) => {
+                        let loc = cx.at(&vp);
+                        let mut d = crate::diagnostic::Diagnostic::error(format!("var `{k}`: {e}"), Some(loc));
+                        if let Some(h) = relative_path_hint(&cx.dir, rel) {
+                            d = d.with_help(h);
+                        }
+                        cx.diags.push(d);
+                    }
                 }
                 continue;
             }
@@ -137,6 +156,13 @@ pub(super) fn build_assertion(
             }
         }
     }
+    if kind == crate::assertion::AssertionType::Cost {
+        let loc = cx.at(&p.key("type"));
+        cx.diags.push(crate::diagnostic::Diagnostic::warning(
+            "no provider reports call costs yet (price tables are not built): this `cost` assertion will be an ERROR in every case",
+            Some(loc),
+        ));
+    }
     let mut a = Assertion {
         kind,
         negate,
@@ -193,5 +219,17 @@ fn read_referenced(path: &std::path::Path) -> Result<String, String> {
     super::context::read_text(path, &shown, "file").map_err(|d| match d.location.and_then(|l| l.line) {
         Some(line) => format!("{} ({}:{line})", d.message, shown.display()),
         None => format!("{}: {}", shown.display(), d.message),
+    })
+}
+
+/// When `rel` is missing next to the referencing file but exists relative to
+/// the working directory, says so: `file://` paths are relative to the file
+/// that holds them.
+pub(super) fn relative_path_hint(dir: &std::path::Path, rel: &str) -> Option<String> {
+    (!dir.join(rel).exists() && std::path::Path::new(rel).exists()).then(|| {
+        format!(
+            "file:// paths are relative to the file that holds them ({}); `{rel}` exists relative to the working directory instead",
+            display_path(dir).display()
+        )
     })
 }
