@@ -221,9 +221,12 @@ impl Endpoint {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| self.transport(&self.describe(&e)))?;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // A server that echoes the request (a hostile proxy, a debug endpoint)
+        // could return the key: remove it from the whole body here, before any
+        // excerpt is cut from it (a cut inside the key would defeat a later redaction).
         Ok(RawResponse {
             status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
+            body: self.redact(&String::from_utf8_lossy(&bytes)),
             latency_ms,
         })
     }
