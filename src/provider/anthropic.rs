@@ -76,11 +76,7 @@ impl AnthropicMessages {
 
     /// The JSON body sent for `request` (only the settings Anthropic has).
     fn body(&self, request: &ProviderRequest) -> Value {
-        let model = if request.model.is_empty() {
-            &self.model
-        } else {
-            &request.model
-        };
+        let model = request.model_or(&self.model);
         let s = &request.settings;
         let system: Vec<&str> = request
             .messages

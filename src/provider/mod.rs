@@ -106,6 +106,16 @@ pub struct ProviderRequest {
 }
 
 impl ProviderRequest {
+    /// The model to send: the request's, else `default` (the model named in
+    /// the provider id) when the request names none.
+    pub fn model_or<'a>(&'a self, default: &'a str) -> &'a str {
+        if self.model.is_empty() {
+            default
+        } else {
+            &self.model
+        }
+    }
+
     /// The prompt as one string, for providers without chat roles (`echo`,
     /// `exec`): the content of a single user message, else the messages as a
     /// JSON array of `{role, content}`.

@@ -56,11 +56,7 @@ impl OllamaChat {
 
     /// The JSON body sent for `request`.
     fn body(&self, request: &ProviderRequest) -> Value {
-        let model = if request.model.is_empty() {
-            &self.model
-        } else {
-            &request.model
-        };
+        let model = request.model_or(&self.model);
         let s = &request.settings;
         let messages: Vec<Value> = request
             .messages

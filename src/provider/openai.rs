@@ -68,11 +68,7 @@ impl OpenAiChat {
 
     /// The JSON body sent for `request` (only the settings that are set).
     fn body(&self, request: &ProviderRequest) -> Value {
-        let model = if request.model.is_empty() {
-            &self.model
-        } else {
-            &request.model
-        };
+        let model = request.model_or(&self.model);
         let messages: Vec<Value> = request
             .messages
             .iter()
