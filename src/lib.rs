@@ -23,6 +23,7 @@ pub mod recording;
 pub mod report;
 pub mod result;
 pub mod runner;
+pub mod stats;
 pub mod suite;
 pub mod template;
 pub mod yaml_loc;
