@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, Semaphore};
 use super::events::{Event, RunInfo};
 use super::plan::{Case, Plan};
 use crate::assertion::{aggregate, EvalContext};
-use crate::provider::{ProviderError, ProviderRequest, ProviderResponse};
+use crate::provider::{Provider, ProviderError, ProviderRequest, ProviderResponse};
 use crate::recording::{request_key, Entry, Mode, RecordingStore};
 use crate::report::Reporter;
 use crate::result::{AssertionResult, CaseResult, RunSummary, Verdict};
@@ -315,7 +315,8 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
         messages,
         settings: case.prompt.settings.overlay(&slot.spec.config.settings()),
     };
-    let (response, replayed) = match call(case, ctx, &request).await {
+    let (response, replayed) = match call(&case.provider.spec.id, case.provider.provider.as_ref(), ctx, &request).await
+    {
         Ok(x) => x,
         Err(e) => {
             r.error = Some(e.to_string());
@@ -396,20 +397,23 @@ fn metrics(results: &[AssertionResult]) -> BTreeMap<String, f64> {
     sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect()
 }
 
-async fn call(
-    case: &Case,
+/// Sends `request` to `provider` (id `provider_id`) the way the run is set
+/// up: live, recording, or answered from the recordings. Every provider call
+/// of a run goes through here: the case's own call and grader calls alike.
+/// Returns the response and whether it was replayed.
+pub(crate) async fn call(
+    provider_id: &str,
+    provider: &dyn Provider,
     ctx: &RunContext,
     request: &ProviderRequest,
 ) -> Result<(ProviderResponse, bool), ProviderError> {
-    let slot = &case.provider;
-    let provider = &slot.provider;
     if provider.is_local() {
         return provider.call(request).await.map(|r| (r, false));
     }
     match ctx.recordings.mode() {
         Mode::Live => provider.call(request).await.map(|r| (r, false)),
         Mode::Replay(dir) => {
-            let key = request_key(&slot.spec.id, request);
+            let key = request_key(provider_id, request);
             match ctx.recordings.get(&key) {
                 Some(r) => Ok((r, true)),
                 None => {
@@ -421,7 +425,7 @@ async fn call(
                         excerpt
                     };
                     Err(ProviderError::NotRecorded {
-                        provider: slot.spec.id.clone(),
+                        provider: provider_id.to_string(),
                         model: request.model.clone(),
                         key,
                         excerpt,
@@ -432,10 +436,10 @@ async fn call(
         }
         Mode::Record(_) => {
             let response = provider.call(request).await?;
-            let key = request_key(&slot.spec.id, request);
+            let key = request_key(provider_id, request);
             ctx.recordings.insert(Entry {
                 key,
-                provider: slot.spec.id.clone(),
+                provider: provider_id.to_string(),
                 request: request.clone(),
                 response: response.clone(),
             });
