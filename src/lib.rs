@@ -20,6 +20,7 @@ pub mod fake_provider;
 pub mod prompt;
 pub mod provider;
 pub mod recording;
+pub mod registry;
 pub mod report;
 pub mod result;
 pub mod runner;
