@@ -12,6 +12,7 @@
 
 pub mod assertion;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod diagnostic;
 pub mod exit;
