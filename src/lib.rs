@@ -18,6 +18,7 @@ pub mod diagnostic;
 pub mod exit;
 #[cfg(feature = "fake-provider")]
 pub mod fake_provider;
+pub mod pipeline;
 pub mod prompt;
 pub mod provider;
 pub mod recording;

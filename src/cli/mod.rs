@@ -1,7 +1,10 @@
 //! The command line. `main` parses arguments, runs the subcommand and maps
 //! the outcome to a process exit code ([`crate::exit`]).
 
+mod gate_cmd;
+mod registry_cmd;
 mod test_cmd;
+mod test_registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +42,12 @@ pub enum Command {
     /// Run prompt test suites and report (console, JUnit, JSON, GitHub).
     #[command(after_help = exit::HELP_TABLE)]
     Test(test_cmd::TestArgs),
+    /// The prompt registry: versions, labels, activation, rollback, drift status, audit log.
+    #[command(after_help = registry_cmd::HELP)]
+    Registry(registry_cmd::RegistryArgs),
+    /// Register, test and activate every prompt file that differs from its active version.
+    #[command(after_help = gate_cmd::HELP)]
+    Gate(gate_cmd::GateArgs),
 }
 
 /// Runs the command line and returns the exit code.
@@ -68,6 +77,8 @@ pub fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Test(args) => test_cmd::run(args),
+        Command::Registry(args) => registry_cmd::run(args),
+        Command::Gate(args) => gate_cmd::run(args),
     };
     ExitCode::from(code as u8)
 }

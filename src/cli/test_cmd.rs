@@ -62,6 +62,18 @@ pub struct TestArgs {
     /// Project config file [default: promptgate.toml when present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Record the run in the prompt registry at PATH (see also --record-run).
+    #[arg(long, value_name = "PATH")]
+    pub registry: Option<PathBuf>,
+    /// Record the run in the registry ($PROMPTGATE_REGISTRY, promptgate.toml, or .promptgate/registry.db).
+    #[arg(long)]
+    pub record_run: bool,
+    /// Also run the versions holding LABEL (e.g. production) on the same cases and compare.
+    #[arg(long, value_name = "LABEL")]
+    pub baseline: Option<String>,
+    /// Who runs (recorded with the run) [default: git user.name, else $USER].
+    #[arg(long, value_name = "NAME")]
+    pub author: Option<String>,
 }
 
 fn print_diagnostics(d: &Diagnostics) {
@@ -109,6 +121,13 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         prompt_overrides: args.prompts.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
     let project = suite::load(&args.paths, &opts)?;
+    let hooks = match super::test_registry::Hooks::prepare(&args, &config, &project, &opts.prompts_dir) {
+        Ok(h) => h,
+        Err((code, d)) => {
+            print_diagnostics(&d);
+            return Ok(code);
+        }
+    };
     {
         let mut err = std::io::stderr().lock();
         for w in &project.warnings {
@@ -182,14 +201,14 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     }
     let recordings = RecordingStore::open(mode)?;
 
-    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    let mut reporters: Vec<Box<dyn Reporter>> = hooks.reporters();
     let mut console = ConsoleReporter::new(Box::new(std::io::stdout()), ConsoleReporter::want_progress());
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         // Model output in the failure list must not run workflow commands.
         console = console.with_stop_commands(ConsoleReporter::stop_commands_token());
     }
     reporters.push(Box::new(console));
-    reporters.push(Box::new(JunitReporter::new(junit)));
+    reporters.push(Box::new(JunitReporter::new(junit).with_extra_properties(hooks.junit_properties())));
     if let Some(path) = &args.json {
         let r = JsonReporter::new(path.clone())
             .map_err(|e| Diagnostic::error(format!("cannot write --json {}: {e}", path.display()), None))?;
@@ -216,15 +235,17 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     if let Mode::Record(dir) = ctx.recordings.mode() {
         eprintln!("recorded {} responses in {}", ctx.recordings.recorded(), dir.display());
     }
-    if !errors.is_empty() {
+    let code = if !errors.is_empty() {
         for e in &errors {
             eprintln!("error: {e}");
         }
-        return Ok(if summary.failed > 0 {
+        if summary.failed > 0 {
             exit::TEST_FAILED
         } else {
             exit::INFRA_ERROR
-        });
-    }
-    Ok(summary.exit_code())
+        }
+    } else {
+        summary.exit_code()
+    };
+    Ok(hooks.finish(code, &summary))
 }

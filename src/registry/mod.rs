@@ -17,12 +17,13 @@
 //! ```
 
 mod model;
+pub mod record;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord, RunSuite, RunVerdict, Version, VersionRef,
+    AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord, RunSuite, RunVerdict, Selector, Version, VersionRef,
 };
 
 use crate::exit;

@@ -54,7 +54,13 @@ pub struct JunitReporter {
     path: PathBuf,
     started_at: Option<DateTime<Local>>,
     cases: Vec<Arc<CaseResult>>,
+    extra: Option<ExtraProperties>,
 }
+
+/// Properties added to the `<testsuite>`s of one suite when the run finishes:
+/// (suite name, property name, value). Filled by another reporter placed
+/// before this one (the baseline comparison, [`crate::compare`]).
+pub type ExtraProperties = Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
 
 impl JunitReporter {
     /// A reporter that writes to `path` (created, with its parent directory, on `RunFinished`).
@@ -63,7 +69,14 @@ impl JunitReporter {
             path,
             started_at: None,
             cases: Vec::new(),
+            extra: None,
         }
+    }
+
+    /// Also writes the properties in `extra` (read when the run finishes).
+    pub fn with_extra_properties(mut self, extra: ExtraProperties) -> Self {
+        self.extra = Some(extra);
+        self
     }
 }
 
@@ -77,7 +90,19 @@ impl Reporter for JunitReporter {
             Event::CaseFinished(case) => self.cases.push(Arc::clone(case)),
             Event::RunFinished(summary) => {
                 let started_at = self.started_at.unwrap_or_else(Local::now);
-                let xml = render(&self.cases, summary, started_at).map_err(|e| {
+                let mut report = build_report(&self.cases, summary, started_at);
+                if let Some(extra) = self.extra.as_ref().and_then(|e| e.lock().ok().map(|e| e.clone())) {
+                    for suite in report.test_suites.iter_mut() {
+                        let name = suite.name.as_str().to_string();
+                        let props: Vec<Property> = extra
+                            .iter()
+                            .filter(|(s, _, _)| name.starts_with(&format!("{s} [")))
+                            .map(|(_, k, v)| Property::new(xml_text(k), xml_text(v)))
+                            .collect();
+                        suite.add_properties(props);
+                    }
+                }
+                let xml = report.to_string().map_err(|e| {
                     std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", self.path.display()))
                 })?;
                 write_atomically(&self.path, xml.as_bytes())?;
