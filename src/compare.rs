@@ -137,6 +137,9 @@ pub struct Comparison {
 
 type Key = (String, String, String, String);
 
+/// A (baseline, candidate) pair of one case.
+type Pair<'a> = (&'a Arc<CaseResult>, &'a Arc<CaseResult>);
+
 fn key(c: &CaseResult) -> Key {
     (c.suite.clone(), c.name.clone(), c.prompt.clone(), c.provider.clone())
 }
@@ -153,7 +156,7 @@ fn outcome(v: Verdict) -> Option<bool> {
 pub fn compare(baseline_label: &str, baseline: &[Arc<CaseResult>], candidate: &[Arc<CaseResult>]) -> Comparison {
     let base: BTreeMap<Key, &Arc<CaseResult>> = baseline.iter().map(|c| (key(c), c)).collect();
     let mut order: Vec<String> = Vec::new();
-    let mut per_suite: BTreeMap<String, Vec<(&Arc<CaseResult>, &Arc<CaseResult>)>> = BTreeMap::new();
+    let mut per_suite: BTreeMap<String, Vec<Pair<'_>>> = BTreeMap::new();
     let mut sorted: Vec<&Arc<CaseResult>> = candidate.iter().collect();
     sorted.sort_by_key(|c| c.index);
     for cand in sorted {
@@ -180,7 +183,7 @@ pub fn compare(baseline_label: &str, baseline: &[Arc<CaseResult>], candidate: &[
     }
 }
 
-fn compare_suite(suite: String, pairs: &[(&Arc<CaseResult>, &Arc<CaseResult>)]) -> SuiteComparison {
+fn compare_suite(suite: String, pairs: &[Pair<'_>]) -> SuiteComparison {
     let mut n = 0usize;
     let (mut bp, mut cp) = (0usize, 0usize);
     let (mut newly_failing, mut newly_passing) = (Vec::new(), Vec::new());
@@ -342,7 +345,11 @@ impl Comparison {
                 s.newly_failing
                     .iter()
                     .map(|n| format!("- newly failing: `{}`", cell(n)))
-                    .chain(s.newly_passing.iter().map(|n| format!("- newly passing: `{}`", cell(n))))
+                    .chain(
+                        s.newly_passing
+                            .iter()
+                            .map(|n| format!("- newly passing: `{}`", cell(n))),
+                    )
             })
             .collect();
         if !changed.is_empty() {
@@ -354,7 +361,10 @@ impl Comparison {
         out.push_str(&if reg.is_empty() {
             format!("\nNo significant regression at alpha {alpha}.\n")
         } else {
-            format!("\n**Significant regression** at alpha {alpha}: {}\n", cell(&reg.join("; ")))
+            format!(
+                "\n**Significant regression** at alpha {alpha}: {}\n",
+                cell(&reg.join("; "))
+            )
         });
         out
     }
@@ -417,7 +427,9 @@ mod tests {
             verdict,
             score: 0.0,
             threshold: None,
-            metrics: metric.map(|m| BTreeMap::from([("faith".to_string(), m)])).unwrap_or_default(),
+            metrics: metric
+                .map(|m| BTreeMap::from([("faith".to_string(), m)]))
+                .unwrap_or_default(),
             assertions: vec![],
             output: None,
             error: None,
@@ -459,7 +471,9 @@ mod tests {
         assert!(text.contains("newly failing: s::t0 [p@0123456789ab echo]"), "{text}");
         assert!(cmp.markdown(0.05).contains("| s | 11/14 79%"), "{}", cmp.markdown(0.05));
         let props = cmp.junit_properties();
-        assert!(props.iter().any(|(s, k, v)| s == "s" && k == "comparison.mcnemar_p" && v.starts_with("0.03857")));
+        assert!(props
+            .iter()
+            .any(|(s, k, v)| s == "s" && k == "comparison.mcnemar_p" && v.starts_with("0.03857")));
     }
 
     #[test]

@@ -30,3 +30,8 @@ pub mod stats;
 pub mod suite;
 pub mod template;
 pub mod yaml_loc;
+
+// The README's Rust examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

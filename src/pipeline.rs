@@ -134,7 +134,11 @@ pub fn run_suites(
 ///
 /// # Errors
 /// Input errors, as `promptgate test`.
-pub fn load(paths: &[PathBuf], prompts_dir: &Path, overrides: BTreeMap<String, PathBuf>) -> Result<suite::Project, Diagnostics> {
+pub fn load(
+    paths: &[PathBuf],
+    prompts_dir: &Path,
+    overrides: BTreeMap<String, PathBuf>,
+) -> Result<suite::Project, Diagnostics> {
     suite::load(
         paths,
         &LoadOptions {

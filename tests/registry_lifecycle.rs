@@ -42,8 +42,11 @@ impl Demo {
 
     /// Makes prompts/rag_system.txt hold the content of `version_file`.
     fn edit_prompt(&self, version_file: &str) {
-        std::fs::copy(self.path(&format!("prompts/{version_file}")), self.path("prompts/rag_system.txt"))
-            .expect("copy prompt");
+        std::fs::copy(
+            self.path(&format!("prompts/{version_file}")),
+            self.path("prompts/rag_system.txt"),
+        )
+        .expect("copy prompt");
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -85,7 +88,17 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
     let d = Demo::new();
 
     // Register v1; activation is refused before any run, naming the suites and the command.
-    let (code, out, err) = d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt", "--author", "alice", "--notes", "first"]);
+    let (code, out, err) = d.run(&[
+        "registry",
+        "add",
+        "rag_system",
+        "--file",
+        "prompts/rag_system.txt",
+        "--author",
+        "alice",
+        "--notes",
+        "first",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("registered rag_system@1 sha256:2aa588f674b8"), "{out}");
     let (code, _, err) = d.run(&["registry", "activate", "rag_system@1"]);
@@ -96,7 +109,12 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
             && err.contains("promptgate test suites/ --record-run"),
         "{err}"
     );
-    assert_eq!(d.db().query_row("SELECT count(*) FROM labels", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+    assert_eq!(
+        d.db()
+            .query_row("SELECT count(*) FROM labels", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
 
     // Run (recorded), then activate.
     let (code, out, err) = d.run(&["test", "suites/", "--record-run", "--author", "alice"]);
@@ -110,7 +128,10 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
     d.edit_prompt("rag_system.v2.txt");
     let (code, out, err) = d.run(&["gate", "suites/", "--author", "bob"]);
     assert_eq!(code, 1, "{out}{err}");
-    let table = out.split("\ngate:").nth(1).unwrap_or_else(|| panic!("no gate table: {out}"));
+    let table = out
+        .split("\ngate:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no gate table: {out}"));
     assert!(
         table.contains("rag_system")
             && table.contains("v2")
@@ -119,7 +140,10 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
         "{table}"
     );
     assert!(out.contains("comparison with production: rag_system@1"), "{out}");
-    assert!(out.contains("newly failing: rag_grounding::refuses_to_answer_from_outside_an_empty_context"), "{out}");
+    assert!(
+        out.contains("newly failing: rag_grounding::refuses_to_answer_from_outside_an_empty_context"),
+        "{out}"
+    );
     assert_eq!(d.json(&["registry", "show", "rag_system", "--json"])["number"], 1);
     // A direct activation of v2 is refused too: its only run failed.
     let (code, _, err) = d.run(&["registry", "activate", "rag_system@2"]);
@@ -168,7 +192,10 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
     assert_eq!(rows[2]["labels"], serde_json::json!(["production"]));
     let (code, text, _) = d.run(&["registry", "history", "rag_system"]);
     assert_eq!(code, 0);
-    assert!(text.contains("v1") && text.contains("alice") && text.contains("production"), "{text}");
+    assert!(
+        text.contains("v1") && text.contains("alice") && text.contains("production"),
+        "{text}"
+    );
 
     // No drift: prompts/rag_system.txt is the active v3.
     let (code, out, err) = d.run(&["registry", "status"]);
@@ -189,7 +216,13 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
         .unwrap()
         .iter()
         .filter(|e| e["action"] != "run")
-        .map(|e| (e["action"].as_str().unwrap().to_string(), e["from_version"].clone(), e["to_version"].clone()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["from_version"].clone(),
+                e["to_version"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         moves,
@@ -201,15 +234,22 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
         ]
     );
     let diff = d.run(&["registry", "diff", "rag_system@1", "rag_system@3"]).1;
-    assert!(diff.contains("--- rag_system@1") && diff.contains("+When you use a fact from a document"), "{diff}");
+    assert!(
+        diff.contains("--- rag_system@1") && diff.contains("+When you use a fact from a document"),
+        "{diff}"
+    );
 
     // The schema refuses edits: content is immutable, the audit log append-only.
     let db = d.db();
-    let e = db.execute("UPDATE versions SET content = 'tampered' WHERE number = 3", []).unwrap_err();
+    let e = db
+        .execute("UPDATE versions SET content = 'tampered' WHERE number = 3", [])
+        .unwrap_err();
     assert!(e.to_string().contains("immutable"), "{e}");
     assert!(db.execute("DELETE FROM audit", []).is_err());
     assert_eq!(
-        db.query_row("SELECT count(*) FROM labels WHERE label = 'production'", [], |r| r.get::<_, i64>(0)).unwrap(),
+        db.query_row("SELECT count(*) FROM labels WHERE label = 'production'", [], |r| r
+            .get::<_, i64>(0))
+            .unwrap(),
         1
     );
 }
@@ -223,38 +263,74 @@ fn baseline_comparison_in_console_junit_and_step_summary() {
     assert_eq!(d.run(&["registry", "activate", "rag_system@1"]).0, 0);
     let summary = d.path("summary.md");
     let out = d
-        .cmd(&["test", "suites/", "--baseline", "production", "--prompt", "rag_system=prompts/rag_system.v2.txt"])
+        .cmd(&[
+            "test",
+            "suites/",
+            "--baseline",
+            "production",
+            "--prompt",
+            "rag_system=prompts/rag_system.v2.txt",
+        ])
         .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("comparison with production: rag_system@1"), "{stdout}");
-    assert!(stdout.contains("rag_grounding      3/3 100% [44–100%]           2/3 67% [21–94%]"), "{stdout}");
+    assert!(
+        stdout.contains("rag_grounding      3/3 100% [44–100%]           2/3 67% [21–94%]"),
+        "{stdout}"
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("### Comparison with production: rag_system@1"), "{md}");
-    assert!(md.contains("| rag_grounding | 3/3 100% [44–100%] | 2/3 67% [21–94%] | 1 | 0 | 1.0000 |"), "{md}");
+    assert!(
+        md.contains("| rag_grounding | 3/3 100% [44–100%] | 2/3 67% [21–94%] | 1 | 0 | 1.0000 |"),
+        "{md}"
+    );
     let xml = std::fs::read_to_string(d.path("reports/junit.xml")).unwrap();
-    assert!(xml.contains(r#"<property name="comparison.mcnemar_p" value="1.000000"/>"#), "{xml}");
-    assert!(xml.contains(r#"name="comparison.newly_failing" value="rag_grounding::refuses_to_answer"#), "{xml}");
+    assert!(
+        xml.contains(r#"<property name="comparison.mcnemar_p" value="1.000000"/>"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"name="comparison.newly_failing" value="rag_grounding::refuses_to_answer"#),
+        "{xml}"
+    );
     // Not recorded: --baseline alone only reads the registry.
-    assert_eq!(d.json(&["registry", "history", "rag_system", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        d.json(&["registry", "history", "rag_system", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn gate_blocks_token_growth_without_improvement_and_fails_closed_on_provider_errors() {
     let d = Demo::new();
-    assert_eq!(d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"]).0, 0);
+    assert_eq!(
+        d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"])
+            .0,
+        0
+    );
     assert_eq!(d.run(&["test", "--record-run"]).0, 0);
     assert_eq!(d.run(&["registry", "activate", "rag_system@1"]).0, 0);
 
     // The default 10% growth limit blocks v3 (+36% tokens, no significant improvement).
     let config = std::fs::read_to_string(d.path("promptgate.toml")).unwrap();
-    std::fs::write(d.path("promptgate.toml"), config.replace("max_token_growth = 0.5", "max_token_growth = 0.1")).unwrap();
+    std::fs::write(
+        d.path("promptgate.toml"),
+        config.replace("max_token_growth = 0.5", "max_token_growth = 0.1"),
+    )
+    .unwrap();
     d.edit_prompt("rag_system.v3.txt");
     let (code, out, err) = d.run(&["gate"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("prompt grew 36% (117 -> 159 tokens), more than max_token_growth 10%"), "{out}");
+    assert!(
+        out.contains("prompt grew 36% (117 -> 159 tokens), more than max_token_growth 10%"),
+        "{out}"
+    );
 
     // A change with no recorded answer: every case errors, exit 3, nothing activated.
     let mut text = std::fs::read_to_string(d.path("prompts/rag_system.v3.txt")).unwrap();
@@ -264,7 +340,10 @@ fn gate_blocks_token_growth_without_improvement_and_fails_closed_on_provider_err
     assert_eq!(code, 3, "{out}{err}");
     let decisions: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(decisions[0]["outcome"], "error");
-    assert!(decisions[0]["reasons"][0].as_str().unwrap().contains("no verdict"), "{decisions}");
+    assert!(
+        decisions[0]["reasons"][0].as_str().unwrap().contains("no verdict"),
+        "{decisions}"
+    );
     assert_eq!(d.json(&["registry", "show", "rag_system", "--json"])["number"], 1);
 }
 
@@ -273,7 +352,11 @@ fn eight_concurrent_activations_leave_one_production_version_and_eight_audit_row
     let d = Demo::new();
     for i in 1..=8 {
         let f = d.path(&format!("v{i}.txt"));
-        std::fs::write(&f, format!("Version {i}: answer {{{{ query }}}} from {{{{ context }}}}")).unwrap();
+        std::fs::write(
+            &f,
+            format!("Version {i}: answer {{{{ query }}}} from {{{{ context }}}}"),
+        )
+        .unwrap();
         assert_eq!(d.run(&["registry", "add", "p", "--file", f.to_str().unwrap()]).0, 0);
     }
     let children: Vec<std::process::Child> = (1..=8)
@@ -281,7 +364,14 @@ fn eight_concurrent_activations_leave_one_production_version_and_eight_audit_row
             let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_promptgate"));
             c.current_dir(d.dir.path())
                 .env_remove("PROMPTGATE_REGISTRY")
-                .args(["registry", "activate", &format!("p@{i}"), "--force", "--reason", "concurrency test"])
+                .args([
+                    "registry",
+                    "activate",
+                    &format!("p@{i}"),
+                    "--force",
+                    "--reason",
+                    "concurrency test",
+                ])
                 .args(["--author", &format!("w{i}")])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -295,7 +385,9 @@ fn eight_concurrent_activations_leave_one_production_version_and_eight_audit_row
     }
     let db = d.db();
     let production: i64 = db
-        .query_row("SELECT count(*) FROM labels WHERE label = 'production'", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM labels WHERE label = 'production'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(production, 1);
     let audit = d.json(&["registry", "audit", "p", "--json"]);
@@ -319,10 +411,17 @@ fn bad_input_is_a_clear_error() {
     let (code, _, err) = d.run(&["registry", "history", "rag_system"]);
     assert_eq!(code, 2);
     assert!(err.contains("no registry at .promptgate/registry.db"), "{err}");
-    assert_eq!(d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"]).0, 0);
+    assert_eq!(
+        d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"])
+            .0,
+        0
+    );
     for (args, needle) in [
         (vec!["registry", "show", "rag_sytem@1"], "did you mean `rag_system`"),
-        (vec!["registry", "show", "rag_system@9"], "has no version 9 (versions: 1)"),
+        (
+            vec!["registry", "show", "rag_system@9"],
+            "has no version 9 (versions: 1)",
+        ),
         (vec!["registry", "show", "rag_system@staging"], "has no label `staging`"),
         (vec!["registry", "show", "rag_system"], "has no active version"),
         (vec!["registry", "add", "x", "--file", "nope.txt"], "no such file"),
@@ -333,14 +432,21 @@ fn bad_input_is_a_clear_error() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
     // A corrupt file and a newer schema.
-    std::fs::write(d.path("junk.db"), "not a database, only text long enough to fill a header page").unwrap();
+    std::fs::write(
+        d.path("junk.db"),
+        "not a database, only text long enough to fill a header page",
+    )
+    .unwrap();
     let (code, _, err) = d.run(&["registry", "list", "--registry", "junk.db"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not a promptgate registry or is corrupt"), "{err}");
     d.db().pragma_update(None, "user_version", 42).unwrap();
     let (code, _, err) = d.run(&["registry", "list"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("schema version 42, written by a newer promptgate"), "{err}");
+    assert!(
+        err.contains("schema version 42, written by a newer promptgate"),
+        "{err}"
+    );
     // PROMPTGATE_REGISTRY points elsewhere.
     let out = d
         .cmd(&["registry", "list", "--json"])

@@ -183,7 +183,19 @@ pub fn run(args: GateArgs) -> i32 {
             &version.sha256[..12],
             active.as_ref().map(Version::display).unwrap_or_else(|| "none".into())
         );
-        match gate_one(&reg, &args, &config, &prompts_dir, &flags, jobs, &actor, name, file, &version, active.as_ref()) {
+        match gate_one(
+            &reg,
+            &args,
+            &config,
+            &prompts_dir,
+            &flags,
+            jobs,
+            &actor,
+            name,
+            file,
+            &version,
+            active.as_ref(),
+        ) {
             Ok((d, cmp)) => {
                 decisions.push(d);
                 comparisons.extend(cmp);
@@ -197,7 +209,8 @@ pub fn run(args: GateArgs) -> i32 {
     if any_error {
         for d in decisions.iter_mut().filter(|d| d.outcome == "activated") {
             d.outcome = "blocked";
-            d.reasons.push("not activated: provider errors kept another prompt's run from a verdict (fail closed)".into());
+            d.reasons
+                .push("not activated: provider errors kept another prompt's run from a verdict (fail closed)".into());
         }
     }
     for d in decisions.iter_mut().filter(|d| d.outcome == "activated") {
@@ -212,13 +225,18 @@ pub fn run(args: GateArgs) -> i32 {
             }
         };
         if let Err(e) = reg.set_label(&v, PRODUCTION, true, &actor, None, "promptgate gate suites/") {
-            d.outcome = if e.exit_code() == exit::INFRA_ERROR { "error" } else { "blocked" };
+            d.outcome = if e.exit_code() == exit::INFRA_ERROR {
+                "error"
+            } else {
+                "blocked"
+            };
             d.reasons.push(e.to_string());
         }
     }
 
     print_table(&decisions, args.json);
-    let mut md = String::from("### promptgate gate\n\n| prompt | version | was | outcome | why |\n|---|---|---|---|---|\n");
+    let mut md =
+        String::from("### promptgate gate\n\n| prompt | version | was | outcome | why |\n|---|---|---|---|---|\n");
     for d in &decisions {
         md.push_str(&format!(
             "| {} | v{} `{}` | {} | **{}** | {} |\n",
@@ -283,7 +301,11 @@ fn gate_one(
         decision.outcome = "blocked";
         decision.reasons.push(format!(
             "no suite in {} tests prompt `{name}`; nothing can vouch for it",
-            args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         return Ok((decision, None));
     }
@@ -295,7 +317,8 @@ fn gate_one(
     } else {
         Box::new(std::io::stdout())
     };
-    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(sink, ConsoleReporter::want_progress()))];
+    let reporters: Vec<Box<dyn Reporter>> =
+        vec![Box::new(ConsoleReporter::new(sink, ConsoleReporter::want_progress()))];
     let outcome = pipeline::run_suites(suites, project.templates, &[], flags, jobs, reporters)?;
     let report = record::RunReport {
         coverage: &coverage,
@@ -316,7 +339,11 @@ fn gate_one(
         }
     }
     let mine: Vec<_> = outcome.cases.iter().filter(|c| c.prompt == name).collect();
-    let failing: Vec<String> = mine.iter().filter(|c| c.verdict == Verdict::Fail).map(|c| c.name.clone()).collect();
+    let failing: Vec<String> = mine
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .map(|c| c.name.clone())
+        .collect();
     let errored: Vec<String> = mine
         .iter()
         .filter(|c| matches!(c.verdict, Verdict::Error | Verdict::Skipped))
@@ -327,7 +354,9 @@ fn gate_one(
         exit::TEST_FAILED => {
             decision.outcome = "blocked";
             if failing.is_empty() {
-                decision.reasons.push("the run failed (a suite threshold or another prompt's case)".into());
+                decision
+                    .reasons
+                    .push("the run failed (a suite threshold or another prompt's case)".into());
             } else {
                 decision.reasons.push(format!("failing: {}", failing.join(", ")));
             }
@@ -336,7 +365,11 @@ fn gate_one(
             decision.outcome = "error";
             decision.reasons.push(format!(
                 "no verdict (provider errors{}); nothing is activated",
-                if errored.is_empty() { String::new() } else { format!(": {}", errored.join(", ")) }
+                if errored.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", errored.join(", "))
+                }
             ));
             return Ok((decision, None));
         }
@@ -346,7 +379,17 @@ fn gate_one(
         return Ok((decision, None));
     };
     let names = BTreeSet::from([name.to_string()]);
-    let baseline = run_baseline(reg, PRODUCTION, &names, &suite_files, prompts_dir, &BTreeMap::new(), &[], flags, jobs)?;
+    let baseline = run_baseline(
+        reg,
+        PRODUCTION,
+        &names,
+        &suite_files,
+        prompts_dir,
+        &BTreeMap::new(),
+        &[],
+        flags,
+        jobs,
+    )?;
     let Some(baseline) = baseline else {
         return Ok((decision, None));
     };
@@ -362,9 +405,11 @@ fn gate_one(
     let regressions = cmp.regressions(alpha);
     if !regressions.is_empty() {
         decision.outcome = "blocked";
-        decision
-            .reasons
-            .extend(regressions.into_iter().map(|r| format!("significantly worse than {}: {r}", active.display())));
+        decision.reasons.extend(
+            regressions
+                .into_iter()
+                .map(|r| format!("significantly worse than {}: {r}", active.display())),
+        );
     }
     let limit = config.registry.max_token_growth();
     if active.token_count > 0 {
@@ -394,7 +439,11 @@ fn print_table(decisions: &[Decision], json: bool) {
         let _ = writeln!(out, "  nothing changed: every prompt file matches its active version");
         return;
     }
-    let _ = writeln!(out, "  {:<20} {:<18} {:<6} {:<10} why", "prompt", "candidate", "was", "outcome");
+    let _ = writeln!(
+        out,
+        "  {:<20} {:<18} {:<6} {:<10} why",
+        "prompt", "candidate", "was", "outcome"
+    );
     for d in decisions {
         let _ = writeln!(
             out,
@@ -403,7 +452,11 @@ fn print_table(decisions: &[Decision], json: bool) {
             format!("v{} {}", d.version, &d.sha256[..12]),
             d.was.map(|n| format!("v{n}")).unwrap_or_else(|| "-".into()),
             d.outcome.to_uppercase(),
-            if d.reasons.is_empty() { "every suite passed".to_string() } else { d.reasons.join("; ") }
+            if d.reasons.is_empty() {
+                "every suite passed".to_string()
+            } else {
+                d.reasons.join("; ")
+            }
         );
     }
 }

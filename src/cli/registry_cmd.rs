@@ -185,7 +185,11 @@ fn version_json(v: &Version) -> serde_json::Value {
 
 /// The command that makes the suites pass on `v`, for refusals.
 fn suites_hint(v: &Version, config: &Config) -> String {
-    let prompts_dir = config.test.prompts_dir.clone().unwrap_or_else(|| PathBuf::from("prompts"));
+    let prompts_dir = config
+        .test
+        .prompts_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("prompts"));
     let catalog = PromptCatalog::new(prompts_dir.clone(), Default::default());
     let current = catalog
         .find(&v.prompt)
@@ -244,9 +248,13 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
                 )));
             }
             if !file.is_file() {
-                return Err(RegistryError::Invalid(format!("--file {}: no such file", file.display())));
+                return Err(RegistryError::Invalid(format!(
+                    "--file {}: no such file",
+                    file.display()
+                )));
             }
-            let nv = registry::new_version_from_file(name, file, &registry::actor(author.as_deref()), notes.as_deref())?;
+            let nv =
+                registry::new_version_from_file(name, file, &registry::actor(author.as_deref()), notes.as_deref())?;
             let reg = Registry::open(&path)?;
             let (v, created) = reg.store().register(&nv)?;
             if json {
@@ -254,7 +262,13 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
                 j["created"] = json!(created);
                 out_json(&j);
             } else if created {
-                let _ = writeln!(out, "registered {} sha256:{} ({} tokens)", v.display(), v.sha256, v.token_count);
+                let _ = writeln!(
+                    out,
+                    "registered {} sha256:{} ({} tokens)",
+                    v.display(),
+                    v.sha256,
+                    v.token_count
+                );
             } else {
                 let _ = writeln!(
                     out,
@@ -295,7 +309,10 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
                         "{:<24} {:>8}  {:<8}  {}",
                         r["prompt"].as_str().unwrap_or(""),
                         r["versions"].as_u64().unwrap_or(0),
-                        r["active"].as_u64().map(|n| format!("v{n}")).unwrap_or_else(|| "-".into()),
+                        r["active"]
+                            .as_u64()
+                            .map(|n| format!("v{n}"))
+                            .unwrap_or_else(|| "-".into()),
                         r["labels"]
                             .as_array()
                             .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
@@ -313,7 +330,9 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
                 let runs = reg.store().runs_of(name, v.number)?;
                 let last = runs.last();
                 let mut j = version_json(v);
-                j["last_run"] = json!(last.map(|r| json!({"id": r.id, "verdict": r.verdict, "started_at": r.started_at, "filtered": r.filtered})));
+                j["last_run"] = json!(last.map(
+                    |r| json!({"id": r.id, "verdict": r.verdict, "started_at": r.started_at, "filtered": r.filtered})
+                ));
                 rows.push(j);
             }
             if json {
@@ -338,7 +357,11 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
                         v.created_at,
                         v.token_count,
                         last,
-                        if v.labels.is_empty() { "-".to_string() } else { v.labels.join(",") },
+                        if v.labels.is_empty() {
+                            "-".to_string()
+                        } else {
+                            v.labels.join(",")
+                        },
                         v.notes.as_deref().unwrap_or("").lines().next().unwrap_or("")
                     );
                 }
@@ -376,7 +399,16 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
             force,
             reason,
             author,
-        } => label_move(&path, config, reference, PRODUCTION, *force, reason.as_deref(), author.as_deref(), json),
+        } => label_move(
+            &path,
+            config,
+            reference,
+            PRODUCTION,
+            *force,
+            reason.as_deref(),
+            author.as_deref(),
+            json,
+        ),
         RegistryCommand::Promote {
             reference,
             label,
@@ -387,7 +419,16 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
             if label.trim().is_empty() || label.contains('@') {
                 return Err(RegistryError::Invalid(format!("`{label}` is not a label name")));
             }
-            label_move(&path, config, reference, label, *force, reason.as_deref(), author.as_deref(), json)
+            label_move(
+                &path,
+                config,
+                reference,
+                label,
+                *force,
+                reason.as_deref(),
+                author.as_deref(),
+                json,
+            )
         }
         RegistryCommand::Rollback {
             name,
@@ -486,7 +527,9 @@ fn label_move(
         )));
     }
     if force && reason.is_none_or(|r| r.trim().is_empty()) {
-        return Err(RegistryError::Invalid("--force needs --reason TEXT (it is audited)".into()));
+        return Err(RegistryError::Invalid(
+            "--force needs --reason TEXT (it is audited)".into(),
+        ));
     }
     let reg = Registry::open_existing(path)?;
     let v = reg.resolve(&r)?;
@@ -509,12 +552,20 @@ fn label_move(
         &suites_hint(&v, config),
     )?;
     if json {
-        out_json(&json!({"prompt": v.prompt, "label": label, "from": from, "to": v.number, "changed": true, "forced": force}));
+        out_json(
+            &json!({"prompt": v.prompt, "label": label, "from": from, "to": v.number, "changed": true, "forced": force}),
+        );
     } else {
-        let was = from.map(|n| format!("{}@{n}", v.prompt)).unwrap_or_else(|| "none".into());
+        let was = from
+            .map(|n| format!("{}@{n}", v.prompt))
+            .unwrap_or_else(|| "none".into());
         let verb = if label == PRODUCTION { "activated" } else { "promoted" };
         let forced = if force { " (forced, audited)" } else { "" };
-        println!("{verb} {} ({}) as `{label}`{forced}; was {was}", v.display(), short(&v.sha256));
+        println!(
+            "{verb} {} ({}) as `{label}`{forced}; was {was}",
+            v.display(),
+            short(&v.sha256)
+        );
     }
     Ok(exit::SUCCESS)
 }
@@ -527,15 +578,22 @@ fn label_move(
 /// A registry that cannot be read.
 pub fn status(path: &Path, dir: &Path) -> Result<Vec<serde_json::Value>, RegistryError> {
     if !dir.is_dir() {
-        return Err(RegistryError::Invalid(format!("prompts folder {} does not exist", dir.display())));
+        return Err(RegistryError::Invalid(format!(
+            "prompts folder {} does not exist",
+            dir.display()
+        )));
     }
-    let reg = if path.exists() { Some(Registry::open_existing(path)?) } else { None };
+    let reg = if path.exists() {
+        Some(Registry::open_existing(path)?)
+    } else {
+        None
+    };
     let catalog = PromptCatalog::new(dir.to_path_buf(), Default::default());
     let mut rows = Vec::new();
     for name in catalog.available() {
         let Some(file) = catalog.find(&name) else { continue };
-        let bytes = std::fs::read(&file)
-            .map_err(|e| RegistryError::Invalid(format!("cannot read {}: {e}", file.display())))?;
+        let bytes =
+            std::fs::read(&file).map_err(|e| RegistryError::Invalid(format!("cannot read {}: {e}", file.display())))?;
         let sha = crate::prompt::sha256_hex(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes));
         let versions = match &reg {
             Some(r) => r.store().versions(&name)?,
@@ -544,7 +602,9 @@ pub fn status(path: &Path, dir: &Path) -> Result<Vec<serde_json::Value>, Registr
         let active = versions.iter().find(|v| v.labels.iter().any(|l| l == PRODUCTION));
         let same = versions.iter().find(|v| v.sha256 == sha);
         let (state, summary) = match (same, active) {
-            (Some(v), Some(a)) if v.number == a.number => ("active", format!("active: {} ({})", v.display(), short(&sha))),
+            (Some(v), Some(a)) if v.number == a.number => {
+                ("active", format!("active: {} ({})", v.display(), short(&sha)))
+            }
             (Some(v), a) => (
                 "inactive",
                 format!(

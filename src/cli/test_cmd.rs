@@ -208,7 +208,9 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         console = console.with_stop_commands(ConsoleReporter::stop_commands_token());
     }
     reporters.push(Box::new(console));
-    reporters.push(Box::new(JunitReporter::new(junit).with_extra_properties(hooks.junit_properties())));
+    reporters.push(Box::new(
+        JunitReporter::new(junit).with_extra_properties(hooks.junit_properties()),
+    ));
     if let Some(path) = &args.json {
         let r = JsonReporter::new(path.clone())
             .map_err(|e| Diagnostic::error(format!("cannot write --json {}: {e}", path.display()), None))?;

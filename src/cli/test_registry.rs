@@ -50,7 +50,8 @@ pub fn run_baseline(
     flags: &ModeFlags,
     jobs: usize,
 ) -> Result<Option<Baseline>, Diagnostics> {
-    let tmp = tempfile::tempdir().map_err(|e| Diagnostic::error(format!("cannot create a temporary folder: {e}"), None))?;
+    let tmp =
+        tempfile::tempdir().map_err(|e| Diagnostic::error(format!("cannot create a temporary folder: {e}"), None))?;
     let mut overrides = user_overrides.clone();
     let mut versions = Vec::new();
     for name in prompts {
@@ -131,13 +132,19 @@ impl Hooks {
     /// # Errors
     /// A registry that cannot be opened (exit 2; a locked one is reported by
     /// the caller as the registry error's own code), input errors of the baseline.
-    pub fn prepare(args: &TestArgs, config: &Config, project: &Project, prompts_dir: &std::path::Path) -> Result<Hooks, (i32, Diagnostics)> {
+    pub fn prepare(
+        args: &TestArgs,
+        config: &Config,
+        project: &Project,
+        prompts_dir: &std::path::Path,
+    ) -> Result<Hooks, (i32, Diagnostics)> {
         // `--list` calls nothing: no baseline run, nothing recorded.
         let record = !args.list && (args.registry.is_some() || args.record_run);
         let baseline_label = args.baseline.as_ref().filter(|_| !args.list);
         let wanted = record || baseline_label.is_some();
         let path = registry::resolve_path(args.registry.as_deref(), config);
-        let to_diag = |e: registry::RegistryError| (e.exit_code(), Diagnostics::from(Diagnostic::error(e.to_string(), None)));
+        let to_diag =
+            |e: registry::RegistryError| (e.exit_code(), Diagnostics::from(Diagnostic::error(e.to_string(), None)));
         let registry = if record {
             Some(Registry::open(&path).map_err(to_diag)?)
         } else if wanted && path.exists() {

@@ -191,6 +191,17 @@ impl Registry {
         self.path.as_deref()
     }
 
+    /// Registers the prompt file at `path` as a version of `name` (see
+    /// [`new_version_from_file`]); returns the existing version when the
+    /// content is already registered.
+    ///
+    /// # Errors
+    /// An unreadable or invalid prompt file; storage errors.
+    pub fn register_file(&self, name: &str, path: &Path, author: &str, notes: Option<&str>) -> Result<Version> {
+        let nv = new_version_from_file(name, path, author, notes)?;
+        Ok(self.store.register(&nv)?.0)
+    }
+
     /// The active (`production`) version of `prompt`: content, version number and hash.
     ///
     /// # Errors
@@ -254,17 +265,25 @@ impl Registry {
             model::Selector::Hash(h) => {
                 let m: Vec<&Version> = versions.iter().filter(|v| v.sha256.starts_with(h.as_str())).collect();
                 if m.len() > 1 {
-                    return Err(RegistryError::Invalid(format!("hash prefix `{h}` matches several versions of {}", r.prompt)));
+                    return Err(RegistryError::Invalid(format!(
+                        "hash prefix `{h}` matches several versions of {}",
+                        r.prompt
+                    )));
                 }
                 m.into_iter().next()
             }
         };
         found.cloned().ok_or_else(|| {
             let numbers: Vec<String> = versions.iter().map(|v| v.number.to_string()).collect();
-            let mut labels: Vec<&str> = versions.iter().flat_map(|v| v.labels.iter().map(String::as_str)).collect();
+            let mut labels: Vec<&str> = versions
+                .iter()
+                .flat_map(|v| v.labels.iter().map(String::as_str))
+                .collect();
             labels.sort_unstable();
             let what = match &r.selector {
-                model::Selector::Number(n) => format!("{} has no version {n} (versions: {})", r.prompt, numbers.join(", ")),
+                model::Selector::Number(n) => {
+                    format!("{} has no version {n} (versions: {})", r.prompt, numbers.join(", "))
+                }
                 model::Selector::Label(l) if l == PRODUCTION => format!(
                     "{} has no active version; activate one with `promptgate registry activate {}@N`",
                     r.prompt, r.prompt
@@ -272,7 +291,11 @@ impl Registry {
                 model::Selector::Label(l) => format!(
                     "{} has no label `{l}` (labels: {})",
                     r.prompt,
-                    if labels.is_empty() { "none".to_string() } else { labels.join(", ") }
+                    if labels.is_empty() {
+                        "none".to_string()
+                    } else {
+                        labels.join(", ")
+                    }
                 ),
                 model::Selector::Hash(h) => format!("no version of {} has a hash starting with `{h}`", r.prompt),
             };
@@ -297,7 +320,9 @@ impl Registry {
         if let Some(f) = runs[last_pass + 1..].iter().find(|r| r.verdict == RunVerdict::Fail) {
             return Ok(Eligibility::FailedLater { run: f.id });
         }
-        Ok(Eligibility::Passed { run: runs[last_pass].id })
+        Ok(Eligibility::Passed {
+            run: runs[last_pass].id,
+        })
     }
 
     /// Moves `label` of `version`'s prompt to it. For a protected label
@@ -379,7 +404,11 @@ impl Registry {
         let target = match to {
             Some(v) => {
                 if !moves.iter().any(|e| e.to_version == Some(v)) {
-                    let was: Vec<String> = moves.iter().filter_map(|e| e.to_version).map(|n| n.to_string()).collect();
+                    let was: Vec<String> = moves
+                        .iter()
+                        .filter_map(|e| e.to_version)
+                        .map(|n| n.to_string())
+                        .collect();
                     return Err(RegistryError::NotFound(format!(
                         "{prompt}@{v} was never active, so it cannot be rolled back to (versions that were active: {})",
                         if was.is_empty() { "none".into() } else { was.join(", ") }
@@ -399,7 +428,9 @@ impl Registry {
                 })?,
         };
         if target == current {
-            return Err(RegistryError::Invalid(format!("{prompt}@{target} is already the active version")));
+            return Err(RegistryError::Invalid(format!(
+                "{prompt}@{target} is already the active version"
+            )));
         }
         self.store.move_label(&LabelMove {
             prompt: prompt.to_string(),
@@ -432,7 +463,9 @@ pub fn new_version_from_file(name: &str, path: &Path, author: &str, notes: Optio
     variables.sort();
     variables.dedup();
     let (token_count, tokenizer) = count_tokens(&prompt.content, prompt.model.as_deref());
-    let settings = serde_json::to_value(&prompt.settings).ok().filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+    let settings = serde_json::to_value(&prompt.settings)
+        .ok()
+        .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -288,7 +288,9 @@ impl VersionRef {
                 )))
             }
             Some(v) => {
-                let digits = v.strip_prefix('v').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+                let digits = v
+                    .strip_prefix('v')
+                    .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
                 if let Some(n) = digits.or(Some(v).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))) {
                     let n: u32 = n
                         .parse()

@@ -63,7 +63,12 @@ pub fn record(reg: &Registry, r: &RunReport<'_>) -> Result<(i64, Vec<Version>)> 
         counts: [s.passed as u64, s.failed as u64, s.errored as u64, s.skipped as u64],
         filtered: r.filtered,
         metrics: serde_json::to_value(&s.metrics).unwrap_or_default(),
-        versions: r.coverage.prompts.iter().map(|(n, h, _)| (n.clone(), h.clone())).collect(),
+        versions: r
+            .coverage
+            .prompts
+            .iter()
+            .map(|(n, h, _)| (n.clone(), h.clone()))
+            .collect(),
         suites: r.coverage.suites.clone(),
         cases: r.coverage.run_cases(r.cases),
     };

@@ -153,7 +153,9 @@ impl SqliteStore {
     pub fn open(path: &Path, create: bool) -> Result<SqliteStore> {
         let shown = path.display().to_string();
         if path.is_dir() {
-            return Err(RegistryError::Invalid(format!("registry {shown} is a folder, not a database file")));
+            return Err(RegistryError::Invalid(format!(
+                "registry {shown} is a folder, not a database file"
+            )));
         }
         if !path.exists() {
             if !create {
@@ -213,7 +215,9 @@ impl SqliteStore {
             .map_err(|e| map_err(&self.path, e))?;
         if current == 0 {
             let tables: i64 = tx
-                .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+                .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| {
+                    r.get(0)
+                })
                 .map_err(|e| map_err(&self.path, e))?;
             if tables > 0 {
                 return Err(RegistryError::Corrupt(format!(
@@ -365,7 +369,11 @@ impl Store for SqliteStore {
             Ok(rows
                 .into_iter()
                 .map(|(id, mut v)| {
-                    v.labels = labels.iter().filter(|(vid, _)| *vid == id).map(|(_, l)| l.clone()).collect();
+                    v.labels = labels
+                        .iter()
+                        .filter(|(vid, _)| *vid == id)
+                        .map(|(_, l)| l.clone())
+                        .collect();
                     v
                 })
                 .collect())
@@ -391,7 +399,10 @@ impl Store for SqliteStore {
                 )
                 .optional()?
             else {
-                return Ok(Err(RegistryError::NotFound(format!("{} has no version {}", mv.prompt, mv.to_version))));
+                return Ok(Err(RegistryError::NotFound(format!(
+                    "{} has no version {}",
+                    mv.prompt, mv.to_version
+                ))));
             };
             let from: Option<u32> = tx
                 .query_row(
@@ -409,7 +420,17 @@ impl Store for SqliteStore {
             tx.execute(
                 "INSERT INTO audit (at, actor, action, prompt, label, from_version, to_version, run_id, reason) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![at, mv.actor, mv.action, mv.prompt, mv.label, from, mv.to_version, mv.run_id, mv.reason],
+                params![
+                    at,
+                    mv.actor,
+                    mv.action,
+                    mv.prompt,
+                    mv.label,
+                    from,
+                    mv.to_version,
+                    mv.run_id,
+                    mv.reason
+                ],
             )?;
             tx.commit()?;
             Ok(Ok(from))
@@ -536,9 +557,13 @@ impl Store for SqliteStore {
                  JOIN prompts p ON p.id = v.prompt_id WHERE p.name = ?1 AND v.number = ?2 ORDER BY r.id",
             )?;
             let rows: Vec<(i64, String, String, bool)> = st
-                .query_map(params![prompt, number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map(params![prompt, number], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut suites_st = self.conn.prepare("SELECT name, prompts FROM run_suites WHERE run_id = ?1 ORDER BY name")?;
+            let mut suites_st = self
+                .conn
+                .prepare("SELECT name, prompts FROM run_suites WHERE run_id = ?1 ORDER BY name")?;
             let mut out = Vec::new();
             for (id, started_at, verdict, filtered) in rows {
                 let suites: Vec<String> = suites_st

@@ -60,7 +60,9 @@ fn versions_are_numbered_hashed_and_deduplicated() {
 fn activation_needs_a_passing_unfiltered_run_and_no_later_failure() {
     let (_d, r) = reg();
     let (v1, _) = add(&r, "qa", "v1 {{ q }}");
-    let refused = r.set_label(&v1, PRODUCTION, true, "bob", None, "promptgate test suites/").unwrap_err();
+    let refused = r
+        .set_label(&v1, PRODUCTION, true, "bob", None, "promptgate test suites/")
+        .unwrap_err();
     assert!(matches!(refused, RegistryError::Refused(_)), "{refused}");
     assert!(refused.to_string().contains("no recorded test run"), "{refused}");
     assert_eq!(refused.exit_code(), 1);
@@ -78,7 +80,10 @@ fn activation_needs_a_passing_unfiltered_run_and_no_later_failure() {
     assert_eq!((active.version, active.content.as_str()), (1, "v1 {{ q }}"));
     let audit = r.store().audit(Some("qa")).unwrap();
     let last = audit.last().unwrap();
-    assert_eq!((last.action.as_str(), last.run_id, last.to_version), ("activate", Some(pass2), Some(1)));
+    assert_eq!(
+        (last.action.as_str(), last.run_id, last.to_version),
+        ("activate", Some(pass2), Some(1))
+    );
 }
 
 #[test]
@@ -147,9 +152,16 @@ fn newer_schema_and_foreign_files_are_refused() {
         c.pragma_update(None, "user_version", 99).unwrap();
     }
     let e = Registry::open(&path).unwrap_err();
-    assert!(matches!(e, RegistryError::Corrupt(_)) && e.to_string().contains("newer promptgate"), "{e}");
+    assert!(
+        matches!(e, RegistryError::Corrupt(_)) && e.to_string().contains("newer promptgate"),
+        "{e}"
+    );
     let junk = dir.path().join("junk.db");
-    std::fs::write(&junk, b"this is not a database at all, just text that is long enough to be a header").unwrap();
+    std::fs::write(
+        &junk,
+        b"this is not a database at all, just text that is long enough to be a header",
+    )
+    .unwrap();
     let e = Registry::open(&junk).unwrap_err();
     assert_eq!(e.exit_code(), 2, "{e}");
     let missing = Registry::open_existing(dir.path().join("none.db")).unwrap_err();
