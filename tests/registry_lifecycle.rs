@@ -456,3 +456,40 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("other/r.db"));
 }
+
+#[test]
+fn a_locked_registry_is_exit_3_and_protected_labels_follow_the_rule() {
+    let d = Demo::new();
+    assert_eq!(
+        d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"])
+            .0,
+        0
+    );
+    // Unprotected labels move freely; a protected one needs a passing run.
+    let (code, out, err) = d.run(&["registry", "promote", "rag_system@1", "--label", "canary"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let config = std::fs::read_to_string(d.path("promptgate.toml")).unwrap();
+    std::fs::write(
+        d.path("promptgate.toml"),
+        config.replace("[registry]", "[registry]\nprotected_labels = [\"staging\"]"),
+    )
+    .unwrap();
+    let (code, _, err) = d.run(&["registry", "promote", "rag_system@1", "--label", "staging"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refusing to move `staging`"), "{err}");
+
+    // Another process holds the write lock: exit 3 after the busy timeout, nothing changed.
+    let db = d.db();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let out = d
+        .cmd(&["registry", "activate", "rag_system@1", "--force", "--reason", "locked"])
+        .env("PROMPTGATE_REGISTRY_BUSY_TIMEOUT_MS", "200")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("is locked by another process"), "{err}");
+    db.execute_batch("ROLLBACK").unwrap();
+    let audit = d.json(&["registry", "audit", "--json"]);
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+}

@@ -21,8 +21,18 @@ use super::{RegistryError, Result, Store};
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// How long a writer waits for the lock before giving up (exit 3).
+/// How long a writer waits for the lock before giving up (exit 3), unless
+/// `$PROMPTGATE_REGISTRY_BUSY_TIMEOUT_MS` says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The busy timeout in force: `$PROMPTGATE_REGISTRY_BUSY_TIMEOUT_MS` (milliseconds) or [`BUSY_TIMEOUT`].
+pub fn busy_timeout() -> Duration {
+    std::env::var("PROMPTGATE_REGISTRY_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(BUSY_TIMEOUT)
+}
 
 /// Migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[r#"
@@ -183,7 +193,7 @@ impl SqliteStore {
     }
 
     fn setup(&self) -> Result<()> {
-        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        self.conn.busy_timeout(busy_timeout()).map_err(|e| self.err(e))?;
         // journal_mode returns a row; WAL lets readers run beside the one writer.
         let _: String = self
             .conn
