@@ -54,6 +54,7 @@ pub(crate) fn evaluate(
         AssertionType::IsJson | AssertionType::ContainsJson => {
             Err(format!("`{}` is not a text assertion", kind.name()))
         }
+        other => Err(format!("`{}` is model-graded: it needs a grader", other.name())),
     }
 }
 
@@ -983,6 +984,7 @@ mod tests {
             error: None,
             line: None,
             file: None,
+            grader: None,
         }
     }
 

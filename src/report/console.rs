@@ -405,6 +405,7 @@ mod tests {
             error: None,
             line: Some(7),
             file: None,
+            grader: None,
         }
     }
 

@@ -418,6 +418,7 @@ mod tests {
             error: None,
             line: Some(9),
             file: None,
+            grader: None,
         };
         let case = |index: usize, verdict: Verdict| CaseResult {
             index,

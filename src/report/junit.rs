@@ -330,6 +330,7 @@ mod tests {
                 error: None,
                 line: None,
                 file: None,
+                grader: None,
             }],
             output: Some("out\u{FFFE}".into()),
             error: None,
