@@ -230,6 +230,12 @@ pub struct RunSummary {
     pub duration_ms: u64,
     /// Every named metric (`metric:` on assertions) over the cases that have it.
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// Suite × prompt × provider groups whose `thresholds` were breached.
+    pub thresholds_failed: usize,
+    /// Groups whose `thresholds` could not be judged (cases without a verdict).
+    pub thresholds_errored: usize,
+    /// Groups whose `thresholds` were met.
+    pub thresholds_passed: usize,
 }
 
 /// A named metric aggregated over cases: each case contributes its own value
@@ -292,12 +298,14 @@ impl RunSummary {
         self.passed + self.failed + self.errored + self.skipped
     }
 
-    /// The process exit code this run maps to: 1 if any case failed, else 3 if
-    /// any errored (or was skipped), else 0. Never 0 when a case errored.
+    /// The process exit code this run maps to: 1 if any case failed or any
+    /// suite-level threshold was breached, else 3 if any case errored (or was
+    /// skipped) or thresholds could not be judged, else 0. Never 0 when a
+    /// case errored.
     pub fn exit_code(&self) -> i32 {
-        if self.failed > 0 {
+        if self.failed > 0 || self.thresholds_failed > 0 {
             crate::exit::TEST_FAILED
-        } else if self.errored > 0 || self.skipped > 0 {
+        } else if self.errored > 0 || self.skipped > 0 || self.thresholds_errored > 0 {
             crate::exit::INFRA_ERROR
         } else {
             crate::exit::SUCCESS

@@ -78,7 +78,10 @@ impl GroupStats {
         }
         if r.verdict != Verdict::Error && r.verdict != Verdict::Skipped {
             for (name, v) in &r.metrics {
-                self.metrics.entry(name.clone()).or_insert_with(MetricSummary::empty).add(*v);
+                self.metrics
+                    .entry(name.clone())
+                    .or_insert_with(MetricSummary::empty)
+                    .add(*v);
             }
         }
     }
@@ -124,6 +127,8 @@ pub struct ThresholdOutcome {
     pub error: Option<String>,
     /// The group's counts.
     pub stats: GroupStats,
+    /// The suite's `thresholds` as written (to check merged shards again).
+    pub bounds: SuiteThresholds,
 }
 
 impl ThresholdOutcome {
@@ -190,7 +195,7 @@ pub fn evaluate(t: &SuiteThresholds, stats: &GroupStats) -> (Verdict, Vec<Thresh
             Verdict::Error,
             checks,
             Some(format!(
-                "{unknown} case{s} reached no verdict (provider or grader errors): the thresholds cannot be judged"
+                "{unknown} case{s} reached no verdict (provider or grader errors, or not run): the thresholds cannot be judged"
             )),
         );
     }
@@ -267,7 +272,13 @@ mod tests {
         // Breached even if the errored case had passed.
         assert_eq!(evaluate(&t, &stats(&[], 6, 3, 1)).0, Verdict::Fail);
         // A metric no case has is a breach, not a pass.
-        let (v, checks, _) = evaluate(&mean_at(0.5), &GroupStats { passed: 3, ..Default::default() });
+        let (v, checks, _) = evaluate(
+            &mean_at(0.5),
+            &GroupStats {
+                passed: 3,
+                ..Default::default()
+            },
+        );
         assert_eq!(v, Verdict::Fail);
         assert_eq!(checks[0].measured, None);
     }

@@ -350,11 +350,33 @@ fn promptfoo_only_assertion_type_exits_2_as_not_supported() {
         &echo_suite_with(
             "  - vars: {query: a}\n\
              \x20   assert:\n\
+             \x20     - type: javascript\n\
+             \x20       value: output.length > 3\n",
+        ),
+    );
+    assert_invalid(&p, &["suite.yaml"], &["javascript", "not support", "suite.yaml:6"]);
+}
+
+#[test]
+fn model_graded_assertion_without_a_grader_exits_2_before_any_call() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - vars: {query: a}\n\
+             \x20   assert:\n\
              \x20     - type: llm-rubric\n\
              \x20       value: is polite\n",
         ),
     );
-    assert_invalid(&p, &["suite.yaml"], &["llm-rubric", "not support", "suite.yaml:6"]);
+    assert_invalid(
+        &p,
+        &["suite.yaml"],
+        &[
+            "model-graded assertion `llm-rubric` needs a grader: set --grader or defaultTest.options.provider",
+            "suite.yaml:6",
+        ],
+    );
 }
 
 #[test]

@@ -526,6 +526,9 @@ mod tests {
             line: None,
             file: None,
             compiled: Compiled::None,
+            graders: Default::default(),
+            rubric_prompt: None,
+            context_var: None,
         }
     }
 

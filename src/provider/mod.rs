@@ -382,13 +382,7 @@ impl ProviderKind {
                     });
                 }
             }
-            for unsupported in [
-                "completion:",
-                "assistant:",
-                "image:",
-                "responses:",
-                "realtime:",
-            ] {
+            for unsupported in ["completion:", "assistant:", "image:", "responses:", "realtime:"] {
                 if rest.starts_with(unsupported) {
                     return Err(format!(
                         "provider `{id}`: the OpenAI {} API is not supported; use `openai:chat:MODEL`",

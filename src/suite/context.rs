@@ -179,7 +179,9 @@ fn section_of(root: Section, rel: &YamlPath) -> Section {
         (_, Some(Seg::Key(k))) if k == "options" => Section::Options,
         (_, Some(Seg::Key(k))) if k == "config" => Section::ProviderConfig,
         (1, Some(Seg::Key(k))) if k == "thresholds" => Section::Thresholds,
-        (n, Some(Seg::Key(_))) if n >= 2 && matches!(&segs[n - 2], Seg::Key(m) if m == "metrics") => Section::MetricThreshold,
+        (n, Some(Seg::Key(_))) if n >= 2 && matches!(&segs[n - 2], Seg::Key(m) if m == "metrics") => {
+            Section::MetricThreshold
+        }
         (n, Some(Seg::Index(_))) if n >= 2 => match &segs[n - 2] {
             Seg::Key(k) if k == "assert" => Section::Assertion,
             Seg::Key(k) if k == "tests" => Section::Test,

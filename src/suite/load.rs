@@ -226,8 +226,7 @@ fn load_one(
         templates,
     );
     let default_vars = resolve_vars(&mut cx, default_test.vars.as_ref(), &dpath);
-    let default_options =
-        super::vars_asserts::test_options(&mut cx, default_test.options.as_ref(), &dpath, templates);
+    let default_options = super::vars_asserts::test_options(&mut cx, default_test.options.as_ref(), &dpath, templates);
 
     let mut raw_tests: Vec<cases::LoadedCase> = Vec::new();
     let tpath = root_path.key("tests");
@@ -495,17 +494,30 @@ fn suite_thresholds(
         }
         if !named.contains(name.as_str()) {
             let help = match crate::diagnostic::nearest(&name, named.iter().copied()) {
-                Some(n) => format!("did you mean `{n}`? metrics in this suite: {}", named.iter().copied().collect::<Vec<_>>().join(", ")),
+                Some(n) => format!(
+                    "did you mean `{n}`? metrics in this suite: {}",
+                    named.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
                 None if named.is_empty() => "name it on an assertion with `metric: NAME`".to_string(),
-                None => format!("metrics in this suite: {}", named.iter().copied().collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "metrics in this suite: {}",
+                    named.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
             };
             let loc = cx.key_at(&mp);
             cx.diags.push(
-                Diagnostic::error(format!("no assertion in this suite has `metric: {name}`"), Some(loc)).with_help(help),
+                Diagnostic::error(format!("no assertion in this suite has `metric: {name}`"), Some(loc))
+                    .with_help(help),
             );
             ok = false;
         }
-        metrics.insert(name, MetricThreshold { mean: m.mean, min: m.min });
+        metrics.insert(
+            name,
+            MetricThreshold {
+                mean: m.mean,
+                min: m.min,
+            },
+        );
     }
     let t = SuiteThresholds {
         pass_rate: raw.pass_rate,

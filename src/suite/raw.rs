@@ -214,12 +214,7 @@ impl Section {
                 "prompts",
                 "providers",
             ],
-            Section::Assertion => &[
-                "transform",
-                "contextTransform",
-                "config",
-                "assert",
-            ],
+            Section::Assertion => &["transform", "contextTransform", "config", "assert"],
             Section::Options => &[
                 "transform",
                 "postprocess",

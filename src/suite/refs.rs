@@ -248,7 +248,11 @@ pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Opti
             continue;
         };
         if matches!(kind, ProviderKind::OpenAiEmbedding { .. }) {
-            let idp = if matches!(item, Value::Mapping(_)) { p.key("id") } else { p.clone() };
+            let idp = if matches!(item, Value::Mapping(_)) {
+                p.key("id")
+            } else {
+                p.clone()
+            };
             cx.error_help(
                 format!("`{}` is an embedding model: it grades (`similar`, `answer-relevance`) but cannot answer a prompt", spec.id),
                 &idp,
@@ -320,7 +324,11 @@ pub(super) fn parse_provider(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath) ->
     match ProviderKind::parse(&spec.id) {
         Ok(k) => Some((spec, k)),
         Err(msg) => {
-            let idp = if matches!(item, Value::Mapping(_)) { p.key("id") } else { p.clone() };
+            let idp = if matches!(item, Value::Mapping(_)) {
+                p.key("id")
+            } else {
+                p.clone()
+            };
             cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
             None
         }
@@ -416,7 +424,10 @@ pub(super) fn parse_rubric_prompt(
         }
         other => {
             cx.error(
-                format!("`rubricPrompt` is a template string or a list of messages, found {}", kind_of(other)),
+                format!(
+                    "`rubricPrompt` is a template string or a list of messages, found {}",
+                    kind_of(other)
+                ),
                 p,
             );
             return None;

@@ -243,7 +243,10 @@ pub(super) fn build_assertion(
         }
     } else if raw.context_var.is_some() && !kind.needs_context() {
         cx.error(
-            format!("`contextVar` only applies to context-based assertions, not `{}`", raw.kind),
+            format!(
+                "`contextVar` only applies to context-based assertions, not `{}`",
+                raw.kind
+            ),
             &p.key("contextVar"),
         );
         return None;
