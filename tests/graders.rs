@@ -173,7 +173,9 @@ fn faithfulness_scores_claims_against_the_context() {
     let calls = r.assertion("faithful")["grader"]["calls"].as_array().unwrap();
     let steps: Vec<&str> = calls.iter().map(|c| c["step"].as_str().unwrap()).collect();
     assert_eq!(steps, ["extract-claims", "verify-claims"]);
-    assert!(calls.iter().all(|c| c["provider"] == "openai:chat:grader-model" && c["tokens"]["input"].is_u64()));
+    assert!(calls
+        .iter()
+        .all(|c| c["provider"] == "openai:chat:grader-model" && c["tokens"]["input"].is_u64()));
 
     assert_eq!(r.verdict("one of four unsupported"), "fail");
     let a = r.assertion("one of four unsupported");
@@ -181,7 +183,10 @@ fn faithfulness_scores_claims_against_the_context() {
     let reason = a["reason"].as_str().unwrap();
     assert!(reason.contains("3/4 claims supported"), "{reason}");
     assert!(reason.contains("0.75 < threshold 0.85"), "{reason}");
-    assert!(reason.contains("GPU memory"), "the unsupported claim is listed: {reason}");
+    assert!(
+        reason.contains("GPU memory"),
+        "the unsupported claim is listed: {reason}"
+    );
     assert_eq!(r.case("one of four unsupported")["metrics"]["faithfulness"], 0.75);
 
     // "I don't know"-style answers have no claims: score 1.
@@ -190,9 +195,18 @@ fn faithfulness_scores_claims_against_the_context() {
 
     // The console failure shows the score and the claims with their verdicts.
     assert!(r.stdout.contains("score: 0.750"), "{}", r.stdout);
-    assert!(r.stdout.contains("✗ unsupported: [P4] The pool lives in GPU memory."), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("✗ unsupported: [P4] The pool lives in GPU memory."),
+        "{}",
+        r.stdout
+    );
     // So does the JUnit failure text.
-    assert!(r.junit.contains("claim (UNSUPPORTED): [P4] The pool lives in GPU memory."), "{}", r.junit);
+    assert!(
+        r.junit
+            .contains("claim (UNSUPPORTED): [P4] The pool lives in GPU memory."),
+        "{}",
+        r.junit
+    );
 }
 
 #[test]
@@ -237,7 +251,10 @@ fn rubric_replies_in_prose_contradictions_and_negation() {
     // pass: true with score 0: the score decides (threshold 0.5), never `pass` alone.
     assert_eq!(r.verdict("contradiction"), "fail");
     let reason = r.assertion("contradiction")["reason"].as_str().unwrap();
-    assert!(reason.contains("the grader said pass, but its score 0.00 is below the threshold 0.5"), "{reason}");
+    assert!(
+        reason.contains("the grader said pass, but its score 0.00 is below the threshold 0.5"),
+        "{reason}"
+    );
 
     assert_eq!(r.verdict("negated"), "pass");
     let neg = r.assertion("negated");
@@ -331,20 +348,42 @@ fn the_suite_mean_threshold_fails_at_084_and_passes_at_086() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), &server.base_url(), &threshold_suite(&low), thresholds);
     let r = run(dir.path(), &[]);
-    assert_eq!(r.code, Some(1), "every case passes, the mean does not\n{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code,
+        Some(1),
+        "every case passes, the mean does not\n{}\n{}",
+        r.stdout,
+        r.stderr
+    );
     assert!(r.stdout.contains("10 passed; 0 failed; 0 errored"), "{}", r.stdout);
-    assert!(r.stdout.contains("quality.mean 0.8400 < 0.85 (10 cases)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("quality.mean 0.8400 < 0.85 (10 cases)"),
+        "{}",
+        r.stdout
+    );
     let t = &r.report["thresholds"][0];
     assert_eq!(t["verdict"], "fail");
-    assert!((t["checks"][1]["measured"].as_f64().unwrap() - 0.84).abs() < 1e-9, "{t}");
+    assert!(
+        (t["checks"][1]["measured"].as_f64().unwrap() - 0.84).abs() < 1e-9,
+        "{t}"
+    );
     assert!(r.junit.contains("thresholds [answer@"), "{}", r.junit);
-    assert!(r.junit.contains("suite threshold breached: quality.mean 0.8400 &lt; 0.85 over 10 cases"), "{}", r.junit);
+    assert!(
+        r.junit
+            .contains("suite threshold breached: quality.mean 0.8400 &lt; 0.85 over 10 cases"),
+        "{}",
+        r.junit
+    );
 
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), &server.base_url(), &threshold_suite(&high), thresholds);
     let r = run(dir.path(), &[]);
     assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("quality.mean 0.8600 ≥ 0.85 (10 cases)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("quality.mean 0.8600 ≥ 0.85 (10 cases)"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(r.report["thresholds"][0]["verdict"], "pass");
 }
 
@@ -354,12 +393,12 @@ fn grader_calls_are_recorded_and_replay_offline() {
     let server = grader(&rt, &[]);
     let dir = tempfile::tempdir().unwrap();
     let tests = [
+        case("faithful", "ANSWER-FAITHFUL", "      - type: context-faithfulness\n"),
         case(
-            "faithful",
-            "ANSWER-FAITHFUL",
-            "      - type: context-faithfulness\n",
+            "fenced",
+            "ANSWER-FENCED",
+            "      - type: llm-rubric\n        value: is polite\n",
         ),
-        case("fenced", "ANSWER-FENCED", "      - type: llm-rubric\n        value: is polite\n"),
     ]
     .concat();
     project(dir.path(), &server.base_url(), &tests, "");
@@ -392,7 +431,9 @@ fn similar_uses_embedding_cosine_with_known_vectors() {
         ] {
             Mock::given(method("POST"))
                 .and(path("/v1/embeddings"))
-                .and(body_partial_json(serde_json::json!({"model": "embed-model", "input": input})))
+                .and(body_partial_json(
+                    serde_json::json!({"model": "embed-model", "input": input}),
+                ))
                 .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
                     "object": "list",
                     "data": [{"object": "embedding", "index": 0, "embedding": vector}],
@@ -407,14 +448,26 @@ fn similar_uses_embedding_cosine_with_known_vectors() {
     let dir = tempfile::tempdir().unwrap();
     let embed = format!("{}/v1", server.uri());
     let tests = [
-        case("close", "close answer", "      - type: similar\n        value: reference text\n"),
-        case("far", "far answer", "      - type: similar\n        value: reference text\n"),
+        case(
+            "close",
+            "close answer",
+            "      - type: similar\n        value: reference text\n",
+        ),
+        case(
+            "far",
+            "far answer",
+            "      - type: similar\n        value: reference text\n",
+        ),
         case(
             "far, lower threshold",
             "far answer",
             "      - type: similar\n        value: reference text\n        threshold: 0.6\n",
         ),
-        case("not similar", "far answer", "      - type: not-similar\n        value: reference text\n"),
+        case(
+            "not similar",
+            "far answer",
+            "      - type: not-similar\n        value: reference text\n",
+        ),
     ]
     .concat();
     std::fs::create_dir_all(dir.path().join("prompts")).unwrap();
