@@ -848,6 +848,208 @@ pub fn cosine(a: &[f64], b: &[f64]) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// Replies in order; embeddings by text.
+    struct Scripted {
+        replies: Mutex<Vec<&'static str>>,
+        embeddings: Vec<(&'static str, Vec<f64>)>,
+        prompts: Mutex<Vec<Vec<Message>>>,
+    }
+
+    impl Scripted {
+        fn new(replies: &[&'static str]) -> Self {
+            Scripted {
+                replies: Mutex::new(replies.iter().rev().copied().collect()),
+                embeddings: Vec::new(),
+                prompts: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl GraderBackend for Scripted {
+        async fn complete(&self, _step: &str, messages: Vec<Message>) -> Result<String, String> {
+            self.prompts.lock().unwrap().push(messages);
+            self.replies
+                .lock()
+                .unwrap()
+                .pop()
+                .map(str::to_string)
+                .ok_or("no more replies".into())
+        }
+        async fn embed(&self, _step: &str, text: &str) -> Result<Vec<f64>, String> {
+            self.embeddings
+                .iter()
+                .find(|(t, _)| *t == text)
+                .map(|(_, v)| v.clone())
+                .ok_or(format!("no embedding for {text:?}"))
+        }
+    }
+
+    fn assertion(kind: &str, value: Option<&str>) -> Assertion {
+        let (kind, negate) = crate::assertion::parse_type(kind).unwrap();
+        Assertion {
+            kind,
+            negate,
+            value: value.map(|v| Value::String(v.into())),
+            templated: false,
+            threshold: None,
+            weight: 1.0,
+            metric: None,
+            line: None,
+            file: None,
+            compiled: Default::default(),
+            graders: Default::default(),
+            rubric_prompt: None,
+            context_var: None,
+        }
+    }
+
+    fn grade(a: &Assertion, output: &str, backend: &Scripted) -> AssertionResult {
+        let vars = json!({"query": "How is a pool made?", "context": ["A pool is made with make_pool().", "Pools live in hugepages."]});
+        let input = GradeInput {
+            output,
+            value: a.value.as_ref(),
+            vars: vars.as_object().unwrap(),
+        };
+        futures::executor::block_on(evaluate(a, input, backend))
+    }
+
+    #[test]
+    fn factuality_fails_only_on_disagreement() {
+        let a = assertion("factuality", Some("Pools are made with make_pool()."));
+        for (reply, pass) in [
+            (r#"{"category": "superset", "reason": "adds detail"}"#, true),
+            (r#"{"category": "D", "reason": "names another function"}"#, false),
+            (r#"{"category": "differs but consistent", "reason": "x"}"#, true),
+        ] {
+            let r = grade(&a, "answer", &Scripted::new(&[reply]));
+            assert_eq!(r.pass, pass, "{reply}: {r:?}");
+            assert!(r.error.is_none());
+        }
+        let r = grade(
+            &a,
+            "answer",
+            &Scripted::new(&[r#"{"category": "maybe"}"#, r#"{"category": "unsure"}"#]),
+        );
+        assert!(r.error.unwrap().contains("not one of subset"));
+    }
+
+    #[test]
+    fn closedqa_and_g_eval() {
+        let a = assertion("model-graded-closedqa", Some("mentions make_pool"));
+        assert!(grade(&a, "x", &Scripted::new(&[r#"{"reason": "it does", "pass": "Y"}"#])).pass);
+        assert!(!grade(&a, "x", &Scripted::new(&[r#"{"reason": "no", "pass": false}"#])).pass);
+
+        let g = assertion("g-eval", Some("coherent"));
+        let r = grade(
+            &g,
+            "x",
+            &Scripted::new(&[r#"{"steps": ["read"], "score": 8, "reason": "good"}"#]),
+        );
+        assert!((r.score - 7.0 / 9.0).abs() < 1e-12 && r.pass, "{r:?}");
+        let r = grade(
+            &g,
+            "x",
+            &Scripted::new(&[r#"{"steps": [], "score": 6, "reason": "meh"}"#]),
+        );
+        assert!(!r.pass, "5/9 = 0.56 < 0.7: {r:?}");
+        let r = grade(&g, "x", &Scripted::new(&[r#"{"score": 0}"#, r#"{"score": 11}"#]));
+        assert!(r.error.unwrap().contains("outside [1, 10]"));
+    }
+
+    #[test]
+    fn context_recall_and_relevance_count_sentences() {
+        let recall = assertion(
+            "context-recall",
+            Some("Pools are made with make_pool(). They are blue."),
+        );
+        let backend = Scripted::new(&[
+            r#"{"verdicts": [{"claim": "1", "supported": true, "reason": "stated"}, {"claim": "2", "supported": false, "reason": "colour not mentioned"}]}"#,
+        ]);
+        let r = grade(&recall, "x", &backend);
+        assert_eq!(r.score, 0.5);
+        assert!(r.pass, "0.5 ≥ 0.5");
+        assert!(r.reason.contains("colour not mentioned"), "{r:?}");
+        // The context (a list) is joined and shown to the grader.
+        let prompt = &backend.prompts.lock().unwrap()[0][1].content;
+        assert!(prompt.contains("make_pool().\n\nPools live in hugepages."), "{prompt}");
+        assert!(
+            prompt.contains("1. Pools are made with make_pool().\n2. They are blue."),
+            "{prompt}"
+        );
+
+        let relevance = assertion("context-relevance", None);
+        let r = grade(
+            &relevance,
+            "x",
+            &Scripted::new(&[r#"{"relevant": [1], "reason": "the first"}"#]),
+        );
+        assert_eq!(r.score, 0.5);
+        let r = grade(
+            &relevance,
+            "x",
+            &Scripted::new(&[r#"{"relevant": [3]}"#, r#"{"relevant": [9]}"#]),
+        );
+        assert!(r.error.unwrap().contains("names sentence 9, but there are 2"));
+    }
+
+    #[test]
+    fn answer_relevance_uses_embeddings_and_noncommittal_scores_zero() {
+        let a = assertion("answer-relevance", None);
+        let mut backend =
+            Scripted::new(&[r#"{"questions": ["How do I make a pool?", "What makes pools?"], "noncommittal": false}"#]);
+        backend.embeddings = vec![
+            ("How is a pool made?", vec![1.0, 0.0]),
+            ("How do I make a pool?", vec![1.0, 0.0]),
+            ("What makes pools?", vec![0.6, 0.8]),
+        ];
+        let r = grade(&a, "Use make_pool().", &backend);
+        assert!((r.score - 0.8).abs() < 1e-12, "mean of 1.0 and 0.6: {r:?}");
+        assert!(r.pass);
+        let r = grade(
+            &a,
+            "I don't know.",
+            &Scripted::new(&[r#"{"questions": ["?"], "noncommittal": "yes"}"#]),
+        );
+        assert_eq!((r.score, r.pass), (0.0, false));
+    }
+
+    #[test]
+    fn rubric_prompt_replaces_the_judging_prompt() {
+        let mut a = assertion("llm-rubric", Some("is short"));
+        a.rubric_prompt = Some(std::sync::Arc::new(RubricPrompt::Messages(vec![
+            Message::new("system", "Judge strictly."),
+            Message::new("user", "Rubric: {{ rubric }} | Output: {{ output }} | Q: {{ query }}"),
+        ])));
+        let backend = Scripted::new(&[r#"{"pass": true, "score": 1, "reason": "short"}"#]);
+        assert!(grade(&a, "Tiny.", &backend).pass);
+        let sent = &backend.prompts.lock().unwrap()[0];
+        assert_eq!(sent[0].content, "Judge strictly.");
+        assert_eq!(
+            sent[1].content,
+            "Rubric: is short | Output: Tiny. | Q: How is a pool made?"
+        );
+        // A rubricPrompt using a var the test lacks is an error, not an empty string.
+        a.rubric_prompt = Some(std::sync::Arc::new(RubricPrompt::Text("{{ nope }}".into())));
+        let r = grade(&a, "x", &Scripted::new(&[]));
+        assert!(r.error.unwrap().contains("cannot render the grader prompt"));
+    }
+
+    #[test]
+    fn a_retry_that_parses_is_used() {
+        let a = assertion("llm-rubric", Some("is polite"));
+        let backend = Scripted::new(&["Sure thing!", r#"{"pass": true, "score": 0.8, "reason": "polite"}"#]);
+        let r = grade(&a, "Hello", &backend);
+        assert!(r.pass && r.error.is_none(), "{r:?}");
+        let prompts = backend.prompts.lock().unwrap();
+        assert_eq!(prompts.len(), 2);
+        // The retry quotes the bad reply and restates the format.
+        let retry = &prompts[1];
+        assert_eq!(retry[retry.len() - 2].content, "Sure thing!");
+        assert!(retry.last().unwrap().content.contains("no JSON object"));
+    }
 
     #[test]
     fn first_json_object_skips_prose_and_fences() {
