@@ -236,6 +236,9 @@ pub struct RunSummary {
     pub thresholds_errored: usize,
     /// Groups whose `thresholds` were met.
     pub thresholds_passed: usize,
+    /// Assertions that could not be evaluated (e.g. a grader error) in cases
+    /// that still reached a verdict (a failure elsewhere decided them).
+    pub assertions_errored: usize,
 }
 
 /// A named metric aggregated over cases: each case contributes its own value

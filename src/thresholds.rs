@@ -65,6 +65,11 @@ pub struct GroupStats {
     pub skipped: usize,
     /// Named metrics over the cases that have them.
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// Per metric, cases (with a verdict) where an assertion naming it could
+    /// not be evaluated (a grader error beside a failed assertion): their
+    /// value is unknown, so a bound on the metric cannot be judged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metric_errors: BTreeMap<String, usize>,
 }
 
 impl GroupStats {
@@ -82,6 +87,15 @@ impl GroupStats {
                     .entry(name.clone())
                     .or_insert_with(MetricSummary::empty)
                     .add(*v);
+            }
+            let unknown: std::collections::BTreeSet<&String> = r
+                .assertions
+                .iter()
+                .filter(|a| a.error.is_some())
+                .filter_map(|a| a.metric.as_ref())
+                .collect();
+            for name in unknown {
+                *self.metric_errors.entry(name.clone()).or_default() += 1;
             }
         }
     }
@@ -181,22 +195,55 @@ pub fn evaluate(t: &SuiteThresholds, stats: &GroupStats) -> (Verdict, Vec<Thresh
             }
         }
     }
+    // Cases without a verdict (and metric values that could not be graded)
+    // leave some checks undecided; a check that fails whatever those
+    // unknowns would have been is still a definite breach.
     let unknown = stats.errored;
-    if unknown > 0 {
-        // Breached even if every errored case had passed: a definite failure.
-        if let Some(min_rate) = t.pass_rate {
-            let best = (stats.passed + unknown) as f64 / (decided + unknown) as f64;
-            if best < min_rate {
-                return (Verdict::Fail, checks, None);
+    let mut undecided: Vec<String> = Vec::new();
+    let mut definite_breach = false;
+    for c in &checks {
+        if c.name == "pass_rate" {
+            let best = if decided + unknown == 0 {
+                None
+            } else {
+                Some((stats.passed + unknown) as f64 / (decided + unknown) as f64)
+            };
+            match best {
+                Some(b) if b < c.threshold => definite_breach = true,
+                _ if unknown > 0 => undecided.push(c.name.clone()),
+                _ => definite_breach |= !c.pass,
+            }
+        } else {
+            let metric = c.name.rsplit_once('.').map_or(c.name.as_str(), |(m, _)| m);
+            let graded_errors = stats.metric_errors.get(metric).copied().unwrap_or(0);
+            if unknown > 0 || graded_errors > 0 {
+                undecided.push(c.name.clone());
+            } else {
+                definite_breach |= !c.pass;
             }
         }
-        let s = if unknown == 1 { "" } else { "s" };
+    }
+    if definite_breach {
+        return (Verdict::Fail, checks, None);
+    }
+    if !undecided.is_empty() {
+        let mut why = Vec::new();
+        if unknown > 0 {
+            let s = if unknown == 1 { "" } else { "s" };
+            why.push(format!(
+                "{unknown} case{s} reached no verdict (provider or grader errors, or not run)"
+            ));
+        }
+        for (metric, n) in &stats.metric_errors {
+            if undecided.iter().any(|u| u.starts_with(&format!("{metric}."))) {
+                let s = if *n == 1 { "" } else { "s" };
+                why.push(format!("`{metric}` could not be graded in {n} case{s}"));
+            }
+        }
         return (
             Verdict::Error,
             checks,
-            Some(format!(
-                "{unknown} case{s} reached no verdict (provider or grader errors, or not run): the thresholds cannot be judged"
-            )),
+            Some(format!("{}: {} cannot be judged", why.join("; "), undecided.join(", "))),
         );
     }
     if decided == 0 {
@@ -229,6 +276,7 @@ mod tests {
             errored,
             skipped: 0,
             metrics: BTreeMap::from([("faithfulness".to_string(), m)]),
+            metric_errors: BTreeMap::new(),
         }
     }
 
@@ -269,6 +317,15 @@ mod tests {
         let (v, _, e) = evaluate(&t, &stats(&[], 8, 1, 1));
         assert_eq!(v, Verdict::Error);
         assert!(e.unwrap().contains("1 case reached no verdict"));
+        // A metric value that could not be graded leaves its bound undecided.
+        let mut s = stats(&[1.0, 1.0], 3, 0, 0);
+        s.metric_errors.insert("faithfulness".into(), 1);
+        let (v, _, e) = evaluate(&mean_at(0.85), &s);
+        assert_eq!(v, Verdict::Error);
+        assert!(
+            e.unwrap().contains("`faithfulness` could not be graded in 1 case"),
+            "undecided"
+        );
         // Breached even if the errored case had passed.
         assert_eq!(evaluate(&t, &stats(&[], 6, 3, 1)).0, Verdict::Fail);
         // A metric no case has is a breach, not a pass.

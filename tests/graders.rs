@@ -19,6 +19,10 @@ const SCRIPT: &str = r#"
   reply: '{"claims": ["[P1] a", "[P2] b", "[P3] c", "[P4] The pool lives in GPU memory."]}'
 - match: "(?s)Break the ANSWER.*ANSWER-NOCLAIMS"
   reply: '{"claims": []}'
+- match: "(?s)Break the ANSWER.*ANSWER-BLANKCLAIMS"
+  reply: '{"claims": ["", "   "]}'
+- match: "(?s)Break the ANSWER.*ANSWER-BROKENGRADER"
+  reply: 'nonsense'
 # context-faithfulness, step 2: verdicts
 - match: "(?s)numbered CLAIM.*\\[F1\\]"
   reply: '{"verdicts": [{"claim": "[F1]", "supported": true, "reason": "stated"}, {"claim": "[F2]", "supported": true, "reason": "stated"}]}'
@@ -33,6 +37,8 @@ const SCRIPT: &str = r#"
   reply: '{"reason": "looks fine", "pass": true, "score": 0}'
 - match: "(?s)Grade the ANSWER.*ANSWER-RUDE"
   reply: '{"reason": "insults the user", "pass": false, "score": 0.1}'
+- match: "(?s)Grade the ANSWER.*ANSWER-SAYSFAIL"
+  reply: '{"reason": "hmm", "pass": false, "score": 0.9}'
 - match: "(?s)Grade the ANSWER.*ANSWER-OUTOFRANGE"
   reply: '{"reason": "great", "pass": true, "score": 7}'
 - match: "(?s)Grade the ANSWER.*ANSWER-SCORE-(0\\.\\d+)"
@@ -231,6 +237,11 @@ fn rubric_replies_in_prose_contradictions_and_negation() {
             "      - type: not-llm-rubric\n        value: is polite\n",
         ),
         case(
+            "negated contradiction",
+            "ANSWER-SAYSFAIL",
+            "      - type: not-llm-rubric\n        value: is polite\n",
+        ),
+        case(
             "threshold above the score",
             "ANSWER-FENCED",
             "      - type: llm-rubric\n        value: is polite\n        threshold: 0.95\n",
@@ -262,6 +273,78 @@ fn rubric_replies_in_prose_contradictions_and_negation() {
     assert!((neg["score"].as_f64().unwrap() - 0.9).abs() < 1e-9, "{neg}");
 
     assert_eq!(r.verdict("threshold above the score"), "fail");
+    // `pass: false` with score 0.9 is resolved by the score (0.9 ≥ 0.5): the
+    // rubric is met, so its negation fails.
+    assert_eq!(r.verdict("negated contradiction"), "fail");
+    assert!(r.assertion("negated contradiction")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("resolved by the score"));
+}
+
+#[test]
+fn blank_claims_are_a_grader_error_and_an_ungraded_metric_leaves_the_threshold_undecided() {
+    let rt = runtime();
+    let server = grader(&rt, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let tests = [
+        case(
+            "blank claims",
+            "ANSWER-BLANKCLAIMS",
+            "      - type: context-faithfulness\n        threshold: 0.9\n",
+        ),
+        case(
+            "faithful",
+            "ANSWER-FAITHFUL",
+            "      - type: context-faithfulness\n        metric: faithfulness\n",
+        ),
+        // The grader fails here, and another assertion fails too: the case is
+        // a failure, and its faithfulness is unknown.
+        case(
+            "broken grader beside a failure",
+            "ANSWER-BROKENGRADER",
+            "      - type: context-faithfulness\n        metric: faithfulness\n      - type: contains\n        value: zzz\n",
+        ),
+    ]
+    .concat();
+    project(
+        dir.path(),
+        &server.base_url(),
+        &tests,
+        "thresholds:\n  metrics:\n    faithfulness: {mean: 0.85}\n",
+    );
+    let r = run(dir.path(), &[]);
+    assert_eq!(r.code, Some(1), "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.verdict("blank claims"), "error");
+    assert!(r.assertion("blank claims")["error"]
+        .as_str()
+        .unwrap()
+        .contains("blank entry"));
+    assert_eq!(r.verdict("broken grader beside a failure"), "fail");
+    // Not "met" on the one faithful case: undecided.
+    let t = &r.report["thresholds"][0];
+    assert_eq!(t["verdict"], "error", "{t}");
+    assert!(
+        t["error"]
+            .as_str()
+            .unwrap()
+            .contains("`faithfulness` could not be graded in 1 case"),
+        "{t}"
+    );
+    // The JUnit failure names the evaluated failure first and lists the grader error apart.
+    assert!(r.junit.contains("failure message=\"contains:"), "{}", r.junit);
+    assert!(
+        r.junit
+            .contains("1 assertion could not be evaluated (not counted as failures)"),
+        "{}",
+        r.junit
+    );
+    assert!(
+        r.stdout
+            .contains("1 failed (1 assertion in them could not be evaluated); 1 errored"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -283,7 +366,11 @@ fn an_unparseable_grader_reply_is_retried_once_then_an_error_with_exit_3() {
     assert_eq!(a["pass"], false);
     assert!(a["error"].as_str().unwrap().contains("grader error"), "{a}");
     assert!(a["error"].as_str().unwrap().contains("no JSON object"), "{a}");
-    assert_eq!(a["grader"]["raw_reply"], "I think the answer is quite good overall.");
+    // Both replies are kept, verbatim.
+    assert_eq!(
+        a["grader"]["raw_reply"],
+        "I think the answer is quite good overall.\n--- reply to the retry ---\nI think the answer is quite good overall."
+    );
     assert_eq!(a["grader"]["calls"].as_array().unwrap().len(), 2);
     assert!(r.stdout.contains("grader reply:"), "{}", r.stdout);
     assert!(r.stdout.contains("0 passed; 0 failed; 1 errored"), "{}", r.stdout);

@@ -432,11 +432,34 @@ impl Assertion {
     /// in [0, 1], and a static value has the right shape.
     fn prepare_graded(&self) -> Result<(), String> {
         if let Some(t) = self.threshold {
-            if !(0.0..=1.0).contains(&t) {
+            if matches!(self.kind, AssertionType::Factuality | AssertionType::ClosedQa) {
                 return Err(format!(
-                    "`threshold` of `{}` is a score between 0 and 1, got {t}",
+                    "`{}` takes no `threshold`: its verdict is the grader's yes/no (score 1 or 0)",
                     self.type_name()
                 ));
+            }
+            if !(t > 0.0 && t <= 1.0) {
+                let why = if t == 0.0 {
+                    " (every score is ≥ 0, so a threshold of 0 could never fail)"
+                } else {
+                    ""
+                };
+                return Err(format!(
+                    "`threshold` of `{}` is a score above 0 and at most 1, got {t}{why}",
+                    self.type_name()
+                ));
+            }
+        }
+        if !self.kind.needs_value() && self.value.is_some() {
+            return Err(format!(
+                "`{}` takes no `value` (it reads the output, the question and the context)",
+                self.type_name()
+            ));
+        }
+        if let (AssertionType::ContextRecall, Some(Value::String(v)), false) = (self.kind, &self.value, self.templated)
+        {
+            if graded::sentences(v).is_empty() {
+                return Err("`context-recall` needs the reference answer as `value`: it has no sentence".into());
             }
         }
         match (&self.value, self.kind) {
@@ -466,7 +489,7 @@ impl Assertion {
     pub fn check_vars(&self, vars: &serde_json::Map<String, Value>) -> Result<(), String> {
         if self.kind.needs_context() {
             let name = self.context_var.as_deref().unwrap_or("context");
-            if !vars.contains_key(name) {
+            if vars.get(name).is_none_or(Value::is_null) {
                 let how = if self.context_var.is_some() {
                     format!("the test has no var `{name}` (named by `contextVar`)")
                 } else {
@@ -475,9 +498,9 @@ impl Assertion {
                 return Err(format!("`{}` reads the retrieved context: {how}", self.type_name()));
             }
         }
-        if self.kind.needs_question() && !vars.contains_key("query") && !vars.contains_key("question") {
+        if self.kind.needs_question() && graded::question(vars).is_none() {
             return Err(format!(
-                "`{}` reads the user's question: the test has neither `vars.query` nor `vars.question`",
+                "`{}` reads the user's question: the test has neither `vars.query` nor `vars.question` (or it is empty)",
                 self.type_name()
             ));
         }

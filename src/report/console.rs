@@ -190,6 +190,11 @@ impl ConsoleReporter {
         } else {
             style("FAILED").red().to_string()
         };
+        let unevaluated = match summary.assertions_errored {
+            0 => String::new(),
+            1 => " (1 assertion in them could not be evaluated)".to_string(),
+            n => format!(" ({n} assertions in them could not be evaluated)"),
+        };
         let thresholds = if self.thresholds.is_empty() {
             String::new()
         } else {
@@ -199,7 +204,7 @@ impl ConsoleReporter {
             )
         };
         text.push_str(&format!(
-            "\ntest result: {word}. {} passed; {} failed; {} errored; {} skipped{thresholds}; finished in {:.2}s\n",
+            "\ntest result: {word}. {} passed; {} failed{unevaluated}; {} errored; {} skipped{thresholds}; finished in {:.2}s\n",
             summary.passed,
             summary.failed,
             summary.errored,

@@ -283,7 +283,14 @@ fn grader_text(a: &crate::result::AssertionResult) -> String {
 /// `<failure>`: message and type from the first failing assertion, text listing
 /// all of them with the test's location and the score vs the threshold.
 fn failure_status(case: &CaseResult) -> TestCaseStatus {
-    let failed: Vec<_> = case.failed_assertions().collect();
+    // Evaluated failures first; assertions that could not be evaluated (a
+    // grader error) are listed apart: they are not failures of the prompt.
+    let failed: Vec<_> = case
+        .assertions
+        .iter()
+        .filter(|a| !a.pass && a.error.is_none())
+        .collect();
+    let unevaluated: Vec<_> = case.assertions.iter().filter(|a| a.error.is_some()).collect();
     let below_threshold = case.threshold.map(|t| case.score < t).unwrap_or(false);
     let (message, ty) = match failed.first() {
         Some(first) => {
@@ -327,6 +334,24 @@ fn failure_status(case: &CaseResult) -> TestCaseStatus {
         }
         text.push_str(&grader_text(a));
         text.push('\n');
+    }
+    if !unevaluated.is_empty() {
+        let n = unevaluated.len();
+        let s = if n == 1 { "" } else { "s" };
+        text.push_str(&format!(
+            "{n} assertion{s} could not be evaluated (not counted as failures):\n"
+        ));
+        for a in &unevaluated {
+            text.push_str(&format!("- {}", a.kind));
+            if let Some(loc) = a.location() {
+                text.push_str(&format!(" ({loc})"));
+            }
+            text.push_str(&format!(
+                "\n  error: {}{}\n",
+                indent(a.error.as_deref().unwrap_or_default()),
+                grader_text(a)
+            ));
+        }
     }
     if let Some(threshold) = case.threshold {
         let relation = if below_threshold { "<" } else { ">=" };

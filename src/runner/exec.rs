@@ -130,6 +130,9 @@ pub async fn run(
     while let Some(result) = rx.recv().await {
         summary.count(result.verdict);
         if result.verdict != Verdict::Error {
+            summary.assertions_errored += result.assertions.iter().filter(|a| a.error.is_some()).count();
+        }
+        if result.verdict != Verdict::Error {
             summary.add_metrics(&result.metrics);
         }
         thresholds.add(&result);

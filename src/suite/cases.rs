@@ -301,8 +301,14 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
                 continue;
             };
             let value = value.strip_prefix(' ').unwrap_or(value);
+            // promptfoo's CSV shorthand: `grade:RUBRIC` is `llm-rubric:RUBRIC`.
+            let kind = match kind.trim() {
+                "grade" => "llm-rubric",
+                "not-grade" => "not-llm-rubric",
+                other => other,
+            };
             let raw = RawAssertion {
-                kind: kind.trim().to_string(),
+                kind: kind.to_string(),
                 value: (!value.is_empty()).then(|| Value::String(value.to_string())),
                 threshold: None,
                 weight: None,

@@ -150,6 +150,18 @@ fn humanize(msg: &str) -> String {
     }
     let mut out = msg.to_string();
     for (from, to) in [
+        (
+            "expected struct RawThresholds",
+            "expected a mapping like `{pass_rate: 0.95, metrics: {faithfulness: {mean: 0.85}}}`",
+        ),
+        (
+            "expected struct RawMetricThreshold",
+            "expected a mapping like `{mean: 0.85}` or `{min: 0.6}`",
+        ),
+        (
+            "expected struct RawOptions",
+            "expected a mapping (`provider`, `rubricPrompt`)",
+        ),
         ("expected f64", "expected a number"),
         ("expected f32", "expected a number"),
         ("expected u64", "expected a whole number ≥ 0"),

@@ -344,6 +344,14 @@ pub(super) fn parse_grader_providers(
     p: &YamlPath,
 ) -> Option<crate::assertion::GraderProviders> {
     let mut out = crate::assertion::GraderProviders::default();
+    if matches!(value, Value::Null) {
+        cx.error_help(
+            "`provider` is empty",
+            p,
+            "name the grader, e.g. provider: openai:chat:gpt-4o-mini, or remove the key",
+        );
+        return None;
+    }
     let split = matches!(value, Value::Mapping(m) if !m.contains_key("id")
         && m.keys().all(|k| matches!(k.as_str(), Some("text" | "embedding"))) && !m.is_empty());
     if split {
@@ -404,6 +412,16 @@ pub(super) fn parse_rubric_prompt(
             for (i, item) in items.iter().enumerate() {
                 let role = item.get("role").and_then(Value::as_str);
                 let content = item.get("content").and_then(Value::as_str);
+                if let Value::Mapping(m) = item {
+                    if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), Some("role" | "content"))) {
+                        let k = k.as_str().unwrap_or("?");
+                        cx.error(
+                            format!("unknown key `{k}` in a `rubricPrompt` message (valid keys: role, content)"),
+                            &p.index(i).key(k),
+                        );
+                        return None;
+                    }
+                }
                 match (role, content) {
                     (Some(r @ ("system" | "user" | "assistant")), Some(c)) => msgs.push(Message::new(r, c)),
                     _ => {
@@ -433,6 +451,14 @@ pub(super) fn parse_rubric_prompt(
             return None;
         }
     };
+    let blank = match &rp {
+        RubricPrompt::Text(t) => t.trim().is_empty(),
+        RubricPrompt::Messages(ms) => ms.iter().all(|m| m.content.trim().is_empty()),
+    };
+    if blank {
+        cx.error("`rubricPrompt` is empty: the grader would be asked nothing", p);
+        return None;
+    }
     let texts: Vec<&str> = match &rp {
         RubricPrompt::Text(t) => vec![t.as_str()],
         RubricPrompt::Messages(ms) => ms.iter().map(|m| m.content.as_str()).collect(),

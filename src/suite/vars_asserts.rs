@@ -218,6 +218,16 @@ pub(super) fn build_assertion(
         Some(v) => super::refs::parse_grader_providers(cx, v, &p.key("provider"))?,
         None => Default::default(),
     };
+    if kind == crate::assertion::AssertionType::Similar {
+        if let Some(text) = &graders.text {
+            cx.error_help(
+                format!("`similar` compares embeddings: `{}` is a chat model", text.id),
+                &p.key("provider"),
+                "give an embedding model, e.g. provider: openai:embedding:text-embedding-3-small",
+            );
+            return None;
+        }
+    }
     let rubric_prompt = match &raw.rubric_prompt {
         Some(v) => Some(std::sync::Arc::new(super::refs::parse_rubric_prompt(
             cx,
