@@ -43,8 +43,9 @@ pub struct Case {
     pub prompt: Arc<Prompt>,
     /// The provider.
     pub provider: Arc<ProviderSlot>,
-    /// The graders of the test's assertions, by assertion index (empty for
-    /// deterministic assertions). Shared by every case of the test.
+    /// The graders of the test's assertions, by assertion index; an empty
+    /// list when the test has no model-graded assertion. Shared by every
+    /// case of the test.
     pub graders: Arc<[GraderSlots]>,
 }
 
@@ -235,6 +236,10 @@ fn resolve_graders(
     slots: &mut BTreeMap<String, Arc<ProviderSlot>>,
     diags: &mut Diagnostics,
 ) -> Arc<[GraderSlots]> {
+    if !test.assertions.iter().any(|a| a.kind.is_model_graded()) {
+        // Most tests grade nothing: no slots (indexed only for model-graded assertions).
+        return Arc::from(Vec::new());
+    }
     let mut out = Vec::with_capacity(test.assertions.len());
     for a in &test.assertions {
         let mut g = GraderSlots::default();
