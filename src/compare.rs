@@ -27,6 +27,7 @@ use crate::stats::{self, Interval};
 #[derive(Debug, Clone, Default)]
 pub struct Collector {
     cases: Arc<Mutex<Vec<Arc<CaseResult>>>>,
+    thresholds: Arc<Mutex<Vec<Arc<crate::thresholds::ThresholdOutcome>>>>,
 }
 
 impl Collector {
@@ -41,12 +42,27 @@ impl Collector {
         v.sort_by_key(|c| c.index);
         v
     }
+
+    /// The suite-level threshold outcomes collected so far.
+    pub fn thresholds(&self) -> Vec<Arc<crate::thresholds::ThresholdOutcome>> {
+        self.thresholds.lock().map(|t| t.clone()).unwrap_or_default()
+    }
 }
 
 impl Reporter for Collector {
     fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
-        if let (Event::CaseFinished(c), Ok(mut cases)) = (event, self.cases.lock()) {
-            cases.push(Arc::clone(c));
+        match event {
+            Event::CaseFinished(c) => {
+                if let Ok(mut cases) = self.cases.lock() {
+                    cases.push(Arc::clone(c));
+                }
+            }
+            Event::ThresholdsChecked(t) => {
+                if let Ok(mut all) = self.thresholds.lock() {
+                    all.push(Arc::clone(t));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -100,16 +116,24 @@ impl SuiteComparison {
         let (b, c) = (self.newly_failing.len(), self.newly_passing.len());
         if b > c && self.mcnemar_p < alpha {
             return Some(format!(
-                "{}: pass rate fell from {}/{} to {}/{} (McNemar exact p = {:.4} < {alpha})",
-                self.suite, self.baseline_passed, self.pairs, self.candidate_passed, self.pairs, self.mcnemar_p
+                "{}: pass rate fell from {}/{} to {}/{} (McNemar exact p = {} < {alpha})",
+                self.suite,
+                self.baseline_passed,
+                self.pairs,
+                self.candidate_passed,
+                self.pairs,
+                fmt_p(self.mcnemar_p)
             ));
         }
         self.metrics.iter().find_map(|m| {
             let p = m.p_value?;
             (m.mean_diff < 0.0 && p < alpha).then(|| {
                 format!(
-                    "{}: metric {} fell by {:.3} (paired t-test p = {p:.4} < {alpha})",
-                    self.suite, m.name, -m.mean_diff
+                    "{}: metric {} fell by {:.3} (paired t-test p = {} < {alpha})",
+                    self.suite,
+                    m.name,
+                    -m.mean_diff,
+                    fmt_p(p)
                 )
             })
         })
@@ -237,6 +261,15 @@ fn compare_suite(suite: String, pairs: &[Pair<'_>]) -> SuiteComparison {
     }
 }
 
+/// A p-value for people: 4 decimals, or `<0.0001`.
+pub fn fmt_p(p: f64) -> String {
+    if p < 0.0001 {
+        "<0.0001".to_string()
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 fn rate(k: usize, n: usize, i: Interval) -> String {
     if n == 0 {
         return "-".to_string();
@@ -250,7 +283,10 @@ fn rate(k: usize, n: usize, i: Interval) -> String {
 }
 
 fn metric_cell(m: &MetricComparison) -> String {
-    let p = m.p_value.map(|p| format!("p={p:.3}")).unwrap_or_else(|| "p=n/a".into());
+    let p = m
+        .p_value
+        .map(|p| format!("p={}", fmt_p(p)))
+        .unwrap_or_else(|| "p=n/a".into());
     format!("{} {:+.3} ({p}, n={})", m.name, m.mean_diff, m.n)
 }
 

@@ -29,6 +29,7 @@ pub mod runner;
 pub mod stats;
 pub mod suite;
 pub mod template;
+pub mod thresholds;
 pub mod yaml_loc;
 
 // The README's Rust examples are compiled and run as doctests.

@@ -59,6 +59,8 @@ pub struct Outcome {
     pub cases: Vec<Arc<CaseResult>>,
     /// Counts and metrics.
     pub summary: RunSummary,
+    /// Suite-level threshold outcomes (suites with `thresholds:`).
+    pub thresholds: Vec<Arc<crate::thresholds::ThresholdOutcome>>,
     /// The run's exit code (0 pass, 1 failure, 3 no verdict; a report that
     /// could not be written makes it 3 unless a case failed).
     pub exit_code: i32,
@@ -124,6 +126,7 @@ pub fn run_suites(
     };
     Ok(Outcome {
         cases: collector.cases(),
+        thresholds: collector.thresholds(),
         summary,
         exit_code,
         started_at,

@@ -140,6 +140,13 @@ fn lifecycle_register_gate_activate_rollback_history_status() {
         "{table}"
     );
     assert!(out.contains("comparison with production: rag_system@1"), "{out}");
+    // The faithfulness scores fall on the same cases: the paired t-test finds it, and
+    // the suite's threshold is breached.
+    assert!(
+        table.contains("significantly worse than rag_system@1: rag_faithfulness: metric faithfulness fell by 0.417 (paired t-test p = <0.0001 < 0.05)")
+            && table.contains("rag_faithfulness::thresholds: faithfulness.mean 0.556 < 0.85"),
+        "{table}"
+    );
     assert!(
         out.contains("newly failing: rag_grounding::refuses_to_answer_from_outside_an_empty_context"),
         "{out}"

@@ -353,12 +353,27 @@ fn gate_one(
         exit::SUCCESS => {}
         exit::TEST_FAILED => {
             decision.outcome = "blocked";
-            if failing.is_empty() {
+            if !failing.is_empty() {
+                decision.reasons.push(format!("failing: {}", failing.join(", ")));
+            }
+            for t in outcome.thresholds.iter().filter(|t| t.verdict == Verdict::Fail) {
+                let breached: Vec<String> = t
+                    .checks
+                    .iter()
+                    .filter(|c| !c.pass)
+                    .map(|c| match c.measured {
+                        Some(m) => format!("{} {m:.3} < {}", c.name, c.threshold),
+                        None => format!("{} not measured (threshold {})", c.name, c.threshold),
+                    })
+                    .collect();
                 decision
                     .reasons
-                    .push("the run failed (a suite threshold or another prompt's case)".into());
-            } else {
-                decision.reasons.push(format!("failing: {}", failing.join(", ")));
+                    .push(format!("{}::thresholds: {}", t.suite, breached.join(", ")));
+            }
+            if decision.reasons.is_empty() {
+                decision
+                    .reasons
+                    .push("the run failed (another prompt's case in the same suites)".into());
             }
         }
         _ => {

@@ -106,6 +106,7 @@ impl Reporter for ComparisonReporter {
                     *o = Some(cmp);
                 }
             }
+            _ => {}
         }
         Ok(())
     }
