@@ -500,3 +500,64 @@ fn a_locked_registry_is_exit_3_and_protected_labels_follow_the_rule() {
     let audit = d.json(&["registry", "audit", "--json"]);
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
 }
+
+#[test]
+fn killed_activations_leave_at_most_one_production_version_and_a_consistent_audit_log() {
+    let d = Demo::new();
+    for i in 1..=4 {
+        let f = d.path(&format!("v{i}.txt"));
+        std::fs::write(&f, format!("Version {i}: {{{{ query }}}}")).unwrap();
+        assert_eq!(d.run(&["registry", "add", "p", "--file", f.to_str().unwrap()]).0, 0);
+    }
+    // Start activations and SIGKILL them after a varying delay, many times over.
+    for round in 0..12u64 {
+        let mut children: Vec<std::process::Child> = (1..=4)
+            .map(|i| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
+                    .current_dir(d.dir.path())
+                    .env_remove("PROMPTGATE_REGISTRY")
+                    .args([
+                        "registry",
+                        "activate",
+                        &format!("p@{i}"),
+                        "--force",
+                        "--reason",
+                        "kill test",
+                    ])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(round * 3));
+        for c in &mut children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    let db = d.db();
+    let production: i64 = db
+        .query_row("SELECT count(*) FROM labels WHERE label = 'production'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(production <= 1, "{production} production versions");
+    let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    // Every audit row's from-version is the previous row's to-version, and the
+    // label points at the last row's to-version.
+    let audit = d.json(&["registry", "audit", "p", "--json"]);
+    let mut prev = Value::Null;
+    for r in audit.as_array().unwrap() {
+        assert_eq!(r["from_version"], prev, "{audit}");
+        prev = r["to_version"].clone();
+    }
+    let active = d.run(&["registry", "show", "p", "--json"]);
+    if prev.is_null() {
+        assert_eq!(active.0, 2, "no move survived, so nothing is active: {}", active.2);
+    } else {
+        let v: Value = serde_json::from_str(&active.1).unwrap();
+        assert_eq!(v["number"], prev);
+    }
+}
