@@ -108,11 +108,15 @@ pub struct SuiteComparison {
     pub mcnemar_p: f64,
     /// Score metrics.
     pub metrics: Vec<MetricComparison>,
+    /// The suite's own significance level (`gate: {alpha}` in the suite), if set.
+    pub alpha: Option<f64>,
 }
 
 impl SuiteComparison {
-    /// Why the candidate is significantly worse at `alpha`, if it is.
-    pub fn regression(&self, alpha: f64) -> Option<String> {
+    /// Why the candidate is significantly worse, if it is: at the suite's own
+    /// `alpha` when it sets one, else at `default_alpha`.
+    pub fn regression(&self, default_alpha: f64) -> Option<String> {
+        let alpha = self.alpha.unwrap_or(default_alpha);
         let (b, c) = (self.newly_failing.len(), self.newly_passing.len());
         if b > c && self.mcnemar_p < alpha {
             return Some(format!(
@@ -139,8 +143,9 @@ impl SuiteComparison {
         })
     }
 
-    /// Whether the candidate is significantly better at `alpha`.
-    pub fn improved(&self, alpha: f64) -> bool {
+    /// Whether the candidate is significantly better (alpha as in [`SuiteComparison::regression`]).
+    pub fn improved(&self, default_alpha: f64) -> bool {
+        let alpha = self.alpha.unwrap_or(default_alpha);
         let (b, c) = (self.newly_failing.len(), self.newly_passing.len());
         (c > b && self.mcnemar_p < alpha)
             || self
@@ -258,6 +263,14 @@ fn compare_suite(suite: String, pairs: &[Pair<'_>]) -> SuiteComparison {
         newly_failing,
         newly_passing,
         metrics,
+        alpha: None,
+    }
+}
+
+fn suite_cell(s: &SuiteComparison) -> String {
+    match s.alpha {
+        Some(a) => format!("{} (alpha {a})", s.suite),
+        None => s.suite.clone(),
     }
 }
 
@@ -291,6 +304,14 @@ fn metric_cell(m: &MetricComparison) -> String {
 }
 
 impl Comparison {
+    /// Sets each suite's own significance level (suite name → `gate.alpha`).
+    pub fn with_suite_alphas(mut self, alphas: &BTreeMap<String, f64>) -> Self {
+        for s in &mut self.suites {
+            s.alpha = alphas.get(&s.suite).copied();
+        }
+        self
+    }
+
     /// Reasons the candidate is significantly worse at `alpha` (empty = none).
     pub fn regressions(&self, alpha: f64) -> Vec<String> {
         self.suites.iter().filter_map(|s| s.regression(alpha)).collect()
@@ -315,7 +336,7 @@ impl Comparison {
         ]];
         for s in &self.suites {
             rows.push([
-                s.suite.clone(),
+                suite_cell(s),
                 rate(s.baseline_passed, s.pairs, s.baseline_interval),
                 rate(s.candidate_passed, s.pairs, s.candidate_interval),
                 s.newly_failing.len().to_string(),
@@ -365,7 +386,7 @@ impl Comparison {
         for s in &self.suites {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {:.4} | {} |\n",
-                cell(&s.suite),
+                cell(&suite_cell(s)),
                 rate(s.baseline_passed, s.pairs, s.baseline_interval),
                 rate(s.candidate_passed, s.pairs, s.candidate_interval),
                 s.newly_failing.len(),
@@ -503,6 +524,12 @@ mod tests {
         assert!(cmp.regressions(0.05)[0].contains("McNemar exact p = 0.0386"));
         assert!(cmp.regressions(0.01).is_empty());
         assert!(!cmp.improved(0.05));
+        // A suite's own `gate: {alpha}` wins over the default.
+        let strict = cmp
+            .clone()
+            .with_suite_alphas(&BTreeMap::from([("s".to_string(), 0.01)]));
+        assert!(strict.regressions(0.05).is_empty());
+        assert!(strict.console(0.05).contains("s (alpha 0.01)"));
         let text = cmp.console(0.05);
         assert!(text.contains("newly failing: s::t0 [p@0123456789ab echo]"), "{text}");
         assert!(cmp.markdown(0.05).contains("| s | 11/14 79%"), "{}", cmp.markdown(0.05));

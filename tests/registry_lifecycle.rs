@@ -268,6 +268,32 @@ fn baseline_comparison_in_console_junit_and_step_summary() {
     assert_eq!(add.0, 0);
     assert_eq!(d.run(&["test", "--record-run"]).0, 0);
     assert_eq!(d.run(&["registry", "activate", "rag_system@1"]).0, 0);
+    // A suite can set its own significance level for the comparison.
+    let grounding = std::fs::read_to_string(d.path("suites/rag_grounding.yaml")).unwrap();
+    std::fs::write(
+        d.path("suites/rag_grounding.yaml"),
+        format!("gate: {{alpha: 2}}\n{grounding}"),
+    )
+    .unwrap();
+    let (code, _, err) = d.run(&["test", "--baseline", "production"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`gate.alpha` must be between 0 and 1") && err.contains("rag_grounding.yaml:1"),
+        "{err}"
+    );
+    std::fs::write(
+        d.path("suites/rag_grounding.yaml"),
+        format!("gate: {{alhpa: 0.01}}\n{grounding}"),
+    )
+    .unwrap();
+    let (code, _, err) = d.run(&["test", "--baseline", "production"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean `alpha`"), "{err}");
+    std::fs::write(
+        d.path("suites/rag_grounding.yaml"),
+        format!("gate: {{alpha: 0.01}}\n{grounding}"),
+    )
+    .unwrap();
     let summary = d.path("summary.md");
     let out = d
         .cmd(&[
@@ -285,13 +311,13 @@ fn baseline_comparison_in_console_junit_and_step_summary() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("comparison with production: rag_system@1"), "{stdout}");
     assert!(
-        stdout.contains("rag_grounding      3/3 100% [44–100%]           2/3 67% [21–94%]"),
+        stdout.contains("rag_grounding (alpha 0.01)  3/3 100% [44–100%]           2/3 67% [21–94%]"),
         "{stdout}"
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("### Comparison with production: rag_system@1"), "{md}");
     assert!(
-        md.contains("| rag_grounding | 3/3 100% [44–100%] | 2/3 67% [21–94%] | 1 | 0 | 1.0000 |"),
+        md.contains("| rag_grounding (alpha 0.01) | 3/3 100% [44–100%] | 2/3 67% [21–94%] | 1 | 0 | 1.0000 |"),
         "{md}"
     );
     let xml = std::fs::read_to_string(d.path("reports/junit.xml")).unwrap();

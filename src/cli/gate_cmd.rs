@@ -310,6 +310,10 @@ fn gate_one(
         return Ok((decision, None));
     }
     let suite_files: Vec<PathBuf> = suites.iter().map(|s| s.file.clone()).collect();
+    let alphas: BTreeMap<String, f64> = suites
+        .iter()
+        .filter_map(|s| s.gate_alpha.map(|a| (s.name.clone(), a)))
+        .collect();
     let coverage = Coverage::of(&suites);
     // The run's console report goes to stderr when --json owns stdout.
     let sink: Box<dyn Write + Send> = if args.json {
@@ -408,7 +412,7 @@ fn gate_one(
     let Some(baseline) = baseline else {
         return Ok((decision, None));
     };
-    let cmp = compare::compare(&baseline.label, &baseline.cases, &outcome.cases);
+    let cmp = compare::compare(&baseline.label, &baseline.cases, &outcome.cases).with_suite_alphas(&alphas);
     {
         let text = cmp.console(alpha);
         if args.json {

@@ -87,6 +87,7 @@ pub fn run_baseline(
 /// writes, so that it can carry the comparison as properties).
 struct ComparisonReporter {
     baseline: Arc<Baseline>,
+    alphas: BTreeMap<String, f64>,
     cases: Vec<Arc<CaseResult>>,
     out: Arc<Mutex<Option<Comparison>>>,
     props: ExtraProperties,
@@ -98,7 +99,8 @@ impl Reporter for ComparisonReporter {
             Event::RunStarted(_) => self.cases.clear(),
             Event::CaseFinished(c) => self.cases.push(Arc::clone(c)),
             Event::RunFinished(_) => {
-                let cmp = compare::compare(&self.baseline.label, &self.baseline.cases, &self.cases);
+                let cmp = compare::compare(&self.baseline.label, &self.baseline.cases, &self.cases)
+                    .with_suite_alphas(&self.alphas);
                 if let Ok(mut p) = self.props.lock() {
                     p.extend(cmp.junit_properties());
                 }
@@ -118,6 +120,7 @@ pub struct Hooks {
     record: bool,
     coverage: Coverage,
     baseline: Option<Arc<Baseline>>,
+    alphas: BTreeMap<String, f64>,
     comparison: Arc<Mutex<Option<Comparison>>>,
     props: ExtraProperties,
     collector: compare::Collector,
@@ -187,11 +190,17 @@ impl Hooks {
                 }
             }
         }
+        let alphas = project
+            .suites
+            .iter()
+            .filter_map(|s| s.gate_alpha.map(|a| (s.name.clone(), a)))
+            .collect();
         Ok(Hooks {
             registry,
             record,
             coverage,
             baseline,
+            alphas,
             comparison: Arc::new(Mutex::new(None)),
             props: Arc::new(Mutex::new(Vec::new())),
             collector: compare::Collector::new(),
@@ -208,6 +217,7 @@ impl Hooks {
         if let Some(b) = &self.baseline {
             out.push(Box::new(ComparisonReporter {
                 baseline: Arc::clone(b),
+                alphas: self.alphas.clone(),
                 cases: Vec::new(),
                 out: Arc::clone(&self.comparison),
                 props: Arc::clone(&self.props),

@@ -27,6 +27,15 @@ pub(crate) struct RawSuite {
     pub schema: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub thresholds: Option<RawThresholds>,
+    #[serde(default)]
+    pub gate: Option<RawGate>,
+}
+
+/// Suite-level `gate` settings (the registry gate's comparison).
+#[derive(Debug, Deserialize, Default, Clone)]
+pub(crate) struct RawGate {
+    #[serde(default)]
+    pub alpha: Option<f64>,
 }
 
 /// Suite-level `thresholds`.
@@ -128,6 +137,7 @@ pub(crate) enum Section {
     Prompt,
     Thresholds,
     MetricThreshold,
+    Gate,
 }
 
 impl Section {
@@ -142,6 +152,7 @@ impl Section {
             Section::Prompt => "a prompt",
             Section::Thresholds => "`thresholds`",
             Section::MetricThreshold => "a metric threshold",
+            Section::Gate => "`gate`",
         }
     }
 
@@ -156,6 +167,7 @@ impl Section {
                 "tests",
                 "metadata",
                 "thresholds",
+                "gate",
             ],
             Section::Test => &["description", "vars", "assert", "threshold", "metadata", "options"],
             Section::Assertion => &[
@@ -186,6 +198,7 @@ impl Section {
             Section::Prompt => &["id", "raw", "label"],
             Section::Thresholds => &["pass_rate", "metrics"],
             Section::MetricThreshold => &["mean", "min"],
+            Section::Gate => &["alpha"],
         }
     }
 
@@ -245,7 +258,7 @@ impl Section {
                 "top_k",
             ],
             Section::Prompt => &["config", "function"],
-            Section::Thresholds | Section::MetricThreshold => &[],
+            Section::Thresholds | Section::MetricThreshold | Section::Gate => &[],
         }
     }
 }
