@@ -34,4 +34,4 @@ cp prompts/rag_system.v3.txt prompts/rag_system.txt
 t "gate (v3: candidate + baseline + compare)" bash -c "\"$pg\" registry rollback rag_system --to 1 >/dev/null 2>&1; \"$pg\" gate suites/"
 for i in 1 2 3 4 5 6 7 8; do printf 'v%s {{ query }}' "$i" >"p$i.txt"; "$pg" registry add p --file "p$i.txt" >/dev/null; done
 t "8 concurrent activate --force (one prompt)" bash -c "for i in 1 2 3 4 5 6 7 8; do \"$pg\" registry activate p@\$i --force --reason bench & done; wait"
-echo "registry size: $(du -k .promptgate/registry.db | cut -f1) KiB, runs: $("$pg" registry history rag_system --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') versions"
+echo "registry size: $(du -k .promptgate/registry.db | cut -f1) KiB, rag_system versions: $("$pg" registry history rag_system --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
