@@ -186,3 +186,11 @@ fn references_parse_and_resolve_with_helpful_errors() {
     assert!("@1".parse::<VersionRef>().is_err());
     assert!("qa@".parse::<VersionRef>().is_err());
 }
+
+#[test]
+fn tokens_use_the_model_encoding_when_tiktoken_knows_it() {
+    let (n, enc) = count_tokens("hello world", None);
+    assert_eq!((n, enc.as_str()), (2, "cl100k_base"));
+    assert_eq!(count_tokens("hello world", Some("gpt-4o")).1, "o200k_base");
+    assert_eq!(count_tokens("hello world", Some("no-such-model")).1, "cl100k_base");
+}
