@@ -68,7 +68,8 @@ pub struct Outcome {
     pub started_at: String,
 }
 
-/// Runs `suites` with `reporters` (a [`Collector`] is added) and returns the outcome.
+/// Runs `suites` with `reporters` (a [`Collector`] is added) and returns the
+/// outcome; `plan_opts` carries the graders of `--grader` / `--grader-embedding`.
 ///
 /// # Errors
 /// Input errors (exit 2): a plan that cannot be made, a missing API key
@@ -77,6 +78,7 @@ pub fn run_suites(
     suites: Vec<Suite>,
     templates: crate::template::Templates,
     filters: &[String],
+    plan_opts: &runner::PlanOptions,
     flags: &ModeFlags,
     jobs: usize,
     mut reporters: Vec<Box<dyn Reporter>>,
@@ -87,14 +89,20 @@ pub fn run_suites(
         .build()
         .map_err(|e| Diagnostic::error(format!("cannot start the HTTP client: {e}"), None))?;
     let work_dir = std::env::current_dir().unwrap_or_default();
-    let plan = runner::plan(suites, filters, &env, &client, &work_dir)?;
+    let plan = runner::plan_with(suites, filters, &env, &client, &work_dir, plan_opts)?;
     if plan.cases.is_empty() {
         return Err(Diagnostic::error("no test cases", None).into());
     }
-    let mode = flags.mode(plan.providers.iter().any(|s| !s.provider.is_local()));
+    // Graders call out too: they are recorded, replayed and need their keys.
+    let mode = flags.mode(
+        plan.providers
+            .iter()
+            .chain(&plan.graders)
+            .any(|s| !s.provider.is_local()),
+    );
     if !matches!(mode, Mode::Replay(_)) {
         let mut diags = Diagnostics::default();
-        for slot in &plan.providers {
+        for slot in plan.providers.iter().chain(&plan.graders) {
             if let Err(e) = slot.provider.check_ready() {
                 diags.push(Diagnostic::error(e.to_string(), None));
             }

@@ -323,7 +323,9 @@ fn gate_one(
     };
     let reporters: Vec<Box<dyn Reporter>> =
         vec![Box::new(ConsoleReporter::new(sink, ConsoleReporter::want_progress()))];
-    let outcome = pipeline::run_suites(suites, project.templates, &[], flags, jobs, reporters)?;
+    // Graders: the suites' own (`options.provider`) or the defaults.
+    let plan_opts = crate::runner::PlanOptions::default();
+    let outcome = pipeline::run_suites(suites, project.templates, &[], &plan_opts, flags, jobs, reporters)?;
     let report = record::RunReport {
         coverage: &coverage,
         cases: &outcome.cases,
@@ -406,6 +408,7 @@ fn gate_one(
         prompts_dir,
         &BTreeMap::new(),
         &[],
+        &plan_opts,
         flags,
         jobs,
     )?;

@@ -84,7 +84,7 @@ pub struct TestArgs {
 }
 
 /// `--grader` / `--grader-embedding` as grader providers, checked.
-fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Diagnostics> {
+pub(super) fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Diagnostics> {
     use crate::provider::ProviderKind;
     let mut out = crate::assertion::GraderProviders::default();
     for (flag, id, embedding) in [
@@ -220,19 +220,13 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         .iter()
         .chain(&plan.graders)
         .any(|s| !s.provider.is_local());
-    let mode = if !calls_out {
-        Mode::Live
-    } else if let Some(dir) = &args.record {
-        Mode::Record(dir.clone())
-    } else if let Some(dir) = &args.replay {
-        Mode::Replay(dir.clone())
-    } else if args.live {
-        Mode::Live
-    } else if let Some(dir) = &config.test.replay {
-        Mode::Replay(dir.clone())
-    } else {
-        Mode::Live
-    };
+    let mode = crate::pipeline::ModeFlags {
+        record: args.record.clone(),
+        replay: args.replay.clone(),
+        live: args.live,
+        config_replay: config.test.replay.clone(),
+    }
+    .mode(calls_out);
     if !matches!(mode, Mode::Replay(_)) {
         let mut diags = Diagnostics::default();
         for slot in plan.providers.iter().chain(&plan.graders) {

@@ -47,6 +47,7 @@ pub fn run_baseline(
     prompts_dir: &std::path::Path,
     user_overrides: &BTreeMap<String, PathBuf>,
     filters: &[String],
+    plan_opts: &crate::runner::PlanOptions,
     flags: &ModeFlags,
     jobs: usize,
 ) -> Result<Option<Baseline>, Diagnostics> {
@@ -76,7 +77,15 @@ pub fn run_baseline(
     let label_text = format!("{label}: {}", shown.join(", "));
     eprintln!("running the baseline ({label_text}) on the same cases");
     let project = pipeline::load(paths, prompts_dir, overrides)?;
-    let outcome = pipeline::run_suites(project.suites, project.templates, filters, flags, jobs, Vec::new())?;
+    let outcome = pipeline::run_suites(
+        project.suites,
+        project.templates,
+        filters,
+        plan_opts,
+        flags,
+        jobs,
+        Vec::new(),
+    )?;
     Ok(Some(Baseline {
         label: label_text,
         cases: outcome.cases,
@@ -174,6 +183,9 @@ impl Hooks {
                     };
                     let jobs = args.jobs.map(usize::from).or(config.test.jobs).unwrap_or(8);
                     let overrides: BTreeMap<String, PathBuf> = args.prompts.iter().cloned().collect();
+                    let plan_opts = crate::runner::PlanOptions {
+                        graders: super::test_cmd::grader_flags(args).map_err(|d| (exit::INVALID_INPUT, d))?,
+                    };
                     baseline = run_baseline(
                         reg,
                         label,
@@ -182,6 +194,7 @@ impl Hooks {
                         prompts_dir,
                         &overrides,
                         &args.filter,
+                        &plan_opts,
                         &flags,
                         jobs,
                     )
