@@ -587,3 +587,40 @@ fn killed_activations_leave_at_most_one_production_version_and_a_consistent_audi
         assert_eq!(v["number"], prev);
     }
 }
+
+#[test]
+fn a_significant_metric_regression_fails_test_baseline_even_when_every_case_passes() {
+    let d = Demo::new();
+    // `echo` answers with the prompt itself: the metric is 1 while the prompt names
+    // the capital and 0 once it does not; the heavy unnamed assertion keeps every case passing.
+    std::fs::write(d.path("prompts/capital.txt"), "Paris is the capital. Q{{ n }}").unwrap();
+    let mut suite = String::from("prompts: [capital]\nproviders: [echo]\ntests:\n");
+    for n in 0..10 {
+        suite.push_str(&format!(
+            "  - vars: {{n: {n}}}\n    threshold: 0.5\n    assert:\n      - {{type: contains, value: Q, weight: 9}}\n      - {{type: icontains, value: paris, metric: accuracy}}\n"
+        ));
+    }
+    std::fs::write(d.path("suites/capital.yaml"), suite).unwrap();
+    assert_eq!(d.run(&["test", "suites/capital.yaml", "--record-run"]).0, 0);
+    assert_eq!(d.run(&["registry", "activate", "capital@1"]).0, 0);
+    std::fs::write(d.path("candidate.txt"), "A city is the capital. Q{{ n }}").unwrap();
+    let (code, out, err) = d.run(&[
+        "test",
+        "suites/capital.yaml",
+        "--baseline",
+        "production",
+        "--prompt",
+        "capital=candidate.txt",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("test result: ok. 10 passed"), "{out}");
+    assert!(out.contains("accuracy -1.000 (p=<0.0001, n=10)"), "{out}");
+    assert!(
+        out.contains("significant regression: capital: metric accuracy fell by 1.000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("comparison: FAILED (significantly worse than production: capital@1)"),
+        "{out}"
+    );
+}

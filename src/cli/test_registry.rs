@@ -245,16 +245,22 @@ impl Hooks {
     }
 
     /// After the run: prints the comparison (console and step summary) and
-    /// records the run. Returns the exit code (a run that could not be
-    /// recorded is exit 3 unless it already failed).
+    /// records the run. Returns the exit code: a run whose cases all passed
+    /// but that is significantly worse than the baseline is exit 1 (as the
+    /// gate would block it); a run that could not be recorded is exit 3
+    /// unless it already failed.
     pub fn finish(self, code: i32, summary: &crate::result::RunSummary) -> i32 {
         let cmp = self.comparison.lock().ok().and_then(|mut c| c.take());
+        let mut code = code;
         if let Some(cmp) = &cmp {
             let mut out = std::io::stdout().lock();
             let _ = write!(out, "{}", cmp.console(self.alpha));
             append_step_summary(&cmp.markdown(self.alpha));
+            if code == exit::SUCCESS && !cmp.regressions(self.alpha).is_empty() {
+                let _ = writeln!(out, "comparison: FAILED (significantly worse than {})", cmp.baseline);
+                code = exit::TEST_FAILED;
+            }
         }
-        let mut code = code;
         if let (true, Some(reg)) = (self.record, &self.registry) {
             let cases = self.collector.cases();
             let report = record::RunReport {
