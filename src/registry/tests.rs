@@ -194,3 +194,23 @@ fn tokens_use_the_model_encoding_when_tiktoken_knows_it() {
     assert_eq!(count_tokens("hello world", Some("gpt-4o")).1, "o200k_base");
     assert_eq!(count_tokens("hello world", Some("no-such-model")).1, "cl100k_base");
 }
+
+#[test]
+fn yaml_prompts_keep_model_settings_and_chat_variables() {
+    let (_d, r) = reg();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("chat.yaml");
+    std::fs::write(
+        &p,
+        "model: gpt-4o\ntemperature: 0.2\nmessages:\n  - {role: system, content: 'Use {{ context }}'}\n  - {role: user, content: '{{ query }}'}\n",
+    )
+    .unwrap();
+    let v = r.register_file("chat", &p, "alice", None).unwrap();
+    assert_eq!(v.file_ext, "yaml");
+    assert_eq!(v.model.as_deref(), Some("gpt-4o"));
+    assert_eq!(v.tokenizer, "o200k_base");
+    assert_eq!(v.settings, Some(serde_json::json!({"temperature": 0.2})));
+    assert_eq!(v.variables, vec!["context".to_string(), "query".to_string()]);
+    let text = r.register_file("plain", &dir.path().join("missing.txt"), "a", None);
+    assert!(matches!(text, Err(RegistryError::Invalid(_))));
+}
