@@ -321,8 +321,12 @@ fn gate_one(
     } else {
         Box::new(std::io::stdout())
     };
-    let reporters: Vec<Box<dyn Reporter>> =
-        vec![Box::new(ConsoleReporter::new(sink, ConsoleReporter::want_progress()))];
+    let mut console = ConsoleReporter::new(sink, ConsoleReporter::want_progress());
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        // Model output in the failure list must not run workflow commands.
+        console = console.with_stop_commands(ConsoleReporter::stop_commands_token());
+    }
+    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(console)];
     // Graders: the suites' own (`options.provider`) or the defaults.
     let plan_opts = crate::runner::PlanOptions::default();
     let outcome = pipeline::run_suites(suites, project.templates, &[], &plan_opts, flags, jobs, reporters)?;
