@@ -326,7 +326,11 @@ fn gate_one(
         // Model output in the failure list must not run workflow commands.
         console = console.with_stop_commands(ConsoleReporter::stop_commands_token());
     }
-    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(console)];
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(console)];
+    // Under GitHub Actions: annotations at the failing tests' lines and the run's summary.
+    if let Some(gh) = crate::report::github::GithubReporter::from_env() {
+        reporters.push(Box::new(gh));
+    }
     // Graders: the suites' own (`options.provider`) or the defaults.
     let plan_opts = crate::runner::PlanOptions::default();
     let outcome = pipeline::run_suites(suites, project.templates, &[], &plan_opts, flags, jobs, reporters)?;
