@@ -325,6 +325,25 @@ fn baseline_comparison_in_console_junit_and_step_summary() {
         xml.contains(r#"<property name="comparison.mcnemar_p" value="1.000000"/>"#),
         "{xml}"
     );
+    // Still valid against the Jenkins xunit schema (minus the `skipped` attribute
+    // quick-junit writes on <testsuites>, see tests/junit_report.rs).
+    if std::process::Command::new("xmllint").arg("--version").output().is_ok() {
+        let start = xml.find("<testsuites").unwrap();
+        let end = start + xml[start..].find('>').unwrap();
+        let cleaned = format!("{}{}{}", &xml[..start], strip_skipped(&xml[start..end]), &xml[end..]);
+        let file = d.path("junit-clean.xml");
+        std::fs::write(&file, cleaned).unwrap();
+        let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit-10.xsd");
+        let out = std::process::Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&schema)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "xmllint is required in CI");
+    }
     assert!(
         xml.contains(r#"name="comparison.newly_failing" value="rag_grounding::refuses_to_answer"#),
         "{xml}"
@@ -623,4 +642,16 @@ fn a_significant_metric_regression_fails_test_baseline_even_when_every_case_pass
         out.contains("comparison: FAILED (significantly worse than production: capital@1)"),
         "{out}"
     );
+}
+
+/// `<testsuites ... skipped="N" ...` without the `skipped` attribute.
+fn strip_skipped(tag: &str) -> String {
+    match tag.find(" skipped=\"") {
+        Some(at) => {
+            let rest = &tag[at + " skipped=\"".len()..];
+            let close = rest.find('"').unwrap();
+            format!("{}{}", &tag[..at], &rest[close + 1..])
+        }
+        None => tag.to_string(),
+    }
 }
