@@ -181,6 +181,22 @@ fn outcome(v: Verdict) -> Option<bool> {
     }
 }
 
+/// The candidate's cases whose comparison was lost to an error: the paired
+/// baseline case (or the candidate case itself) errored, so the pair has no
+/// outcome. A comparison with such cases is incomplete: a regression could
+/// hide in them, so the gate treats it as no verdict (fail closed).
+pub fn lost_to_errors(baseline: &[Arc<CaseResult>], candidate: &[Arc<CaseResult>]) -> Vec<String> {
+    let base: BTreeMap<Key, &Arc<CaseResult>> = baseline.iter().map(|c| (key(c), c)).collect();
+    let mut out: Vec<String> = candidate
+        .iter()
+        .filter(|c| c.verdict != Verdict::Skipped)
+        .filter(|c| c.verdict == Verdict::Error || base.get(&key(c)).is_some_and(|b| b.verdict == Verdict::Error))
+        .map(|c| c.full_name())
+        .collect();
+    out.sort();
+    out
+}
+
 /// Compares `candidate` with `baseline` (both one run's cases).
 pub fn compare(baseline_label: &str, baseline: &[Arc<CaseResult>], candidate: &[Arc<CaseResult>]) -> Comparison {
     let base: BTreeMap<Key, &Arc<CaseResult>> = baseline.iter().map(|c| (key(c), c)).collect();

@@ -159,6 +159,34 @@ pub fn load(
     )
 }
 
+/// The suites in `paths` that test prompt `name` now (file and content
+/// hash), loaded with `content` standing in for the prompt's file (so that
+/// it does not matter what `prompts/` holds at the moment). This is what an
+/// activation of that content requires a passing run to have covered.
+///
+/// # Errors
+/// Suites that do not load (bad input, exit 2).
+pub fn suites_testing(
+    name: &str,
+    content: &str,
+    file_ext: &str,
+    paths: &[PathBuf],
+    prompts_dir: &Path,
+) -> Result<Vec<RunSuite>, Diagnostics> {
+    let tmp = tempfile::tempdir()
+        .map_err(|e| crate::diagnostic::Diagnostic::error(format!("cannot create a temporary folder: {e}"), None))?;
+    let file = tmp.path().join(format!("{name}.{file_ext}"));
+    std::fs::write(&file, content)
+        .map_err(|e| crate::diagnostic::Diagnostic::error(format!("cannot write {}: {e}", file.display()), None))?;
+    let project = load(paths, prompts_dir, BTreeMap::from([(name.to_string(), file)]))?;
+    let suites: Vec<Suite> = project
+        .suites
+        .into_iter()
+        .filter(|s| s.prompts.iter().any(|p| p.name == name))
+        .collect();
+    Ok(Coverage::of(&suites).suites)
+}
+
 /// What a run covered: file-backed prompts (name, full SHA-256, file) and suites.
 #[derive(Debug, Clone, Default)]
 pub struct Coverage {

@@ -383,6 +383,14 @@ fn gate_blocks_token_growth_without_improvement_and_fails_closed_on_provider_err
         out.contains("prompt grew 36% (117 -> 159 tokens), more than max_token_growth 10%"),
         "{out}"
     );
+    // The blocked version was recorded as a failing run: plain activation refuses it.
+    let (code, out, err) = d.run(&["registry", "activate", "rag_system@2"]);
+    assert_eq!(code, 1, "a version the gate blocked must not be activated: {out}{err}");
+    assert!(
+        err.contains("refusing to move `production`") && err.contains("no recorded run passed on it"),
+        "{err}"
+    );
+    assert_eq!(d.json(&["registry", "show", "rag_system", "--json"])["number"], 1);
 
     // A change with no recorded answer: every case errors, exit 3, nothing activated.
     let mut text = std::fs::read_to_string(d.path("prompts/rag_system.v3.txt")).unwrap();
@@ -654,4 +662,95 @@ fn strip_skipped(tag: &str) -> String {
         }
         None => tag.to_string(),
     }
+}
+
+#[test]
+fn activation_needs_a_passing_run_of_every_current_suite_that_uses_the_prompt() {
+    let d = Demo::new();
+    assert_eq!(
+        d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"])
+            .0,
+        0
+    );
+    // v2 drops the grounding rule; a run of one suite file passes on it...
+    d.edit_prompt("rag_system.v2.txt");
+    let (code, out, err) = d.run(&["test", "suites/rag_adversarial.yaml", "--record-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // ...but it does not vouch for the prompt: the other suites using it never ran.
+    let (code, out, err) = d.run(&["registry", "activate", "rag_system@2"]);
+    assert_eq!(code, 1, "a subset of the suites must not permit activation: {out}{err}");
+    assert!(
+        err.contains("did not cover every suite")
+            && err.contains("suites/rag_grounding.yaml")
+            && err.contains("promptgate test suites/ --record-run"),
+        "{err}"
+    );
+
+    // A stale pass: v3 passes every suite, then a suite is changed (tightened).
+    d.edit_prompt("rag_system.v3.txt");
+    let (code, out, err) = d.run(&["test", "suites/", "--record-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let grounding = d.path("suites/rag_grounding.yaml");
+    let mut text = std::fs::read_to_string(&grounding).unwrap();
+    text.push_str("\n# tightened\n");
+    std::fs::write(&grounding, text).unwrap();
+    let (code, out, err) = d.run(&["registry", "activate", "rag_system@3"]);
+    assert_eq!(code, 1, "a pass from before a suite changed must not count: {out}{err}");
+    assert!(err.contains("suites/rag_grounding.yaml (changed since)"), "{err}");
+    let (code, out, err) = d.run(&["test", "suites/", "--record-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = d.run(&["registry", "activate", "rag_system@3"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Removes from the recordings every answer to the original prompt (v1), so
+/// that a baseline run of v1 errors (no recorded answer).
+fn drop_v1_recordings(d: &Demo) {
+    for f in [
+        "recordings/openai_chat_gpt-4o-mini.yaml",
+        "recordings/openai_chat_gpt-4o.yaml",
+    ] {
+        let path = d.path(f);
+        let entries: Vec<serde_yaml::Value> = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let n = entries.len();
+        let kept: Vec<serde_yaml::Value> = entries
+            .into_iter()
+            .filter(|e| {
+                !serde_yaml::to_string(&e["request"])
+                    .unwrap()
+                    .contains("Answer the question using ONLY the information")
+            })
+            .collect();
+        assert!(
+            kept.len() < n || f.ends_with("gpt-4o.yaml"),
+            "{f}: nothing of v1 removed"
+        );
+        std::fs::write(&path, serde_yaml::to_string(&kept).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn the_gate_fails_closed_when_the_baseline_run_has_provider_errors() {
+    let d = Demo::new();
+    assert_eq!(
+        d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"])
+            .0,
+        0
+    );
+    assert_eq!(d.run(&["test", "--record-run"]).0, 0);
+    assert_eq!(d.run(&["registry", "activate", "rag_system@1"]).0, 0);
+    drop_v1_recordings(&d);
+    d.edit_prompt("rag_system.v3.txt");
+
+    // `test --baseline`: the candidate passes, but the comparison is incomplete.
+    let (code, out, err) = d.run(&["test", "suites/", "--baseline", "production"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("comparison: INCOMPLETE"), "{out}");
+
+    let (code, out, err) = d.run(&["gate", "--json"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let decisions: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(decisions[0]["outcome"], "error", "{decisions}");
+    assert!(decisions.to_string().contains("incomplete"), "{decisions}");
+    assert_eq!(d.json(&["registry", "show", "rag_system", "--json"])["number"], 1);
 }

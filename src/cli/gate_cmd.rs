@@ -87,6 +87,9 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// The recorded run.
     pub run_id: Option<i64>,
+    /// The suites (file, hash) the activation requires a passing run to cover.
+    #[serde(skip)]
+    pub required: Vec<registry::RunSuite>,
 }
 
 fn fail(d: &Diagnostics) -> i32 {
@@ -224,7 +227,8 @@ pub fn run(args: GateArgs) -> i32 {
                 return e.exit_code();
             }
         };
-        if let Err(e) = reg.set_label(&v, PRODUCTION, true, &actor, None, "promptgate gate suites/") {
+        let hint = "promptgate gate suites/";
+        if let Err(e) = reg.set_label(&v, PRODUCTION, true, &actor, None, &d.required, hint) {
             d.outcome = if e.exit_code() == exit::INFRA_ERROR {
                 "error"
             } else {
@@ -289,6 +293,7 @@ fn gate_one(
         outcome: "activated",
         reasons: Vec::new(),
         run_id: None,
+        required: Vec::new(),
     };
     let overrides = BTreeMap::from([(name.to_string(), file.to_path_buf())]);
     let project = pipeline::load(&args.paths, prompts_dir, overrides.clone())?;
@@ -334,22 +339,23 @@ fn gate_one(
     // Graders: the suites' own (`options.provider`) or the defaults.
     let plan_opts = crate::runner::PlanOptions::default();
     let outcome = pipeline::run_suites(suites, project.templates, &[], &plan_opts, flags, jobs, reporters)?;
-    let report = record::RunReport {
-        coverage: &coverage,
-        cases: &outcome.cases,
-        summary: &outcome.summary,
-        exit_code: outcome.exit_code,
-        filtered: false,
-        started_at: &outcome.started_at,
-        actor,
-        command: record::command_line(),
-    };
-    match record::record(reg, &report) {
-        Ok((id, _)) => decision.run_id = Some(id),
-        Err(e) => {
-            decision.outcome = "error";
-            decision.reasons.push(format!("cannot record the run: {e}"));
-            return Ok((decision, None));
+    // What an activation requires: every suite that tests the prompt, in
+    // the gate's paths and in the project's `suites/` folder.
+    decision.required = coverage.suites.clone();
+    let project_suites = Path::new("suites");
+    if project_suites.is_dir() {
+        let content = std::fs::read_to_string(file).unwrap_or_default();
+        let content = content.strip_prefix('\u{feff}').unwrap_or(&content);
+        for s in pipeline::suites_testing(
+            name,
+            content,
+            &version.file_ext,
+            &[project_suites.to_path_buf()],
+            prompts_dir,
+        )? {
+            if !decision.required.iter().any(|r| r.sha256 == s.sha256) {
+                decision.required.push(s);
+            }
         }
     }
     let mine: Vec<_> = outcome.cases.iter().filter(|c| c.prompt == name).collect();
@@ -400,11 +406,13 @@ fn gate_one(
                     format!(": {}", errored.join(", "))
                 }
             ));
+            record_decision(reg, &mut decision, &coverage, &outcome, actor);
             return Ok((decision, None));
         }
     }
     // Compare with the active version on the same cases.
     let Some(active) = active else {
+        record_decision(reg, &mut decision, &coverage, &outcome, actor);
         return Ok((decision, None));
     };
     let names = BTreeSet::from([name.to_string()]);
@@ -421,9 +429,11 @@ fn gate_one(
         jobs,
     )?;
     let Some(baseline) = baseline else {
+        record_decision(reg, &mut decision, &coverage, &outcome, actor);
         return Ok((decision, None));
     };
     let cmp = compare::compare(&baseline.label, &baseline.cases, &outcome.cases).with_suite_alphas(&alphas);
+    let lost = compare::lost_to_errors(&baseline.cases, &outcome.cases);
     {
         let text = cmp.console(alpha);
         if args.json {
@@ -431,6 +441,22 @@ fn gate_one(
         } else {
             print!("{text}");
         }
+    }
+    if baseline.exit_code == exit::INFRA_ERROR || !lost.is_empty() {
+        // Fail closed: a regression could hide in the pairs the errors took.
+        let why = format!(
+            "comparison with {} incomplete: provider errors in the baseline run{}",
+            active.display(),
+            if lost.is_empty() {
+                String::new()
+            } else {
+                format!(" (pairs lost: {})", lost.join(", "))
+            }
+        );
+        if decision.outcome == "activated" {
+            decision.outcome = "error";
+        }
+        decision.reasons.push(why);
     }
     let regressions = cmp.regressions(alpha);
     if !regressions.is_empty() {
@@ -455,7 +481,43 @@ fn gate_one(
             ));
         }
     }
+    record_decision(reg, &mut decision, &coverage, &outcome, actor);
     Ok((decision, Some(cmp)))
+}
+
+/// Records the candidate's run with the gate's final decision as its
+/// verdict (activated = pass, blocked = fail, error = error), so that a
+/// version the gate blocked cannot be activated later on the strength of
+/// its cases alone.
+fn record_decision(
+    reg: &Registry,
+    decision: &mut Decision,
+    coverage: &Coverage,
+    outcome: &pipeline::Outcome,
+    actor: &str,
+) {
+    let exit_code = match decision.outcome {
+        "activated" => exit::SUCCESS,
+        "blocked" => exit::TEST_FAILED,
+        _ => exit::INFRA_ERROR,
+    };
+    let report = record::RunReport {
+        coverage,
+        cases: &outcome.cases,
+        summary: &outcome.summary,
+        exit_code,
+        filtered: false,
+        started_at: &outcome.started_at,
+        actor,
+        command: record::command_line(),
+    };
+    match record::record(reg, &report) {
+        Ok((id, _)) => decision.run_id = Some(id),
+        Err(e) => {
+            decision.outcome = "error";
+            decision.reasons.push(format!("cannot record the run: {e}"));
+        }
+    }
 }
 
 fn print_table(decisions: &[Decision], json: bool) {

@@ -214,6 +214,31 @@ fn suites_hint(v: &Version, config: &Config) -> String {
     }
 }
 
+/// The suites in `suites/` that test `v`'s prompt now (file and content
+/// hash): a protected move needs a passing run that covered all of them.
+///
+/// # Errors
+/// Suites that do not load ([`RegistryError::Invalid`], exit 2).
+fn required_suites(v: &Version, config: &Config) -> Result<Vec<registry::RunSuite>, RegistryError> {
+    let dir = PathBuf::from("suites");
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let prompts_dir = config
+        .test
+        .prompts_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("prompts"));
+    crate::pipeline::suites_testing(&v.prompt, &v.content, &v.file_ext, &[dir], &prompts_dir).map_err(|d| {
+        let msgs: Vec<String> = d.errors().map(|e| e.to_string()).collect();
+        RegistryError::Invalid(format!(
+            "cannot load the suites that decide whether {} may be activated:\n{}",
+            v.display(),
+            msgs.join("\n")
+        ))
+    })
+}
+
 /// Names of the suites in `suites/` that test `prompt` (best effort: none when they do not load).
 fn pipeline_suites_using(prompt: &str, prompts_dir: &Path) -> Vec<String> {
     let dir = PathBuf::from("suites");
@@ -543,12 +568,18 @@ fn label_move(
     }
     let protected = config.registry.is_protected(label);
     let actor = registry::actor(author);
+    let required = if protected && !force {
+        required_suites(&v, config)?
+    } else {
+        Vec::new()
+    };
     let from = reg.set_label(
         &v,
         label,
         protected,
         &actor,
         if force { reason } else { None },
+        &required,
         &suites_hint(&v, config),
     )?;
     if json {

@@ -29,6 +29,8 @@ pub struct Baseline {
     pub label: String,
     /// Its cases.
     pub cases: Vec<Arc<CaseResult>>,
+    /// The baseline run's exit code (3 when provider errors kept cases from a verdict).
+    pub exit_code: i32,
 }
 
 /// Runs the versions holding `label` (for every registered prompt the
@@ -89,8 +91,12 @@ pub fn run_baseline(
     Ok(Some(Baseline {
         label: label_text,
         cases: outcome.cases,
+        exit_code: outcome.exit_code,
     }))
 }
+
+/// The comparison and the cases whose pairs were lost to errors, filled when the run finishes.
+type SharedComparison = Arc<Mutex<Option<(Comparison, Vec<String>)>>>;
 
 /// Computes the comparison when the run finishes (before the JUnit reporter
 /// writes, so that it can carry the comparison as properties).
@@ -98,7 +104,7 @@ struct ComparisonReporter {
     baseline: Arc<Baseline>,
     alphas: BTreeMap<String, f64>,
     cases: Vec<Arc<CaseResult>>,
-    out: Arc<Mutex<Option<Comparison>>>,
+    out: SharedComparison,
     props: ExtraProperties,
 }
 
@@ -113,8 +119,9 @@ impl Reporter for ComparisonReporter {
                 if let Ok(mut p) = self.props.lock() {
                     p.extend(cmp.junit_properties());
                 }
+                let lost = compare::lost_to_errors(&self.baseline.cases, &self.cases);
                 if let Ok(mut o) = self.out.lock() {
-                    *o = Some(cmp);
+                    *o = Some((cmp, lost));
                 }
             }
             _ => {}
@@ -130,7 +137,7 @@ pub struct Hooks {
     coverage: Coverage,
     baseline: Option<Arc<Baseline>>,
     alphas: BTreeMap<String, f64>,
-    comparison: Arc<Mutex<Option<Comparison>>>,
+    comparison: SharedComparison,
     props: ExtraProperties,
     collector: compare::Collector,
     alpha: f64,
@@ -252,13 +259,31 @@ impl Hooks {
     pub fn finish(self, code: i32, summary: &crate::result::RunSummary) -> i32 {
         let cmp = self.comparison.lock().ok().and_then(|mut c| c.take());
         let mut code = code;
-        if let Some(cmp) = &cmp {
+        if let Some((cmp, lost)) = &cmp {
             let mut out = std::io::stdout().lock();
             let _ = write!(out, "{}", cmp.console(self.alpha));
             append_step_summary(&cmp.markdown(self.alpha));
             if code == exit::SUCCESS && !cmp.regressions(self.alpha).is_empty() {
                 let _ = writeln!(out, "comparison: FAILED (significantly worse than {})", cmp.baseline);
                 code = exit::TEST_FAILED;
+            }
+            let baseline_errored = self.baseline.as_ref().is_some_and(|b| b.exit_code == exit::INFRA_ERROR);
+            if baseline_errored || !lost.is_empty() {
+                // A regression could hide in the pairs lost to errors: no verdict.
+                let _ = writeln!(
+                    out,
+                    "comparison: INCOMPLETE (provider errors in the baseline run {}{}); no verdict on the comparison",
+                    cmp.baseline,
+                    if lost.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; pairs lost: {}", lost.join(", "))
+                    }
+                );
+                // A run that already fails keeps exit 1: the lost pairs cannot turn it into a pass.
+                if code == exit::SUCCESS {
+                    code = exit::INFRA_ERROR;
+                }
             }
         }
         if let (true, Some(reg)) = (self.record, &self.registry) {

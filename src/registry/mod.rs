@@ -129,6 +129,14 @@ pub enum Eligibility {
     NeverRan,
     /// Runs exist, none passed (errors or filtered runs do not count).
     NoPassingRun,
+    /// Complete passing runs exist, but none covered every suite that tests
+    /// the prompt now with the suite's current content.
+    Incomplete {
+        /// The latest passing run.
+        run: i64,
+        /// The suites it lacks: `FILE` (not run) or `FILE (changed since)`.
+        missing: Vec<String>,
+    },
     /// A run after the last pass failed.
     FailedLater {
         /// The failing run.
@@ -304,25 +312,19 @@ impl Registry {
     }
 
     /// Whether `prompt` version `number` may take a protected label: a
-    /// recorded, unfiltered run passed on exactly its content, and no run
-    /// after that pass failed. Errored runs are no evidence either way.
+    /// recorded, unfiltered run passed on exactly its content **and covered
+    /// every suite in `required`** (the suite files that test the prompt now,
+    /// matched by content hash, so a run of a subset of the suites, or one
+    /// from before a suite changed, does not count), and no run after that
+    /// pass failed (a gate that blocked the version records a failing run).
+    /// Errored runs are no evidence either way. An empty `required` asks for
+    /// any complete passing run.
     ///
     /// # Errors
     /// Storage errors.
-    pub fn eligibility(&self, prompt: &str, number: u32) -> Result<Eligibility> {
+    pub fn eligibility(&self, prompt: &str, number: u32, required: &[RunSuite]) -> Result<Eligibility> {
         let runs = self.store.runs_of(prompt, number)?;
-        if runs.is_empty() {
-            return Ok(Eligibility::NeverRan);
-        }
-        let Some(last_pass) = runs.iter().rposition(|r| r.counts_as_pass()) else {
-            return Ok(Eligibility::NoPassingRun);
-        };
-        if let Some(f) = runs[last_pass + 1..].iter().find(|r| r.verdict == RunVerdict::Fail) {
-            return Ok(Eligibility::FailedLater { run: f.id });
-        }
-        Ok(Eligibility::Passed {
-            run: runs[last_pass].id,
-        })
+        Ok(eligibility_of(&runs, required))
     }
 
     /// Moves `label` of `version`'s prompt to it. For a protected label
@@ -332,6 +334,8 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError::Refused`] with what to run; storage errors.
+    // The policy's inputs are all independent; a builder would only hide them.
+    #[allow(clippy::too_many_arguments)]
     pub fn set_label(
         &self,
         version: &Version,
@@ -339,18 +343,25 @@ impl Registry {
         protected: bool,
         actor: &str,
         force_reason: Option<&str>,
+        required: &[RunSuite],
         suites_hint: &str,
     ) -> Result<Option<u32>> {
         let mut run_id = None;
         if protected && force_reason.is_none() {
-            let why = match self.eligibility(&version.prompt, version.number)? {
+            let why = match self.eligibility(&version.prompt, version.number, required)? {
                 Eligibility::Passed { run } => {
                     run_id = Some(run);
                     None
                 }
                 Eligibility::NeverRan => Some("no recorded test run covers it".to_string()),
                 Eligibility::NoPassingRun => Some("no recorded run passed on it".to_string()),
-                Eligibility::FailedLater { run } => Some(format!("run {run} failed on it after its last pass")),
+                Eligibility::Incomplete { run, missing } => Some(format!(
+                    "its last complete passing run ({run}) did not cover every suite that tests it now; missing or changed since: {}",
+                    missing.join(", ")
+                )),
+                Eligibility::FailedLater { run } => Some(format!(
+                    "run {run} failed on it (or the gate blocked it) after its last pass"
+                )),
             };
             if let Some(why) = why {
                 return Err(RegistryError::Refused(format!(
@@ -442,6 +453,42 @@ impl Registry {
             reason: reason.map(str::to_string),
         })?;
         Ok((current, target))
+    }
+}
+
+/// The activation rule over recorded runs (oldest first); see
+/// [`Registry::eligibility`].
+pub fn eligibility_of(runs: &[RunRecord], required: &[RunSuite]) -> Eligibility {
+    if runs.is_empty() {
+        return Eligibility::NeverRan;
+    }
+    let lacking = |r: &RunRecord| -> Vec<String> {
+        required
+            .iter()
+            .filter(|s| !r.suite_hashes.iter().any(|h| h == &s.sha256))
+            .map(|s| {
+                if r.suites.iter().any(|n| n == &s.name) {
+                    format!("{} (changed since)", s.file)
+                } else {
+                    s.file.clone()
+                }
+            })
+            .collect()
+    };
+    let Some(last_pass) = runs.iter().rposition(|r| r.counts_as_pass()) else {
+        return Eligibility::NoPassingRun;
+    };
+    let Some(last_full) = runs.iter().rposition(|r| r.counts_as_pass() && lacking(r).is_empty()) else {
+        return Eligibility::Incomplete {
+            run: runs[last_pass].id,
+            missing: lacking(&runs[last_pass]),
+        };
+    };
+    if let Some(f) = runs[last_full + 1..].iter().find(|r| r.verdict == RunVerdict::Fail) {
+        return Eligibility::FailedLater { run: f.id };
+    }
+    Eligibility::Passed {
+        run: runs[last_full].id,
     }
 }
 

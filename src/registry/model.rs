@@ -236,6 +236,8 @@ pub struct RunRecord {
     pub filtered: bool,
     /// Suites the run covered that test this prompt.
     pub suites: Vec<String>,
+    /// SHA-256 of each of those suite files (same order as `suites`).
+    pub suite_hashes: Vec<String>,
 }
 
 impl RunRecord {

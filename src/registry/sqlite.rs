@@ -573,23 +573,27 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             let mut suites_st = self
                 .conn
-                .prepare("SELECT name, prompts FROM run_suites WHERE run_id = ?1 ORDER BY name")?;
+                .prepare("SELECT name, prompts, sha256 FROM run_suites WHERE run_id = ?1 ORDER BY name")?;
             let mut out = Vec::new();
             for (id, started_at, verdict, filtered) in rows {
-                let suites: Vec<String> = suites_st
-                    .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                let covered: Vec<(String, String)> = suites_st
+                    .query_map([id], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    })?
                     .filter_map(|r| r.ok())
-                    .filter(|(_, p)| {
+                    .filter(|(_, p, _)| {
                         serde_json::from_str::<Vec<String>>(p).is_ok_and(|ps| ps.iter().any(|x| x == prompt))
                     })
-                    .map(|(n, _)| n)
+                    .map(|(n, _, h)| (n, h))
                     .collect();
+                let (suites, suite_hashes) = covered.into_iter().unzip();
                 out.push(RunRecord {
                     id,
                     started_at,
                     verdict: verdict.parse().unwrap_or(RunVerdict::Error),
                     filtered,
                     suites,
+                    suite_hashes,
                 });
             }
             Ok(out)

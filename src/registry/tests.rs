@@ -15,6 +15,19 @@ fn add(r: &Registry, name: &str, text: &str) -> (Version, bool) {
 }
 
 fn run(r: &Registry, v: &Version, verdict: RunVerdict, filtered: bool) -> i64 {
+    run_suites(r, v, verdict, filtered, vec![suite("s", "0")])
+}
+
+fn suite(name: &str, hash_digit: &str) -> RunSuite {
+    RunSuite {
+        name: name.into(),
+        file: format!("suites/{name}.yaml"),
+        sha256: hash_digit.repeat(64),
+        prompts: vec!["qa".into()],
+    }
+}
+
+fn run_suites(r: &Registry, v: &Version, verdict: RunVerdict, filtered: bool, suites: Vec<RunSuite>) -> i64 {
     r.store()
         .record_run(&NewRun {
             started_at: "2026-01-01T00:00:00Z".into(),
@@ -26,12 +39,7 @@ fn run(r: &Registry, v: &Version, verdict: RunVerdict, filtered: bool) -> i64 {
             filtered,
             metrics: serde_json::json!({}),
             versions: vec![(v.prompt.clone(), v.sha256.clone())],
-            suites: vec![RunSuite {
-                name: "s".into(),
-                file: "suites/s.yaml".into(),
-                sha256: "0".repeat(64),
-                prompts: vec![v.prompt.clone()],
-            }],
+            suites,
             cases: vec![],
         })
         .unwrap()
@@ -61,21 +69,24 @@ fn activation_needs_a_passing_unfiltered_run_and_no_later_failure() {
     let (_d, r) = reg();
     let (v1, _) = add(&r, "qa", "v1 {{ q }}");
     let refused = r
-        .set_label(&v1, PRODUCTION, true, "bob", None, "promptgate test suites/")
+        .set_label(&v1, PRODUCTION, true, "bob", None, &[], "promptgate test suites/")
         .unwrap_err();
     assert!(matches!(refused, RegistryError::Refused(_)), "{refused}");
     assert!(refused.to_string().contains("no recorded test run"), "{refused}");
     assert_eq!(refused.exit_code(), 1);
     run(&r, &v1, RunVerdict::Pass, true);
-    assert_eq!(r.eligibility("qa", 1).unwrap(), Eligibility::NoPassingRun);
+    assert_eq!(r.eligibility("qa", 1, &[]).unwrap(), Eligibility::NoPassingRun);
     let pass = run(&r, &v1, RunVerdict::Pass, false);
-    assert_eq!(r.eligibility("qa", 1).unwrap(), Eligibility::Passed { run: pass });
+    assert_eq!(r.eligibility("qa", 1, &[]).unwrap(), Eligibility::Passed { run: pass });
     run(&r, &v1, RunVerdict::Error, false);
-    assert_eq!(r.eligibility("qa", 1).unwrap(), Eligibility::Passed { run: pass });
+    assert_eq!(r.eligibility("qa", 1, &[]).unwrap(), Eligibility::Passed { run: pass });
     let fail = run(&r, &v1, RunVerdict::Fail, false);
-    assert_eq!(r.eligibility("qa", 1).unwrap(), Eligibility::FailedLater { run: fail });
+    assert_eq!(
+        r.eligibility("qa", 1, &[]).unwrap(),
+        Eligibility::FailedLater { run: fail }
+    );
     let pass2 = run(&r, &v1, RunVerdict::Pass, false);
-    assert_eq!(r.set_label(&v1, PRODUCTION, true, "bob", None, "").unwrap(), None);
+    assert_eq!(r.set_label(&v1, PRODUCTION, true, "bob", None, &[], "").unwrap(), None);
     let active = r.active("qa").unwrap();
     assert_eq!((active.version, active.content.as_str()), (1, "v1 {{ q }}"));
     let audit = r.store().audit(Some("qa")).unwrap();
@@ -92,8 +103,10 @@ fn force_and_rollback_are_audited() {
     let (v1, _) = add(&r, "qa", "one");
     let (v2, _) = add(&r, "qa", "two");
     let (v3, _) = add(&r, "qa", "three");
-    r.set_label(&v1, PRODUCTION, true, "a", Some("hotfix"), "").unwrap();
-    r.set_label(&v3, PRODUCTION, true, "a", Some("hotfix"), "").unwrap();
+    r.set_label(&v1, PRODUCTION, true, "a", Some("hotfix"), &[], "")
+        .unwrap();
+    r.set_label(&v3, PRODUCTION, true, "a", Some("hotfix"), &[], "")
+        .unwrap();
     assert_eq!(r.rollback("qa", None, "b", None).unwrap(), (3, 1));
     assert_eq!(r.active("qa").unwrap().version, 1);
     assert_eq!(r.rollback("qa", Some(3), "b", None).unwrap(), (1, 3));
@@ -124,7 +137,7 @@ fn schema_forbids_changing_versions_and_audit_rows() {
     let path = dir.path().join("r.db");
     let r = Registry::open(&path).unwrap();
     let (v1, _) = add(&r, "qa", "one");
-    r.set_label(&v1, PRODUCTION, true, "a", Some("x"), "").unwrap();
+    r.set_label(&v1, PRODUCTION, true, "a", Some("x"), &[], "").unwrap();
     let store = sqlite::SqliteStore::open(&path, false).unwrap();
     let c = store.connection();
     let e = c.execute("UPDATE versions SET content = 'evil'", []).unwrap_err();
@@ -173,7 +186,7 @@ fn references_parse_and_resolve_with_helpful_errors() {
     let (_d, r) = reg();
     let (v1, _) = add(&r, "qa", "one");
     add(&r, "qa", "two");
-    r.set_label(&v1, "staging", false, "a", None, "").unwrap();
+    r.set_label(&v1, "staging", false, "a", None, &[], "").unwrap();
     let get = |s: &str| r.resolve(&s.parse().unwrap()).map(|v| v.number);
     assert_eq!(get("qa@2").unwrap(), 2);
     assert_eq!(get("qa@v1").unwrap(), 1);
@@ -213,4 +226,45 @@ fn yaml_prompts_keep_model_settings_and_chat_variables() {
     assert_eq!(v.variables, vec!["context".to_string(), "query".to_string()]);
     let text = r.register_file("plain", &dir.path().join("missing.txt"), "a", None);
     assert!(matches!(text, Err(RegistryError::Invalid(_))));
+}
+
+#[test]
+fn activation_needs_a_pass_covering_every_current_suite_with_its_current_content() {
+    let (_d, r) = reg();
+    let (v1, _) = add(&r, "qa", "v1 {{ q }}");
+    let required = vec![suite("a", "1"), suite("b", "2")];
+    // A passing run of one suite only: a subset does not vouch for the prompt.
+    let partial = run_suites(&r, &v1, RunVerdict::Pass, false, vec![suite("a", "1")]);
+    assert_eq!(
+        r.eligibility("qa", 1, &required).unwrap(),
+        Eligibility::Incomplete {
+            run: partial,
+            missing: vec!["suites/b.yaml".into()]
+        }
+    );
+    let refused = r
+        .set_label(&v1, PRODUCTION, true, "bob", None, &required, "hint")
+        .unwrap_err();
+    assert!(matches!(refused, RegistryError::Refused(_)), "{refused}");
+    assert!(refused.to_string().contains("suites/b.yaml"), "{refused}");
+    // A stale pass: suite b has been tightened since (its hash changed).
+    let stale = run_suites(&r, &v1, RunVerdict::Pass, false, vec![suite("a", "1"), suite("b", "9")]);
+    assert_eq!(
+        r.eligibility("qa", 1, &required).unwrap(),
+        Eligibility::Incomplete {
+            run: stale,
+            missing: vec!["suites/b.yaml (changed since)".into()]
+        }
+    );
+    let full = run_suites(&r, &v1, RunVerdict::Pass, false, required.clone());
+    assert_eq!(
+        r.eligibility("qa", 1, &required).unwrap(),
+        Eligibility::Passed { run: full }
+    );
+    // A later failing run (e.g. the gate blocked it) revokes it.
+    let blocked = run_suites(&r, &v1, RunVerdict::Fail, false, required.clone());
+    assert_eq!(
+        r.eligibility("qa", 1, &required).unwrap(),
+        Eligibility::FailedLater { run: blocked }
+    );
 }
