@@ -548,7 +548,7 @@ fn a_locked_registry_is_exit_3_and_protected_labels_follow_the_rule() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("is locked by another process"), "{err}");
+    assert!(err.contains("is locked by another process (waited 200 ms)"), "{err}");
     db.execute_batch("ROLLBACK").unwrap();
     let audit = d.json(&["registry", "audit", "--json"]);
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");

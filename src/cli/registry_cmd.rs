@@ -23,7 +23,7 @@ Exit codes:
   0  done
   1  refused: no recorded passing run on exactly that version (or a later run failed); `status`: a prompt file differs from its active version
   2  invalid input: unknown prompt, version or label; a corrupt registry or one written by a newer promptgate
-  3  the registry is locked by another process (after a 30 s wait) or cannot be written";
+  3  the registry is locked by another process (after the busy timeout, 30 s unless $PROMPTGATE_REGISTRY_BUSY_TIMEOUT_MS) or cannot be written";
 
 /// Options every registry subcommand takes.
 #[derive(Debug, Args, Clone)]

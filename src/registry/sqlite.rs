@@ -194,14 +194,8 @@ impl SqliteStore {
 
     fn setup(&self) -> Result<()> {
         self.conn.busy_timeout(busy_timeout()).map_err(|e| self.err(e))?;
-        // journal_mode returns a row; WAL lets readers run beside the one writer.
-        let _: String = self
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        self.conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-            .map_err(|e| self.err(e))?;
+        // Read-only checks first: a file that is refused (newer schema, not a
+        // registry, not a database) is left byte for byte as it was.
         let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -213,6 +207,18 @@ impl SqliteStore {
                 self.path
             )));
         }
+        if version == 0 {
+            self.refuse_foreign(&self.conn)?;
+        }
+        // Only now switch the file to WAL (journal_mode returns a row; WAL
+        // lets readers run beside the one writer).
+        let _: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .map_err(|e| self.err(e))?;
         if version == SCHEMA_VERSION {
             return Ok(());
         }
@@ -224,18 +230,7 @@ impl SqliteStore {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| map_err(&self.path, e))?;
         if current == 0 {
-            let tables: i64 = tx
-                .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| {
-                    r.get(0)
-                })
-                .map_err(|e| map_err(&self.path, e))?;
-            if tables > 0 {
-                return Err(RegistryError::Corrupt(format!(
-                    "{} is an SQLite database but not a promptgate registry (it has tables and no registry schema \
-                     version); point --registry at another file",
-                    self.path
-                )));
-            }
+            self.refuse_foreign(&tx)?;
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
             tx.execute_batch(sql).map_err(|e| map_err(&self.path, e))?;
@@ -243,6 +238,23 @@ impl SqliteStore {
                 .map_err(|e| map_err(&self.path, e))?;
         }
         tx.commit().map_err(|e| map_err(&self.path, e))
+    }
+
+    /// Refuses an SQLite file that has tables but no registry schema version.
+    fn refuse_foreign(&self, conn: &Connection) -> Result<()> {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        if tables > 0 {
+            return Err(RegistryError::Corrupt(format!(
+                "{} is an SQLite database but not a promptgate registry (it has tables and no registry schema \
+                 version); point --registry at another file (nothing was changed)",
+                self.path
+            )));
+        }
+        Ok(())
     }
 
     /// The raw connection (tests use it to prove the schema's guards).
@@ -256,13 +268,24 @@ impl SqliteStore {
     }
 }
 
+/// A wait for messages: `30 s`, `1.5 s`, `200 ms`.
+fn fmt_wait(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 /// Maps SQLite errors to registry errors: busy/locked → unavailable (exit 3),
 /// not-a-database/corrupt → corrupt (exit 2).
 fn map_err(path: &str, e: rusqlite::Error) -> RegistryError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => RegistryError::Unavailable(format!(
-            "the registry {path} is locked by another process (waited {} s); try again",
-            BUSY_TIMEOUT.as_secs()
+            "the registry {path} is locked by another process (waited {}); try again",
+            fmt_wait(busy_timeout())
         )),
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => RegistryError::Corrupt(format!(
             "{path} is not a promptgate registry or is corrupt ({e}); restore it from a backup or point --registry \

@@ -164,6 +164,37 @@ fn newer_schema_and_foreign_files_are_refused() {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.pragma_update(None, "user_version", 99).unwrap();
     }
+    // A refused file is left byte for byte as it was (not switched to WAL).
+    let newer = dir.path().join("newer.db");
+    {
+        let c = rusqlite::Connection::open(&newer).unwrap();
+        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&newer).unwrap();
+    let e = Registry::open(&newer).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::Corrupt(_)) && e.to_string().contains("newer promptgate"),
+        "{e}"
+    );
+    assert!(
+        std::fs::read(&newer).unwrap() == before,
+        "a refused newer registry was modified"
+    );
+    assert!(!dir.path().join("newer.db-wal").exists());
+    let foreign = dir.path().join("foreign.db");
+    {
+        let c = rusqlite::Connection::open(&foreign).unwrap();
+        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let e = Registry::open(&foreign).unwrap_err();
+    assert!(e.to_string().contains("not a promptgate registry"), "{e}");
+    assert!(
+        std::fs::read(&foreign).unwrap() == before,
+        "a refused foreign database was modified"
+    );
     let e = Registry::open(&path).unwrap_err();
     assert!(
         matches!(e, RegistryError::Corrupt(_)) && e.to_string().contains("newer promptgate"),
