@@ -93,6 +93,13 @@ pub trait Store: Send {
     /// Concurrent moves serialize (`BEGIN IMMEDIATE`); at most one version
     /// holds a label per prompt (a unique index).
     fn move_label(&self, mv: &LabelMove) -> Result<Option<u32>>;
+    /// Like [`Store::move_label`], but `decide` runs inside the move's
+    /// write transaction (after `BEGIN IMMEDIATE`, with reads through the
+    /// given store seeing exactly the state the move is applied to) and
+    /// returns the move, or an error that aborts it with nothing written.
+    /// This is how the activation rule and rollback's choice of target
+    /// cannot race a concurrent run or move.
+    fn move_label_checked(&self, decide: &mut dyn FnMut(&dyn Store) -> Result<LabelMove>) -> Result<Option<u32>>;
     /// Audit entries (of `prompt`, or all), oldest first.
     fn audit(&self, prompt: Option<&str>) -> Result<Vec<AuditEntry>>;
     /// Records a finished test run with its cases, suites and audit entries;
@@ -346,34 +353,6 @@ impl Registry {
         required: &[RunSuite],
         suites_hint: &str,
     ) -> Result<Option<u32>> {
-        let mut run_id = None;
-        if protected && force_reason.is_none() {
-            let why = match self.eligibility(&version.prompt, version.number, required)? {
-                Eligibility::Passed { run } => {
-                    run_id = Some(run);
-                    None
-                }
-                Eligibility::NeverRan => Some("no recorded test run covers it".to_string()),
-                Eligibility::NoPassingRun => Some("no recorded run passed on it".to_string()),
-                Eligibility::Incomplete { run, missing } => Some(format!(
-                    "its last complete passing run ({run}) did not cover every suite that tests it now; missing or changed since: {}",
-                    missing.join(", ")
-                )),
-                Eligibility::FailedLater { run } => Some(format!(
-                    "run {run} failed on it (or the gate blocked it) after its last pass"
-                )),
-            };
-            if let Some(why) = why {
-                return Err(RegistryError::Refused(format!(
-                    "refusing to move `{label}` of {} to version {} ({}): {why}.\n\
-                     The suites covering it must pass on exactly this content first:\n  {suites_hint}\n\
-                     (or override with --force --reason TEXT, which is audited)",
-                    version.prompt,
-                    version.number,
-                    &version.sha256[..12]
-                )));
-            }
-        }
         let action = if force_reason.is_some() {
             "force"
         } else if label == PRODUCTION {
@@ -381,14 +360,46 @@ impl Registry {
         } else {
             "promote"
         };
-        self.store.move_label(&LabelMove {
-            prompt: version.prompt.clone(),
-            label: label.to_string(),
-            to_version: version.number,
-            actor: actor.to_string(),
-            action: action.to_string(),
-            run_id,
-            reason: force_reason.map(str::to_string),
+        let check = protected && force_reason.is_none();
+        self.store.move_label_checked(&mut |store| {
+            let mut run_id = None;
+            if check {
+                let runs = store.runs_of(&version.prompt, version.number)?;
+                let why = match eligibility_of(&runs, required) {
+                    Eligibility::Passed { run } => {
+                        run_id = Some(run);
+                        None
+                    }
+                    Eligibility::NeverRan => Some("no recorded test run covers it".to_string()),
+                    Eligibility::NoPassingRun => Some("no recorded run passed on it".to_string()),
+                    Eligibility::Incomplete { run, missing } => Some(format!(
+                        "its last complete passing run ({run}) did not cover every suite that tests it now; missing or changed since: {}",
+                        missing.join(", ")
+                    )),
+                    Eligibility::FailedLater { run } => Some(format!(
+                        "run {run} failed on it (or the gate blocked it) after its last pass"
+                    )),
+                };
+                if let Some(why) = why {
+                    return Err(RegistryError::Refused(format!(
+                        "refusing to move `{label}` of {} to version {} ({}): {why}.\n\
+                         The suites covering it must pass on exactly this content first:\n  {suites_hint}\n\
+                         (or override with --force --reason TEXT, which is audited)",
+                        version.prompt,
+                        version.number,
+                        &version.sha256[..12]
+                    )));
+                }
+            }
+            Ok(LabelMove {
+                prompt: version.prompt.clone(),
+                label: label.to_string(),
+                to_version: version.number,
+                actor: actor.to_string(),
+                action: action.to_string(),
+                run_id,
+                reason: force_reason.map(str::to_string),
+            })
         })
     }
 
@@ -400,60 +411,73 @@ impl Registry {
     /// [`RegistryError::NotFound`] when there is nothing to roll back to, or
     /// `to` was never active.
     pub fn rollback(&self, prompt: &str, to: Option<u32>, actor: &str, reason: Option<&str>) -> Result<(u32, u32)> {
-        let versions = self.versions(prompt)?;
-        let current = versions
-            .iter()
-            .find(|v| v.labels.iter().any(|l| l == PRODUCTION))
-            .map(|v| v.number)
-            .ok_or_else(|| RegistryError::NotFound(format!("{prompt} has no active version to roll back from")))?;
-        let moves: Vec<AuditEntry> = self
-            .store
-            .audit(Some(prompt))?
-            .into_iter()
-            .filter(|e| e.label.as_deref() == Some(PRODUCTION) && e.to_version.is_some())
-            .collect();
-        let target = match to {
-            Some(v) => {
-                if !moves.iter().any(|e| e.to_version == Some(v)) {
-                    let was: Vec<String> = moves
-                        .iter()
-                        .filter_map(|e| e.to_version)
-                        .map(|n| n.to_string())
-                        .collect();
-                    return Err(RegistryError::NotFound(format!(
-                        "{prompt}@{v} was never active, so it cannot be rolled back to (versions that were active: {})",
-                        if was.is_empty() { "none".into() } else { was.join(", ") }
-                    )));
-                }
-                v
-            }
-            None => moves
-                .iter()
-                .rev()
-                .find(|e| e.to_version == Some(current))
-                .and_then(|e| e.from_version)
-                .ok_or_else(|| {
-                    RegistryError::NotFound(format!(
-                        "{prompt}@{current} is the first active version; there is nothing to roll back to"
-                    ))
-                })?,
-        };
-        if target == current {
-            return Err(RegistryError::Invalid(format!(
-                "{prompt}@{target} is already the active version"
-            )));
-        }
-        self.store.move_label(&LabelMove {
-            prompt: prompt.to_string(),
-            label: PRODUCTION.to_string(),
-            to_version: target,
-            actor: actor.to_string(),
-            action: "rollback".to_string(),
-            run_id: None,
-            reason: reason.map(str::to_string),
+        self.versions(prompt)?;
+        let mut decided = None;
+        // The target is decided inside the move's transaction, so that a
+        // concurrent activation cannot slip in between the choice and the move.
+        self.store.move_label_checked(&mut |store| {
+            let (current, target) = rollback_target(store, prompt, to)?;
+            decided = Some((current, target));
+            Ok(LabelMove {
+                prompt: prompt.to_string(),
+                label: PRODUCTION.to_string(),
+                to_version: target,
+                actor: actor.to_string(),
+                action: "rollback".to_string(),
+                run_id: None,
+                reason: reason.map(str::to_string),
+            })
         })?;
-        Ok((current, target))
+        decided.ok_or_else(|| RegistryError::Unavailable(format!("rollback of {prompt} decided nothing")))
     }
+}
+
+/// Rollback's (current, target) from the store's state: `to` (which must
+/// have been active before), else the version active before the current one.
+fn rollback_target(store: &dyn Store, prompt: &str, to: Option<u32>) -> Result<(u32, u32)> {
+    let versions = store.versions(prompt)?;
+    let current = versions
+        .iter()
+        .find(|v| v.labels.iter().any(|l| l == PRODUCTION))
+        .map(|v| v.number)
+        .ok_or_else(|| RegistryError::NotFound(format!("{prompt} has no active version to roll back from")))?;
+    let moves: Vec<AuditEntry> = store
+        .audit(Some(prompt))?
+        .into_iter()
+        .filter(|e| e.label.as_deref() == Some(PRODUCTION) && e.to_version.is_some())
+        .collect();
+    let target = match to {
+        Some(v) => {
+            if !moves.iter().any(|e| e.to_version == Some(v)) {
+                let was: Vec<String> = moves
+                    .iter()
+                    .filter_map(|e| e.to_version)
+                    .map(|n| n.to_string())
+                    .collect();
+                return Err(RegistryError::NotFound(format!(
+                    "{prompt}@{v} was never active, so it cannot be rolled back to (versions that were active: {})",
+                    if was.is_empty() { "none".into() } else { was.join(", ") }
+                )));
+            }
+            v
+        }
+        None => moves
+            .iter()
+            .rev()
+            .find(|e| e.to_version == Some(current))
+            .and_then(|e| e.from_version)
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!(
+                    "{prompt}@{current} is the first active version; there is nothing to roll back to"
+                ))
+            })?,
+    };
+    if target == current {
+        return Err(RegistryError::Invalid(format!(
+            "{prompt}@{target} is already the active version"
+        )));
+    }
+    Ok((current, target))
 }
 
 /// The activation rule over recorded runs (oldest first); see

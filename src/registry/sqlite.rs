@@ -415,12 +415,22 @@ impl Store for SqliteStore {
     }
 
     fn move_label(&self, mv: &LabelMove) -> Result<Option<u32>> {
+        self.move_label_checked(&mut |_| Ok(mv.clone()))
+    }
+
+    fn move_label_checked(&self, decide: &mut dyn FnMut(&dyn Store) -> Result<LabelMove>) -> Result<Option<u32>> {
         let at = now();
+        // IMMEDIATE: take the write lock before deciding and before reading
+        // the current label, so that concurrent movers serialize, the
+        // decision sees the state the move is applied to, and each audit
+        // row's from-version is the one it really replaced.
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        // The reads run on this connection, inside the transaction. An error
+        // (a refusal) drops `tx`, which rolls back: nothing is written.
+        let mv = decide(self)?;
+        let mv = &mv;
         let run = || -> rusqlite::Result<std::result::Result<Option<u32>, RegistryError>> {
-            // IMMEDIATE: take the write lock before reading the current label,
-            // so that concurrent movers serialize and each audit row's
-            // from-version is the one it really replaced.
-            let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
             let Some(pid) = Self::prompt_id(&tx, &mv.prompt)? else {
                 return Ok(Err(RegistryError::NotFound(format!("unknown prompt `{}`", mv.prompt))));
             };
@@ -465,10 +475,16 @@ impl Store for SqliteStore {
                     mv.reason
                 ],
             )?;
-            tx.commit()?;
             Ok(Ok(from))
         };
-        run().map_err(|e| self.err(e))?
+        let from = run().map_err(|e| self.err(e))??;
+        // Tests act here: label and audit written, not yet committed.
+        #[cfg(test)]
+        if let Some(hook) = tests_hook::take() {
+            hook();
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(from)
     }
 
     fn audit(&self, prompt: Option<&str>) -> Result<Vec<AuditEntry>> {
@@ -646,5 +662,26 @@ impl Store for SqliteStore {
             rows.collect()
         };
         run().map_err(|e| self.err(e))
+    }
+}
+
+/// A test hook run inside the label move's transaction, after the label
+/// and audit rows are written and before the commit (tests use it to act,
+/// or to kill the process, at that exact point).
+#[cfg(test)]
+pub(crate) mod tests_hook {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    /// Runs `f` inside the next label move of this thread.
+    pub(crate) fn set(f: impl FnOnce() + 'static) {
+        HOOK.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+    }
+
+    pub(super) fn take() -> Option<Box<dyn FnOnce()>> {
+        HOOK.with(|h| h.borrow_mut().take())
     }
 }

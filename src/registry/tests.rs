@@ -299,3 +299,82 @@ fn activation_needs_a_pass_covering_every_current_suite_with_its_current_content
         Eligibility::FailedLater { run: blocked }
     );
 }
+
+#[test]
+fn the_activation_rule_and_the_move_share_one_write_transaction() {
+    let (d, r) = reg();
+    let (v1, _) = add(&r, "qa", "v1 {{ q }}");
+    run(&r, &v1, RunVerdict::Pass, false);
+    let other = sqlite::SqliteStore::open(&d.path().join("sub/registry.db"), false).unwrap();
+    other.connection().busy_timeout(std::time::Duration::ZERO).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let fail = NewRun {
+        started_at: "2026-01-01T00:00:01Z".into(),
+        actor: "racer".into(),
+        command: "promptgate test".into(),
+        verdict: RunVerdict::Fail,
+        exit_code: 1,
+        counts: [0, 1, 0, 0],
+        filtered: false,
+        metrics: serde_json::json!({}),
+        versions: vec![(v1.prompt.clone(), v1.sha256.clone())],
+        suites: vec![],
+        cases: vec![],
+    };
+    // Between the rule's check and the commit, another writer cannot record
+    // a failing run: it would need the lock the move holds.
+    sqlite::tests_hook::set(move || {
+        let _ = tx.send(other.record_run(&fail).map_err(|e| e.exit_code()));
+    });
+    r.set_label(&v1, PRODUCTION, true, "bob", None, &[], "").unwrap();
+    assert_eq!(
+        rx.recv().unwrap(),
+        Err(3),
+        "a run was recorded inside the move's transaction"
+    );
+    assert_eq!(r.active("qa").unwrap().version, 1);
+}
+
+const ABORT_VAR: &str = "PROMPTGATE_TEST_ABORT_IN_MOVE";
+
+#[test]
+fn a_process_killed_inside_the_move_transaction_leaves_no_trace() {
+    if let Ok(path) = std::env::var(ABORT_VAR) {
+        // The child: abort (no destructors, no rollback) after the label and
+        // audit rows are written, before the commit.
+        let r = Registry::open(&path).unwrap();
+        let v2 = r.resolve(&"qa@2".parse().unwrap()).unwrap();
+        sqlite::tests_hook::set(|| std::process::abort());
+        let _ = r.set_label(&v2, PRODUCTION, true, "killed", Some("kill"), &[], "");
+        unreachable!("the hook aborts inside the transaction");
+    }
+    let (d, r) = reg();
+    let (v1, _) = add(&r, "qa", "one");
+    add(&r, "qa", "two");
+    r.set_label(&v1, PRODUCTION, true, "a", Some("first"), &[], "").unwrap();
+    drop(r);
+    let path = d.path().join("sub/registry.db");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "registry::tests::a_process_killed_inside_the_move_transaction_leaves_no_trace",
+            "--test-threads=1",
+        ])
+        .env(ABORT_VAR, &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child was meant to abort: {status}");
+    let r = Registry::open(&path).unwrap();
+    assert_eq!(r.active("qa").unwrap().version, 1, "a half-done move survived the kill");
+    let audit = r.store().audit(Some("qa")).unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    drop(r);
+    let store = sqlite::SqliteStore::open(&path, false).unwrap();
+    let ok: String = store
+        .connection()
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
