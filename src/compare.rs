@@ -81,7 +81,8 @@ pub struct MetricComparison {
     pub candidate_mean: f64,
     /// Mean of candidate − baseline.
     pub mean_diff: f64,
-    /// Two-sided p of the paired t-test (none for fewer than two pairs).
+    /// Two-sided p of the paired t-test; none (not enough pairs, never a
+    /// regression nor an improvement) for fewer than three pairs.
     pub p_value: Option<f64>,
 }
 
@@ -315,7 +316,7 @@ fn metric_cell(m: &MetricComparison) -> String {
     let p = m
         .p_value
         .map(|p| format!("p={}", fmt_p(p)))
-        .unwrap_or_else(|| "p=n/a".into());
+        .unwrap_or_else(|| format!("no test: fewer than {} pairs", stats::PAIRED_T_MIN_PAIRS));
     format!("{} {:+.3} ({p}, n={})", m.name, m.mean_diff, m.n)
 }
 
@@ -573,5 +574,33 @@ mod tests {
         assert!(m.mean_diff < -0.3 && m.p_value.unwrap() < 0.001, "{m:?}");
         let reg = cmp.regressions(0.05);
         assert!(reg[0].contains("metric faith fell"), "{reg:?}");
+    }
+
+    #[test]
+    fn two_pairs_are_not_enough_for_a_metric_test_even_with_a_constant_shift() {
+        use Verdict::*;
+        let base: Vec<_> = (0..2)
+            .map(|i| case(i, "s", &format!("t{i}"), Pass, Some(0.9)))
+            .collect();
+        let cand: Vec<_> = (0..2)
+            .map(|i| case(i, "s", &format!("t{i}"), Pass, Some(0.8)))
+            .collect();
+        let cmp = compare("b", &base, &cand);
+        let m = &cmp.suites[0].metrics[0];
+        assert_eq!((m.n, m.p_value), (2, None), "{m:?}");
+        assert!(cmp.regressions(0.05).is_empty());
+        assert!(
+            cmp.console(0.05).contains("no test: fewer than 3 pairs"),
+            "{}",
+            cmp.console(0.05)
+        );
+        // Three pairs with the same shift: the degenerate test applies.
+        let base: Vec<_> = (0..3)
+            .map(|i| case(i, "s", &format!("t{i}"), Pass, Some(0.9)))
+            .collect();
+        let cand: Vec<_> = (0..3)
+            .map(|i| case(i, "s", &format!("t{i}"), Pass, Some(0.8)))
+            .collect();
+        assert_eq!(compare("b", &base, &cand).regressions(0.05).len(), 1);
     }
 }

@@ -77,13 +77,20 @@ pub struct PairedT {
     pub p_value: f64,
 }
 
+/// The fewest pairs [`paired_t`] tests (3).
+pub const PAIRED_T_MIN_PAIRS: usize = 3;
+
 /// Paired t-test: t = mean(d)/(sd(d)/√n), df = n − 1, two-sided p from statrs'
-/// `StudentsT`. Returns `None` for fewer than two pairs (no variance estimate).
-/// When every difference is identical the test is degenerate: p = 1 when the
-/// common difference is 0, else p = 0 (a constant, non-zero shift).
+/// `StudentsT`. Returns `None` (no test: not enough pairs) for fewer than
+/// [`PAIRED_T_MIN_PAIRS`] pairs: with one degree of freedom the variance
+/// estimate is too weak to decide anything, and two identical differences
+/// would otherwise count as a certain shift.
+/// When every difference is identical (n ≥ 3) the test is degenerate: p = 1
+/// when the common difference is 0, else p = 0 (a constant, non-zero shift
+/// over at least three pairs).
 pub fn paired_t(diffs: &[f64]) -> Option<PairedT> {
     let n = diffs.len();
-    if n < 2 {
+    if n < PAIRED_T_MIN_PAIRS {
         return None;
     }
     let n_f = n as f64;
@@ -154,6 +161,9 @@ mod tests {
         assert!(close(r.p_value, 0.01324, 1e-4), "{r:?}");
         assert!(paired_t(&[0.3]).is_none());
         assert_eq!(paired_t(&[0.0, 0.0, 0.0]).unwrap().p_value, 1.0);
-        assert_eq!(paired_t(&[-0.1, -0.1]).unwrap().p_value, 0.0);
+        // Two pairs are not enough for a test, even with a constant shift.
+        assert!(paired_t(&[-0.1, -0.1]).is_none());
+        assert!(paired_t(&[-0.1, -0.3]).is_none());
+        assert_eq!(paired_t(&[-0.1, -0.1, -0.1]).unwrap().p_value, 0.0);
     }
 }
