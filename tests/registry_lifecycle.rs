@@ -479,6 +479,31 @@ fn eight_concurrent_activations_leave_one_production_version_and_eight_audit_row
 #[test]
 fn bad_input_is_a_clear_error() {
     let d = Demo::new();
+    // A refusal's suggested command records where the refusal looked.
+    let (code, _, err) = d.run(&[
+        "registry",
+        "add",
+        "rag_system",
+        "--file",
+        "prompts/rag_system.txt",
+        "--registry",
+        "alt/r.db",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = d.run(&[
+        "registry",
+        "activate",
+        "rag_system@1",
+        "--registry",
+        "alt/r.db",
+        "--config",
+        "promptgate.toml",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("promptgate test suites/ --record-run --registry alt/r.db --config promptgate.toml"),
+        "{err}"
+    );
     // No registry yet.
     let (code, _, err) = d.run(&["registry", "history", "rag_system"]);
     assert_eq!(code, 2);
@@ -497,6 +522,20 @@ fn bad_input_is_a_clear_error() {
         (vec!["registry", "show", "rag_system@staging"], "has no label `staging`"),
         (vec!["registry", "show", "rag_system"], "has no active version"),
         (vec!["registry", "add", "x", "--file", "nope.txt"], "no such file"),
+        (
+            vec![
+                "registry",
+                "add",
+                "rag_system.v2",
+                "--file",
+                "prompts/rag_system.v2.txt",
+            ],
+            "ends in `.v2`",
+        ),
+        (
+            vec!["registry", "add", "rag system", "--file", "prompts/rag_system.txt"],
+            "` ` is not allowed",
+        ),
         (vec!["registry", "activate", "rag_system@1", "--force"], "--reason"),
     ] {
         let (code, out, err) = d.run(&args);

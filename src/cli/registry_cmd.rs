@@ -183,8 +183,27 @@ fn version_json(v: &Version) -> serde_json::Value {
     j
 }
 
-/// The command that makes the suites pass on `v`, for refusals.
-fn suites_hint(v: &Version, config: &Config) -> String {
+/// A path as a shell word: single-quoted unless it is made of safe characters.
+fn shell_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that makes the suites pass on `v`, for refusals; it carries
+/// `--registry` and `--config` when they were given, so that it records the
+/// run where the refusal looked.
+fn suites_hint(v: &Version, config: &Config, common: &Common) -> String {
+    let mut flags = String::new();
+    if let Some(r) = &common.registry {
+        flags.push_str(&format!(" --registry {}", shell_word(r)));
+    }
+    if let Some(c) = &common.config {
+        flags.push_str(&format!(" --config {}", shell_word(c)));
+    }
     let prompts_dir = config
         .test
         .prompts_dir
@@ -202,11 +221,11 @@ fn suites_hint(v: &Version, config: &Config) -> String {
         format!("suites using {}: {}\n  ", v.prompt, suites.join(", "))
     };
     match current {
-        Some(_) => format!("{which}promptgate test suites/ --record-run"),
+        Some(_) => format!("{which}promptgate test suites/ --record-run{flags}"),
         None => {
             let file = format!("/tmp/{}.v{}.{}", v.prompt, v.number, v.file_ext);
             format!(
-                "{which}promptgate registry show {} > {file} && promptgate test suites/ --record-run --prompt {}={file}",
+                "{which}promptgate registry show {}{flags} > {file} && promptgate test suites/ --record-run{flags} --prompt {}={file}",
                 v.display(),
                 v.prompt
             )
@@ -267,11 +286,7 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
             author,
             notes,
         } => {
-            if name.trim().is_empty() || name.contains('@') || name.contains('/') {
-                return Err(RegistryError::Invalid(format!(
-                    "`{name}` is not a prompt name (letters, digits, `_`, `-`, `.`; no `@` or `/`)"
-                )));
-            }
+            registry::validate_prompt_name(name)?;
             if !file.is_file() {
                 return Err(RegistryError::Invalid(format!(
                     "--file {}: no such file",
@@ -432,7 +447,7 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
             *force,
             reason.as_deref(),
             author.as_deref(),
-            json,
+            &args.common,
         ),
         RegistryCommand::Promote {
             reference,
@@ -452,7 +467,7 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
                 *force,
                 reason.as_deref(),
                 author.as_deref(),
-                json,
+                &args.common,
             )
         }
         RegistryCommand::Rollback {
@@ -542,8 +557,9 @@ fn label_move(
     force: bool,
     reason: Option<&str>,
     author: Option<&str>,
-    json: bool,
+    common: &Common,
 ) -> Result<i32, RegistryError> {
+    let json = common.json;
     let r: VersionRef = VersionRef::parse_with_default(reference, PRODUCTION)?;
     if matches!(r.selector, registry::Selector::Label(ref l) if l == label) {
         return Err(RegistryError::Invalid(format!(
@@ -580,7 +596,7 @@ fn label_move(
         &actor,
         if force { reason } else { None },
         &required,
-        &suites_hint(&v, config),
+        &suites_hint(&v, config, common),
     )?;
     if json {
         out_json(

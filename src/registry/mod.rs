@@ -574,6 +574,40 @@ pub fn count_tokens(text: &str, model: Option<&str>) -> (u64, String) {
     (bpe.encode_with_special_tokens(text).len() as u64, name)
 }
 
+/// Checks a prompt name for `registry add`: ASCII letters, digits, `_`, `-`
+/// and `.`, starting with a letter or digit, and not ending in `.vN` (that
+/// suffix marks a stored version file, `NAME.vN.ext`, in `prompts/`).
+///
+/// # Errors
+/// [`RegistryError::Invalid`] saying what is wrong and what would be right.
+pub fn validate_prompt_name(name: &str) -> Result<()> {
+    let bad = |why: String| {
+        Err(RegistryError::Invalid(format!(
+            "`{name}` is not a prompt name: {why} (a name is letters, digits, `_`, `-` and `.`, e.g. rag_system)"
+        )))
+    };
+    let Some(first) = name.chars().next() else {
+        return bad("it is empty".into());
+    };
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return bad(format!("`{c}` is not allowed"));
+    }
+    if !first.is_ascii_alphanumeric() {
+        return bad("it must start with a letter or a digit".into());
+    }
+    if let Some((stem, n)) = name.rsplit_once(".v") {
+        if !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+            return bad(format!(
+                "it ends in `.v{n}`, which marks version {n} of `{stem}` in prompts/; register the file as `{stem}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The registry path: `--registry`, else `$PROMPTGATE_REGISTRY`, else
 /// `[registry] path` in `promptgate.toml`, else [`DEFAULT_PATH`].
 pub fn resolve_path(flag: Option<&Path>, config: &crate::config::Config) -> PathBuf {

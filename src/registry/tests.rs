@@ -378,3 +378,22 @@ fn a_process_killed_inside_the_move_transaction_leaves_no_trace() {
         .unwrap();
     assert_eq!(ok, "ok");
 }
+
+#[test]
+fn prompt_names_are_letters_digits_and_dots_and_never_a_version_file() {
+    for ok in ["rag_system", "qa-2", "support.en", "v2", "a.version"] {
+        assert!(validate_prompt_name(ok).is_ok(), "{ok}");
+    }
+    for (bad, why) in [
+        ("", "empty"),
+        ("rag system", "` ` is not allowed"),
+        ("rag@1", "`@` is not allowed"),
+        ("a/b", "`/` is not allowed"),
+        ("_x", "start with a letter"),
+        ("rag_system.v2", "ends in `.v2`"),
+        ("tëst", "`ë` is not allowed"),
+    ] {
+        let e = validate_prompt_name(bad).unwrap_err();
+        assert!(e.to_string().contains(why) && e.exit_code() == 2, "{bad}: {e}");
+    }
+}
