@@ -808,3 +808,40 @@ fn the_gate_fails_closed_when_the_baseline_run_has_provider_errors() {
     assert!(decisions.to_string().contains("incomplete"), "{decisions}");
     assert_eq!(d.json(&["registry", "show", "rag_system", "--json"])["number"], 1);
 }
+
+#[test]
+fn a_corrupt_registry_is_found_before_the_run() {
+    let d = Demo::new();
+    assert_eq!(
+        d.run(&["registry", "add", "rag_system", "--file", "prompts/rag_system.txt"])
+            .0,
+        0
+    );
+    assert_eq!(d.run(&["test", "suites/", "--record-run"]).0, 0);
+    // Damage the last pages (recorded cases): the header and schema stay
+    // readable, so only an integrity check finds it before the run.
+    let path = d.path(".promptgate/registry.db");
+    assert!(
+        !d.path(".promptgate/registry.db-wal").exists()
+            || std::fs::metadata(d.path(".promptgate/registry.db-wal")).unwrap().len() == 0
+    );
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 3 * 4096, "{} bytes", bytes.len());
+    let n = bytes.len();
+    for b in &mut bytes[n - 2 * 4096..] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    for args in [vec!["test", "suites/", "--record-run"], vec!["gate"]] {
+        let (code, out, err) = d.run(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("registry.db") && (err.contains("corrupt") || err.contains("malformed")),
+            "{err}"
+        );
+        assert!(
+            !out.contains("rag_grounding::"),
+            "{args:?} ran cases before finding the damage: {out}"
+        );
+    }
+}

@@ -115,7 +115,7 @@ pub fn run(args: GateArgs) -> i32 {
         }
     };
     let path = registry::resolve_path(args.registry.as_deref(), &config);
-    let reg = match Registry::open(&path) {
+    let reg = match Registry::open_checked(&path) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -165,8 +165,10 @@ impl Hooks {
         let path = registry::resolve_path(args.registry.as_deref(), config);
         let to_diag =
             |e: registry::RegistryError| (e.exit_code(), Diagnostics::from(Diagnostic::error(e.to_string(), None)));
+        // Recording: open and check the registry before the run, so that a
+        // damaged file is found (exit 2) before any case runs.
         let registry = if record {
-            Some(Registry::open(&path).map_err(to_diag)?)
+            Some(Registry::open_checked(&path).map_err(to_diag)?)
         } else if wanted && path.exists() {
             Some(Registry::open_existing(&path).map_err(to_diag)?)
         } else {

@@ -109,6 +109,13 @@ pub trait Store: Send {
     fn runs_of(&self, prompt: &str, number: u32) -> Result<Vec<RunRecord>>;
     /// Cases of run `run_id` (all prompts).
     fn run_cases(&self, run_id: i64) -> Result<Vec<RunCase>>;
+    /// A cheap integrity check of the storage (SQLite: `PRAGMA quick_check`),
+    /// so that a command that will write finds a damaged registry before it
+    /// does any work.
+    ///
+    /// # Errors
+    /// [`RegistryError::Corrupt`] naming the damage.
+    fn check(&self) -> Result<()>;
 }
 
 /// The content of an active prompt version, as applications load it.
@@ -189,6 +196,18 @@ impl Registry {
             store: Box::new(sqlite::SqliteStore::open(path, false)?),
             path: Some(path.to_path_buf()),
         })
+    }
+
+    /// Opens (creating it when missing) and checks the registry's integrity
+    /// ([`Store::check`]): for commands that will record into it after a
+    /// long run.
+    ///
+    /// # Errors
+    /// As [`Registry::open`], and [`RegistryError::Corrupt`] for a damaged file.
+    pub fn open_checked(path: impl AsRef<Path>) -> Result<Registry> {
+        let reg = Registry::open(path)?;
+        reg.store.check()?;
+        Ok(reg)
     }
 
     /// A registry over any store.

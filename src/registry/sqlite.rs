@@ -640,6 +640,23 @@ impl Store for SqliteStore {
         run().map_err(|e| self.err(e))
     }
 
+    fn check(&self) -> Result<()> {
+        let problems: Vec<String> = (|| -> rusqlite::Result<Vec<String>> {
+            let mut st = self.conn.prepare("PRAGMA quick_check")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })()
+        .map_err(|e| self.err(e))?;
+        if problems.len() == 1 && problems[0] == "ok" {
+            return Ok(());
+        }
+        Err(RegistryError::Corrupt(format!(
+            "the registry {} is corrupt ({}); restore it from a backup or point --registry at another file",
+            self.path,
+            problems.into_iter().take(3).collect::<Vec<_>>().join("; ")
+        )))
+    }
+
     fn run_cases(&self, run_id: i64) -> Result<Vec<RunCase>> {
         let run = || -> rusqlite::Result<Vec<RunCase>> {
             let mut st = self.conn.prepare(
