@@ -845,3 +845,24 @@ fn a_corrupt_registry_is_found_before_the_run() {
         );
     }
 }
+
+#[test]
+fn gate_require_registry_refuses_a_missing_registry_instead_of_starting_empty() {
+    let d = Demo::new();
+    let (code, out, err) = d.run(&["gate", "--require-registry"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("no registry at .promptgate/registry.db (--require-registry)") && err.contains("bootstrap"),
+        "{err}"
+    );
+    assert!(
+        !d.path(".promptgate/registry.db").exists(),
+        "a refused gate created the registry"
+    );
+    // Bootstrapping deliberately (without the flag) creates it; then the flag is satisfied.
+    let (code, out, err) = d.run(&["gate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = d.run(&["gate", "--require-registry"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing changed"), "{out}");
+}

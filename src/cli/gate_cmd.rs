@@ -32,7 +32,7 @@ pub const HELP: &str = "\
 Exit codes:
   0  every changed prompt was activated, or nothing changed
   1  a changed prompt was blocked (a failing case or threshold, a significant regression, token growth)
-  2  invalid input (suites, prompts, flags, config)
+  2  invalid input (suites, prompts, flags, config), a corrupt registry, or no registry with --require-registry
   3  provider errors kept a run from a verdict, or the registry was unavailable; nothing was activated";
 
 /// Arguments of `promptgate gate`.
@@ -62,6 +62,12 @@ pub struct GateArgs {
     /// Who activates (audited) [default: git user.name, else $USER].
     #[arg(long)]
     pub author: Option<String>,
+    /// Refuse to run (exit 2) when the registry file does not exist, instead
+    /// of starting an empty one, which would activate every prompt with no
+    /// comparison. CI uses it so that a lost registry (an evicted cache) is an
+    /// error; run once without it to bootstrap a new registry deliberately.
+    #[arg(long)]
+    pub require_registry: bool,
     /// Print the decisions as JSON on stdout (the runs' console reports go to stderr).
     #[arg(long)]
     pub json: bool,
@@ -115,6 +121,16 @@ pub fn run(args: GateArgs) -> i32 {
         }
     };
     let path = registry::resolve_path(args.registry.as_deref(), &config);
+    if args.require_registry && !path.exists() {
+        eprintln!(
+            "error: no registry at {} (--require-registry): the gate would start an empty registry and activate \
+             every prompt with no comparison.\n  Restore the registry file (e.g. from the last `prompt-registry` \
+             artifact), or, to start a new registry deliberately, run `promptgate gate` once without \
+             --require-registry (in the workflow: run it by hand with `bootstrap: true`).",
+            path.display()
+        );
+        return exit::INVALID_INPUT;
+    }
     let reg = match Registry::open_checked(&path) {
         Ok(r) => r,
         Err(e) => {
