@@ -19,7 +19,7 @@ use super::model::{AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord
 use super::{RegistryError, Result, Store};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// How long a writer waits for the lock before giving up (exit 3), unless
 /// `$PROMPTGATE_REGISTRY_BUSY_TIMEOUT_MS` says otherwise.
@@ -35,7 +35,8 @@ pub fn busy_timeout() -> Duration {
 }
 
 /// Migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE prompts (
     id          INTEGER PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,
@@ -138,7 +139,22 @@ CREATE TRIGGER run_suites_no_update BEFORE UPDATE ON run_suites BEGIN SELECT RAI
 CREATE TRIGGER run_suites_no_delete BEFORE DELETE ON run_suites BEGIN SELECT RAISE(ABORT, 'recorded runs are append-only'); END;
 CREATE TRIGGER run_cases_no_update BEFORE UPDATE ON run_cases BEGIN SELECT RAISE(ABORT, 'recorded runs are append-only'); END;
 CREATE TRIGGER run_cases_no_delete BEFORE DELETE ON run_cases BEGIN SELECT RAISE(ABORT, 'recorded runs are append-only'); END;
-"#];
+"#,
+    // 2: prompts are immutable too (versions, labels and the audit log name
+    // them), and a label can only point at a version of its own prompt.
+    r#"
+CREATE TRIGGER prompts_no_update BEFORE UPDATE ON prompts
+BEGIN SELECT RAISE(ABORT, 'prompts are immutable'); END;
+CREATE TRIGGER prompts_no_delete BEFORE DELETE ON prompts
+BEGIN SELECT RAISE(ABORT, 'prompts are immutable'); END;
+CREATE TRIGGER labels_own_version_insert BEFORE INSERT ON labels
+WHEN (SELECT prompt_id FROM versions WHERE id = NEW.version_id) IS NOT NEW.prompt_id
+BEGIN SELECT RAISE(ABORT, 'a label must point at a version of its own prompt'); END;
+CREATE TRIGGER labels_own_version_update BEFORE UPDATE ON labels
+WHEN (SELECT prompt_id FROM versions WHERE id = NEW.version_id) IS NOT NEW.prompt_id
+BEGIN SELECT RAISE(ABORT, 'a label must point at a version of its own prompt'); END;
+"#,
+];
 
 /// A registry in one SQLite file.
 #[derive(Debug)]
@@ -236,6 +252,22 @@ impl SqliteStore {
             tx.execute_batch(sql).map_err(|e| map_err(&self.path, e))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(|e| map_err(&self.path, e))?;
+        }
+        // The label rule holds for rows written before migration 2 too: a
+        // file that breaks it is refused (the transaction rolls back).
+        let crossed: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM labels l JOIN versions v ON v.id = l.version_id WHERE v.prompt_id != l.prompt_id",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| map_err(&self.path, e))?;
+        if crossed > 0 {
+            return Err(RegistryError::Corrupt(format!(
+                "the registry {} has {crossed} label(s) pointing at another prompt's version; fix or restore it \
+                 (nothing was changed)",
+                self.path
+            )));
         }
         tx.commit().map_err(|e| map_err(&self.path, e))
     }

@@ -152,7 +152,82 @@ fn schema_forbids_changing_versions_and_audit_rows() {
             [],
         )
         .is_err());
+    // Prompts cannot be renamed or deleted, and a label cannot point at
+    // another prompt's version.
+    assert!(c
+        .execute("UPDATE prompts SET name = 'other'", [])
+        .unwrap_err()
+        .to_string()
+        .contains("immutable"));
+    assert!(c.execute("DELETE FROM prompts", []).is_err());
+    add(&r, "other", "w");
+    let e = c
+        .execute(
+            "UPDATE labels SET version_id = (SELECT v.id FROM versions v JOIN prompts p ON p.id = v.prompt_id \
+             WHERE p.name = 'other')",
+            [],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("its own prompt"), "{e}");
+    let e = c
+        .execute(
+            "INSERT INTO labels (prompt_id, label, version_id, updated_at) SELECT p.id, 'staging', \
+             (SELECT v.id FROM versions v JOIN prompts q ON q.id = v.prompt_id WHERE q.name = 'other'), 'x' \
+             FROM prompts p WHERE p.name = 'qa'",
+            [],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("its own prompt"), "{e}");
     assert_eq!(r.active("qa").unwrap().content, "one");
+}
+
+#[test]
+fn a_schema_1_registry_is_migrated_and_gains_the_new_guards() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(sqlite::MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO prompts (id, name, created_at) VALUES (1, 'qa', 'x'), (2, 'other', 'x');
+             INSERT INTO versions (id, prompt_id, number, content, sha256, file_ext, variables, token_count, tokenizer, author, created_at)
+               VALUES (1, 1, 1, 'one', printf('%064d', 1), 'txt', '[]', 1, 'cl100k_base', 'a', 'x'),
+                      (2, 2, 1, 'w', printf('%064d', 2), 'txt', '[]', 1, 'cl100k_base', 'a', 'x');
+             INSERT INTO labels (prompt_id, label, version_id, updated_at) VALUES (1, 'production', 1, 'x');",
+        )
+        .unwrap();
+    }
+    let r = Registry::open(&path).unwrap();
+    assert_eq!(r.active("qa").unwrap().content, "one");
+    let store = sqlite::SqliteStore::open(&path, false).unwrap();
+    let c = store.connection();
+    let v: i64 = c.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(v, sqlite::SCHEMA_VERSION);
+    assert!(c.execute("UPDATE prompts SET name = 'x'", []).is_err());
+    assert!(c.execute("UPDATE labels SET version_id = 2", []).is_err());
+    // A schema-1 file whose label crosses prompts is refused, not migrated.
+    let bad = dir.path().join("bad.db");
+    {
+        let c = rusqlite::Connection::open(&bad).unwrap();
+        c.execute_batch(sqlite::MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO prompts (id, name, created_at) VALUES (1, 'qa', 'x'), (2, 'other', 'x');
+             INSERT INTO versions (id, prompt_id, number, content, sha256, file_ext, variables, token_count, tokenizer, author, created_at)
+               VALUES (2, 2, 1, 'w', printf('%064d', 2), 'txt', '[]', 1, 'cl100k_base', 'a', 'x');
+             INSERT INTO labels (prompt_id, label, version_id, updated_at) VALUES (1, 'production', 2, 'x');",
+        )
+        .unwrap();
+    }
+    let e = Registry::open(&bad).unwrap_err();
+    assert!(
+        e.to_string().contains("another prompt's version") && e.exit_code() == 2,
+        "{e}"
+    );
+    let c = rusqlite::Connection::open(&bad).unwrap();
+    let v: i64 = c.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(v, 1, "a refused migration was half-applied");
 }
 
 #[test]
