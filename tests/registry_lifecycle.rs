@@ -704,6 +704,21 @@ fn a_significant_metric_regression_fails_test_baseline_even_when_every_case_pass
         out.contains("comparison: FAILED (significantly worse than production: capital@1)"),
         "{out}"
     );
+    // Recorded, that verdict is a failing run: the candidate cannot be activated on its cases alone.
+    let (code, out, err) = d.run(&[
+        "test",
+        "suites/capital.yaml",
+        "--baseline",
+        "production",
+        "--prompt",
+        "capital=candidate.txt",
+        "--record-run",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("recorded run 2 (fail)"), "{err}");
+    let (code, _, err) = d.run(&["registry", "activate", "capital@2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no recorded run passed on it"), "{err}");
 }
 
 /// `<testsuites ... skipped="N" ...` without the `skipped` attribute.
