@@ -360,11 +360,9 @@ fn gate_one(
     decision.required = coverage.suites.clone();
     let project_suites = Path::new("suites");
     if project_suites.is_dir() {
-        let content = std::fs::read_to_string(file).unwrap_or_default();
-        let content = content.strip_prefix('\u{feff}').unwrap_or(&content);
         for s in pipeline::suites_testing(
             name,
-            content,
+            &version.content,
             &version.file_ext,
             &[project_suites.to_path_buf()],
             prompts_dir,
