@@ -86,7 +86,7 @@ pub enum RegistryCommand {
         /// The new version.
         to: String,
     },
-    /// Make a version the active one (moves `production`); needs a recorded passing run on exactly its content.
+    /// Make a version the active one (moves `production`); needs a recorded passing run of every suite that uses it, on exactly its content.
     Activate {
         /// NAME@V.
         reference: String,
