@@ -11,8 +11,10 @@
 #![warn(missing_docs)]
 
 pub mod assertion;
+pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod diagnostic;
 pub mod exit;
 #[cfg(feature = "fake-provider")]

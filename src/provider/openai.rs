@@ -177,6 +177,10 @@ impl Provider for OpenAiChat {
         &self.id
     }
 
+    fn endpoint(&self) -> Option<&str> {
+        Some(self.endpoint.url())
+    }
+
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         self.check_ready()?;
         let auth = self.endpoint.api_key().map(|k| format!("Bearer {k}"));
@@ -220,6 +224,7 @@ impl Provider for OpenAiChat {
             tokens,
             finish_reason: choice.finish_reason,
             cost_usd: None,
+            ..Default::default()
         })
     }
 

@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::prompt::Prompt;
+use crate::provider::resilience::Resilient;
 use crate::provider::{self, Env, Provider, ProviderKind};
 use crate::suite::{ProviderSpec, Suite, TestCase};
 
@@ -17,10 +18,18 @@ pub struct ProviderSlot {
     pub spec: ProviderSpec,
     /// The model named by the id, if any.
     pub model: Option<String>,
-    /// The built provider.
+    /// The built provider, behind its retries, rate limits and circuit
+    /// breaker ([`Resilient`]).
     pub provider: Arc<dyn Provider>,
     /// `max_concurrency`, when set.
     pub limit: Option<Arc<Semaphore>>,
+}
+
+impl Plan {
+    /// Distinct cases (repeats of a case count once).
+    pub fn distinct_cases(&self) -> usize {
+        self.cases.iter().filter(|c| c.repeat == 0).count()
+    }
 }
 
 impl std::fmt::Debug for ProviderSlot {
@@ -32,7 +41,7 @@ impl std::fmt::Debug for ProviderSlot {
 /// One unit of work: a test of a suite, for one prompt and one provider.
 #[derive(Debug, Clone)]
 pub struct Case {
-    /// Position in the plan.
+    /// Position of the case in the plan (repeats of a case share it).
     pub index: usize,
     /// The suite.
     pub suite: Arc<Suite>,
@@ -42,6 +51,10 @@ pub struct Case {
     pub prompt: Arc<Prompt>,
     /// The provider.
     pub provider: Arc<ProviderSlot>,
+    /// Which run of the case this is, 0-based (`--repeat N` runs 0..N).
+    pub repeat: u32,
+    /// How many times the case runs (`--repeat`, default 1).
+    pub repeats: u32,
 }
 
 impl Case {
@@ -56,6 +69,19 @@ impl Case {
             "{} [{} {}]",
             self.name(),
             self.prompt.label(),
+            self.provider.spec.display()
+        )
+    }
+
+    /// The case's identity for sharding: suite file, test, prompt name and
+    /// provider — not its position, so a case keeps its shard when others
+    /// are added or removed.
+    pub fn identity(&self) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}",
+            self.suite.file.display(),
+            self.test.name,
+            self.prompt.name,
             self.provider.spec.display()
         )
     }
@@ -81,6 +107,54 @@ pub struct Plan {
     pub suites: usize,
 }
 
+/// `--shard I/N`: run the I-th of N parts (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This part, 1 to `total`.
+    pub index: u32,
+    /// Number of parts, at least 1.
+    pub total: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` with 1 ≤ I ≤ N.
+    ///
+    /// # Errors
+    /// A message saying what form is expected.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let total: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || total == 0 || index > total {
+            return Err(bad());
+        }
+        Ok(Shard { index, total })
+    }
+
+    /// True when the case with `identity` belongs to this shard: the first
+    /// 8 bytes of the SHA-256 of the identity, modulo N, equal I − 1. Stable
+    /// across runs, machines and plan changes.
+    pub fn contains(&self, identity: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(identity.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % u64::from(self.total) == u64::from(self.index - 1)
+    }
+}
+
+/// What to plan beyond the suites themselves.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--filter` patterns (any match; none = every case).
+    pub filters: Vec<String>,
+    /// `--repeat N`: runs of every case (0 or 1 = once).
+    pub repeat: u32,
+    /// `--shard I/N`.
+    pub shard: Option<Shard>,
+}
+
 /// Plans the run: every suite × prompt × provider × test that `filters` selects.
 ///
 /// # Errors
@@ -92,6 +166,28 @@ pub fn plan(
     client: &reqwest::Client,
     work_dir: &Path,
 ) -> Result<Plan, Diagnostics> {
+    let opts = PlanOptions {
+        filters: filters.to_vec(),
+        ..Default::default()
+    };
+    plan_with(suites, &opts, env, client, work_dir)
+}
+
+/// Plans the run: every suite × prompt × provider × test that the filters
+/// select and the shard holds, each `repeat` times (repeats of a case are
+/// adjacent in the plan).
+///
+/// # Errors
+/// A provider whose model cannot be determined.
+pub fn plan_with(
+    suites: Vec<Suite>,
+    opts: &PlanOptions,
+    env: &Env,
+    client: &reqwest::Client,
+    work_dir: &Path,
+) -> Result<Plan, Diagnostics> {
+    let filters = &opts.filters;
+    let repeats = opts.repeat.max(1);
     let mut slots: BTreeMap<String, Arc<ProviderSlot>> = BTreeMap::new();
     let mut diags = Diagnostics::default();
     let mut cases = Vec::new();
@@ -124,7 +220,7 @@ pub fn plan(
                             model: ProviderKind::parse(&spec.id)
                                 .ok()
                                 .and_then(|k| k.model().map(str::to_string)),
-                            provider: built,
+                            provider: Arc::new(Resilient::new(built, &spec.config)),
                             limit: spec.config.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
                         });
                         slots.insert(key, slot.clone());
@@ -138,9 +234,17 @@ pub fn plan(
                         test: test.clone(),
                         prompt: prompt.clone(),
                         provider: slot.clone(),
+                        repeat: 0,
+                        repeats,
                     };
-                    if case.matches(filters) {
-                        cases.push(case);
+                    if !case.matches(filters) || opts.shard.is_some_and(|s| !s.contains(&case.identity())) {
+                        continue;
+                    }
+                    for repeat in 0..repeats {
+                        cases.push(Case {
+                            repeat,
+                            ..case.clone()
+                        });
                     }
                 }
             }
@@ -152,8 +256,13 @@ pub fn plan(
     if diags.has_errors() {
         return Err(diags);
     }
-    for (i, c) in cases.iter_mut().enumerate() {
-        c.index = i;
+    // Repeats of a case share its index: the runner combines them into one result.
+    let mut next = 0;
+    for c in cases.iter_mut() {
+        if c.repeat == 0 {
+            next += 1;
+        }
+        c.index = next - 1;
     }
     let used: std::collections::BTreeSet<*const ProviderSlot> =
         cases.iter().map(|c| Arc::as_ptr(&c.provider)).collect();

@@ -380,12 +380,28 @@ fn load_one(
             );
             continue;
         }
+        let min_pass_rate = t.min_pass_rate.or(default_test.min_pass_rate);
+        if let Some(rate) = min_pass_rate.filter(|r| !(0.0..=1.0).contains(r)) {
+            cx.diags.push(
+                Diagnostic::error(
+                    format!("test `{name}`: `min_pass_rate` must be a number from 0 to 1, got {rate}"),
+                    Some(Location {
+                        file: tfile.clone(),
+                        line,
+                        col: None,
+                    }),
+                )
+                .with_help("the share of `--repeat` runs that must pass, e.g. 0.8"),
+            );
+            continue;
+        }
         tests.push(Arc::new(TestCase {
             name,
             description: t.description,
             vars: Arc::new(all_vars),
             assertions,
             threshold,
+            min_pass_rate,
             metadata,
             file: tfile,
             line,

@@ -39,6 +39,8 @@ pub(crate) struct RawTest {
     #[serde(default)]
     pub threshold: Option<f64>,
     #[serde(default)]
+    pub min_pass_rate: Option<f64>,
+    #[serde(default)]
     pub metadata: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     #[allow(dead_code)]
@@ -121,7 +123,15 @@ impl Section {
                 "tests",
                 "metadata",
             ],
-            Section::Test => &["description", "vars", "assert", "threshold", "metadata", "options"],
+            Section::Test => &[
+                "description",
+                "vars",
+                "assert",
+                "threshold",
+                "min_pass_rate",
+                "metadata",
+                "options",
+            ],
             Section::Assertion => &["type", "value", "threshold", "weight", "metric"],
             Section::Options => &[],
             Section::Provider => &["id", "label", "config"],
@@ -137,6 +147,14 @@ impl Section {
                 "response_format",
                 "max_concurrency",
                 "timeout_ms",
+                "retries",
+                "retry_delay_ms",
+                "circuit_breaker",
+                "rpm",
+                "tpm",
+                "cache",
+                "cost",
+                "cache_system_prompt",
             ],
             Section::Prompt => &["id", "raw", "label"],
         }

@@ -24,7 +24,7 @@ pub(super) fn resolve_vars(
         let vp = at.key("vars").key(k);
         if matches!(
             k.as_str(),
-            "assert" | "threshold" | "metadata" | "options" | "description"
+            "assert" | "threshold" | "min_pass_rate" | "metadata" | "options" | "description"
         ) {
             // `assert:` indented under `vars:` would silently drop the assertions.
             cx.error_help(
@@ -155,13 +155,6 @@ pub(super) fn build_assertion(
                 return None;
             }
         }
-    }
-    if kind == crate::assertion::AssertionType::Cost {
-        let loc = cx.at(&p.key("type"));
-        cx.diags.push(crate::diagnostic::Diagnostic::warning(
-            "no provider reports call costs yet (price tables are not built): this `cost` assertion will be an ERROR in every case",
-            Some(loc),
-        ));
     }
     let mut a = Assertion {
         kind,
