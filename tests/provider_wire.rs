@@ -404,7 +404,10 @@ async fn openai_error_body_is_an_http_error_with_the_message_and_code() {
             assert_eq!(provider, "openai:chat:gpt-4o");
             assert_eq!(*status, 401);
             assert!(message.starts_with("Incorrect API key provided"), "{message}");
-            assert!(message.ends_with(" (invalid_api_key)"), "{message}");
+            assert!(
+                message.ends_with(" (invalid_api_key) [the API key is read from $OPENAI_API_KEY]"),
+                "{message}"
+            );
         }
         other => panic!("expected Http, got {other:?}"),
     }

@@ -1,6 +1,8 @@
 //! The command line. `main` parses arguments, runs the subcommand and maps
 //! the outcome to a process exit code ([`crate::exit`]).
 
+mod cache_cmd;
+mod report_cmd;
 mod test_cmd;
 
 use std::path::PathBuf;
@@ -39,6 +41,12 @@ pub enum Command {
     /// Run prompt test suites and report (console, JUnit, JSON, GitHub).
     #[command(after_help = exit::HELP_TABLE)]
     Test(test_cmd::TestArgs),
+    /// Work with JSON reports (merge shards).
+    Report(report_cmd::ReportArgs),
+    /// The response cache: stats, clear.
+    Cache(cache_cmd::CacheArgs),
+    /// Spending from the call log (live runs): per model, suite or prompt.
+    Costs(cache_cmd::CostsArgs),
 }
 
 /// Runs the command line and returns the exit code.
@@ -68,6 +76,9 @@ pub fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Test(args) => test_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
+        Command::Cache(args) => cache_cmd::run_cache(args),
+        Command::Costs(args) => cache_cmd::run_costs(args),
     };
     ExitCode::from(code as u8)
 }

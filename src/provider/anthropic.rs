@@ -181,9 +181,12 @@ impl Provider for AnthropicMessages {
         let headers = [("x-api-key", key), ("anthropic-version", API_VERSION)];
         let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
         if !raw.is_success() {
-            return Err(self
-                .endpoint
-                .http_error(&raw, &http::error_message(&raw.body, error_text)));
+            let mut message = http::error_message(&raw.body, error_text);
+            if raw.status == 401 {
+                // Name the variable (never the key) so the fix is obvious.
+                message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
+            }
+            return Err(self.endpoint.http_error(&raw, &message));
         }
         let message: MessageResponse = self.endpoint.parse(&raw)?;
         let texts: Vec<&str> = message

@@ -187,9 +187,12 @@ impl Provider for OpenAiChat {
         let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
         let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
         if !raw.is_success() {
-            return Err(self
-                .endpoint
-                .http_error(&raw, &http::error_message(&raw.body, error_text)));
+            let mut message = http::error_message(&raw.body, error_text);
+            if raw.status == 401 {
+                // Name the variable (never the key) so the fix is obvious.
+                message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
+            }
+            return Err(self.endpoint.http_error(&raw, &message));
         }
         let completion: ChatCompletion = self.endpoint.parse(&raw)?;
         let Some(choice) = completion.choices.into_iter().next() else {
