@@ -70,7 +70,7 @@ pub(super) fn build_assertions(
     at: &YamlPath,
     templates: &Templates,
 ) -> Vec<Assertion> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(raws.len());
     for (i, raw) in raws.iter().enumerate() {
         let p = at.key("assert").index(i);
         let line = cx.at(&p).line;
