@@ -247,7 +247,8 @@ impl Store {
         let oldest = now_secs() - self.ttl.as_secs() as i64;
         let conn = self.conn();
         let count = |sql: &str| -> rusqlite::Result<u64> {
-            conn.query_row(sql, params![oldest], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+            conn.query_row(sql, params![oldest], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
         };
         let entries = count("SELECT COUNT(*) FROM responses WHERE ?1 = ?1").map_err(|e| e.to_string())?;
         let expired = count("SELECT COUNT(*) FROM responses WHERE created_at < ?1").map_err(|e| e.to_string())?;
@@ -353,7 +354,10 @@ mod tests {
         assert_eq!(k, cache_key("openai:chat:m", Some("http://a/v1"), &r, 0));
         assert_ne!(k, cache_key("openai:chat:m", Some("http://b/v1"), &r, 0));
         assert_ne!(k, cache_key("openai:chat:m", Some("http://a/v1"), &r, 1));
-        assert_ne!(k, cache_key("openai:chat:m", Some("http://a/v1"), &request(Some(0.5)), 0));
+        assert_ne!(
+            k,
+            cache_key("openai:chat:m", Some("http://a/v1"), &request(Some(0.5)), 0)
+        );
         assert_ne!(k, cache_key("openai:chat:other", Some("http://a/v1"), &r, 0));
     }
 
@@ -419,7 +423,13 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].key.as_str(), rows[0].cost_usd), ("b", 3.0));
         assert_eq!(
-            (rows[1].calls, rows[1].cache_hits, rows[1].cost_usd, rows[1].saved_usd, rows[1].tokens_in),
+            (
+                rows[1].calls,
+                rows[1].cache_hits,
+                rows[1].cost_usd,
+                rows[1].saved_usd,
+                rows[1].tokens_in
+            ),
             (1, 1, 1.0, 1.0, 10)
         );
         let by_model = store.costs(30, CostGroup::Model).unwrap();

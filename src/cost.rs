@@ -106,7 +106,13 @@ impl PriceTable {
 
     /// The cost of `response` in USD, when the model has a price and the
     /// provider reported token counts.
-    pub fn cost(&self, provider_id: &str, model: &str, over: Option<Price>, response: &ProviderResponse) -> Option<f64> {
+    pub fn cost(
+        &self,
+        provider_id: &str,
+        model: &str,
+        over: Option<Price>,
+        response: &ProviderResponse,
+    ) -> Option<f64> {
         let price = self.price(model, over)?;
         let kind = ProviderKind::parse(provider_id).ok()?;
         let t = &response.tokens;
@@ -320,7 +326,12 @@ mod tests {
         let t = PriceTable::default();
         // 1M input of which 400k cached, 100k output, gpt-4o-mini.
         let usd = t
-            .cost("openai:chat:gpt-4o-mini", "gpt-4o-mini", None, &response(1_000_000, 100_000, Some(400_000), None))
+            .cost(
+                "openai:chat:gpt-4o-mini",
+                "gpt-4o-mini",
+                None,
+                &response(1_000_000, 100_000, Some(400_000), None),
+            )
             .unwrap();
         let expected = 0.6 * 0.15 + 0.4 * 0.075 + 0.1 * 0.60;
         assert!((usd - expected).abs() < 1e-12, "{usd} vs {expected}");
@@ -363,7 +374,12 @@ mod tests {
             cached_input: None,
         };
         assert_eq!(
-            t.cost("openai:chat:mine", "mine", Some(over), &response(1_000_000, 0, None, None)),
+            t.cost(
+                "openai:chat:mine",
+                "mine",
+                Some(over),
+                &response(1_000_000, 0, None, None)
+            ),
             Some(10.0)
         );
     }

@@ -247,7 +247,11 @@ pub fn combine_repeats(mut runs: Vec<CaseResult>, rate: f64) -> CaseResult {
         .map(|r| RepeatOutcome {
             verdict: r.verdict,
             reason: (r.verdict != Verdict::Pass).then(|| r.reason()),
-            output: if r.verdict == Verdict::Pass { None } else { r.output.clone() },
+            output: if r.verdict == Verdict::Pass {
+                None
+            } else {
+                r.output.clone()
+            },
         })
         .collect();
     let attempts = runs.iter().map(|r| r.attempts).sum();

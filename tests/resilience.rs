@@ -91,13 +91,14 @@ fn config(scripted: Option<(Fault, u32)>) -> FakeConfig {
 
 #[test]
 fn a_429_with_retry_after_is_retried_after_that_delay() {
-    let s = Setup::new(config(Some((
-        Fault::RateLimited { retry_after_ms: 400 },
-        1,
-    ))));
+    let s = Setup::new(config(Some((Fault::RateLimited { retry_after_ms: 400 }, 1))));
     // The backoff alone would wait at least 10 s: finishing sooner proves
     // the server's retry-after-ms was used instead.
-    s.suite(1, "temperature: 0, retry_delay_ms: 10000", "{type: contains, value: Say}");
+    s.suite(
+        1,
+        "temperature: 0, retry_delay_ms: 10000",
+        "{type: contains, value: Say}",
+    );
     let started = Instant::now();
     let (code, out, err) = s.run(&["--json", "r.json", "--no-cache"]);
     let took = started.elapsed();
@@ -202,7 +203,8 @@ fn the_cache_answers_without_a_request_and_never_stores_errors() {
 
 fn cache_entries(path: &Path) -> i64 {
     let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0)).unwrap_or(0)
+    conn.query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
+        .unwrap_or(0)
 }
 
 #[test]
@@ -268,7 +270,10 @@ fn max_cost_stops_at_the_budget() {
         .filter(|c| c["verdict"] == "skipped")
         .collect();
     assert_eq!(skipped.len(), 3);
-    assert!(skipped[0]["error"].as_str().unwrap().contains("--max-cost 10 USD"), "{skipped:?}");
+    assert!(
+        skipped[0]["error"].as_str().unwrap().contains("--max-cost 10 USD"),
+        "{skipped:?}"
+    );
     // Every live call is in the log.
     let costs = s.command().args(["costs", "--by", "suite"]).output().unwrap();
     let costs = String::from_utf8_lossy(&costs.stdout);
@@ -311,7 +316,10 @@ fn repeat_5_on_a_case_that_passes_3_of_5_reports_3_of_5_the_wilson_interval_and_
     assert!(out.contains("0 passed; 1 failed"), "{out}");
     let r = s.json("r.json");
     let repeats = &r["cases"][0]["repeats"];
-    assert_eq!((repeats["runs"].as_u64(), repeats["passed"].as_u64()), (Some(5), Some(3)));
+    assert_eq!(
+        (repeats["runs"].as_u64(), repeats["passed"].as_u64()),
+        (Some(5), Some(3))
+    );
     assert_eq!(repeats["flaky"], true);
     let lo = repeats["interval"][0].as_f64().unwrap();
     let hi = repeats["interval"][1].as_f64().unwrap();
@@ -335,7 +343,11 @@ fn the_fault_mix_reaches_every_verdict() {
         faults: FaultMix::standard(),
         ..Default::default()
     });
-    s.suite(300, "temperature: 0, retry_delay_ms: 20", "{type: regex, value: '^Say \\d+$'}");
+    s.suite(
+        300,
+        "temperature: 0, retry_delay_ms: 20",
+        "{type: regex, value: '^Say \\d+$'}",
+    );
     let (code, out, err) = s.run(&["-j", "32", "--json", "r.json", "--no-cache"]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("300 passed; 0 failed; 0 errored"), "{out}");
@@ -350,7 +362,11 @@ fn echo_project(cases: usize) -> tempfile::TempDir {
     for n in 0..cases {
         // Every seventh case fails.
         let value = if n % 7 == 0 { "nope" } else { "Say" };
-        writeln!(s, "  - description: case {n}\n    vars: {{n: {n}}}\n    assert: [{{type: contains, value: {value}}}]").unwrap();
+        writeln!(
+            s,
+            "  - description: case {n}\n    vars: {{n: {n}}}\n    assert: [{{type: contains, value: {value}}}]"
+        )
+        .unwrap();
     }
     std::fs::write(dir.path().join("s.yaml"), s).unwrap();
     dir
@@ -372,7 +388,12 @@ fn verdicts(report: &serde_json::Value) -> std::collections::BTreeMap<String, St
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_string(), c["verdict"].as_str().unwrap().to_string()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -388,7 +409,16 @@ fn shards_cover_every_case_exactly_once_and_merge_to_the_unsharded_verdicts() {
         let json = format!("shard{i}.json");
         let out = promptgate(
             p,
-            &["test", "s.yaml", "--shard", &format!("{i}/3"), "--json", &json, "--junit", &format!("shard{i}.xml")],
+            &[
+                "test",
+                "s.yaml",
+                "--shard",
+                &format!("{i}/3"),
+                "--json",
+                &json,
+                "--junit",
+                &format!("shard{i}.xml"),
+            ],
         );
         assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join(&json)).unwrap()).unwrap();
@@ -401,12 +431,23 @@ fn shards_cover_every_case_exactly_once_and_merge_to_the_unsharded_verdicts() {
     assert_eq!(seen.len(), 40, "every case in exactly one shard");
     // The same split again: a case keeps its shard.
     let again = promptgate(p, &["test", "s.yaml", "--shard", "2/3", "--list"]);
-    let listed = String::from_utf8_lossy(&again.stdout).lines().filter(|l| l.ends_with(": case")).count();
+    let listed = String::from_utf8_lossy(&again.stdout)
+        .lines()
+        .filter(|l| l.ends_with(": case"))
+        .count();
     assert_eq!(listed, seen.values().filter(|&&s| s == 2).count());
 
     let merged = promptgate(
         p,
-        &["report", "merge", "shard1.json", "shard2.json", "shard3.json", "-o", "merged"],
+        &[
+            "report",
+            "merge",
+            "shard1.json",
+            "shard2.json",
+            "shard3.json",
+            "-o",
+            "merged",
+        ],
     );
     assert_eq!(merged.status.code(), Some(1), "{merged:?}");
     let stdout = String::from_utf8_lossy(&merged.stdout);

@@ -118,7 +118,12 @@ pub fn run_costs(args: CostsArgs) -> i32 {
         CostGroup::Suite => "suite",
         CostGroup::Prompt => "prompt",
     };
-    let width = rows.iter().map(|r| r.key.chars().count()).max().unwrap_or(0).max(what.len());
+    let width = rows
+        .iter()
+        .map(|r| r.key.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(what.len());
     println!(
         "{what:<width$}  {:>7}  {:>10}  {:>12}  {:>12}  {:>10}  {:>10}",
         "calls", "cache hits", "tokens in", "tokens out", "cost USD", "saved USD"
@@ -132,6 +137,9 @@ pub fn run_costs(args: CostsArgs) -> i32 {
             r.key, r.calls, r.cache_hits, r.tokens_in, r.tokens_out, r.cost_usd, r.saved_usd
         );
     }
-    println!("total over the last {} days: ${cost:.4} spent, ${saved:.4} saved by the response cache", args.days);
+    println!(
+        "total over the last {} days: ${cost:.4} spent, ${saved:.4} saved by the response cache",
+        args.days
+    );
     exit::SUCCESS
 }

@@ -40,7 +40,7 @@ pub enum Color {
 pub enum Command {
     /// Run prompt test suites and report (console, JUnit, JSON, GitHub).
     #[command(after_help = exit::HELP_TABLE)]
-    Test(test_cmd::TestArgs),
+    Test(Box<test_cmd::TestArgs>),
     /// Work with JSON reports (merge shards).
     Report(report_cmd::ReportArgs),
     /// The response cache: stats, clear.
@@ -75,7 +75,7 @@ pub fn main() -> ExitCode {
         Color::Auto => {}
     }
     let code = match cli.command {
-        Command::Test(args) => test_cmd::run(args),
+        Command::Test(args) => test_cmd::run(*args),
         Command::Report(args) => report_cmd::run(args),
         Command::Cache(args) => cache_cmd::run_cache(args),
         Command::Costs(args) => cache_cmd::run_costs(args),

@@ -82,7 +82,11 @@ fn merge_cmd(args: MergeArgs) -> i32 {
         for e in &errors {
             eprintln!("error: {e}");
         }
-        return if code == exit::TEST_FAILED { code } else { exit::INFRA_ERROR };
+        return if code == exit::TEST_FAILED {
+            code
+        } else {
+            exit::INFRA_ERROR
+        };
     }
     code
 }

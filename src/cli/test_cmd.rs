@@ -224,10 +224,9 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         None
     } else {
         let path = config.cache.path();
-        Some(
-            crate::cache::Store::open(&path, config.cache.ttl())
-                .map_err(|e| Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml"))?,
-        )
+        Some(crate::cache::Store::open(&path, config.cache.ttl()).map_err(|e| {
+            Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml")
+        })?)
     };
     let recordings = RecordingStore::open(mode)?;
 

@@ -180,7 +180,9 @@ pub fn estimate_tokens(request: &ProviderRequest) -> u32 {
         .max_tokens
         .or(request.settings.max_completion_tokens)
         .unwrap_or(0);
-    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX).saturating_add(output)
+    u32::try_from(chars.div_ceil(4))
+        .unwrap_or(u32::MAX)
+        .saturating_add(output)
 }
 
 #[async_trait::async_trait]
@@ -352,7 +354,10 @@ mod tests {
         let (inner, r) = setup(vec![Err(http(503, "down", None)); 5], config);
         let err = r.call(&request()).await.unwrap_err();
         assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
-        assert!(err.to_string().ends_with("HTTP 503: down (gave up after 3 attempts)"), "{err}");
+        assert!(
+            err.to_string().ends_with("HTTP 503: down (gave up after 3 attempts)"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -413,10 +418,7 @@ mod tests {
     async fn rpm_spaces_requests() {
         // 600 per minute = one every 100 ms after the first (burst of 600 is
         // governor's default, so use a quota whose burst is 1).
-        let config = ProviderConfig {
-            rpm: Some(1),
-            ..fast()
-        };
+        let config = ProviderConfig { rpm: Some(1), ..fast() };
         let (_, r) = setup(vec![], config);
         r.call(&request()).await.unwrap();
         let second = tokio::time::timeout(Duration::from_millis(200), r.call(&request())).await;

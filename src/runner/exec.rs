@@ -367,20 +367,27 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
         prompt_hash: case.prompt.short_hash(),
         repeat: case.repeat,
     };
-    let (response, replayed) =
-        match call_at(&case.provider.spec.id, case.provider.provider.as_ref(), ctx, &request, &site).await {
-            Ok(x) => x,
-            Err(e) => {
-                if let ProviderError::Exhausted { attempts, .. } = &e {
-                    r.attempts = *attempts;
-                }
-                if matches!(e, ProviderError::OverBudget { .. }) {
-                    r.verdict = Verdict::Skipped;
-                }
-                r.error = Some(e.to_string());
-                return finish(r);
+    let (response, replayed) = match call_at(
+        &case.provider.spec.id,
+        case.provider.provider.as_ref(),
+        ctx,
+        &request,
+        &site,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => {
+            if let ProviderError::Exhausted { attempts, .. } = &e {
+                r.attempts = *attempts;
             }
-        };
+            if matches!(e, ProviderError::OverBudget { .. }) {
+                r.verdict = Verdict::Skipped;
+            }
+            r.error = Some(e.to_string());
+            return finish(r);
+        }
+    };
     r.replayed = replayed;
     r.cached = response.from_cache;
     r.attempts = response.attempts;

@@ -241,10 +241,7 @@ pub fn plan_with(
                         continue;
                     }
                     for repeat in 0..repeats {
-                        cases.push(Case {
-                            repeat,
-                            ..case.clone()
-                        });
+                        cases.push(Case { repeat, ..case.clone() });
                     }
                 }
             }
