@@ -476,6 +476,75 @@ mod tests {
         assert_eq!((m.count, m.mean, m.min, m.max), (3, 0.5, 0.0, 1.0));
     }
 
+    fn run(verdict: Verdict) -> CaseResult {
+        CaseResult {
+            index: 0,
+            name: "s::t".into(),
+            suite: "s".into(),
+            suite_file: "s.yaml".into(),
+            line: None,
+            test_file: "s.yaml".into(),
+            description: None,
+            prompt: "p".into(),
+            prompt_hash: "abc".into(),
+            provider: "echo".into(),
+            category: None,
+            vars: Default::default(),
+            verdict,
+            score: 0.0,
+            threshold: None,
+            metrics: BTreeMap::new(),
+            assertions: Vec::new(),
+            output: Some(format!("{verdict:?}")),
+            error: (verdict == Verdict::Error).then(|| "HTTP 500".to_string()),
+            latency_ms: None,
+            tokens: Default::default(),
+            finish_reason: None,
+            cost_usd: Some(0.5),
+            replayed: false,
+            cached: false,
+            attempts: 1,
+            min_pass_rate: None,
+            repeats: None,
+            duration_ms: 10,
+        }
+    }
+
+    fn combined(verdicts: &[Verdict], rate: f64) -> CaseResult {
+        combine_repeats(verdicts.iter().map(|v| run(*v)).collect(), rate)
+    }
+
+    #[test]
+    fn repeats_pass_at_the_min_pass_rate_with_a_wilson_interval() {
+        use Verdict::*;
+        let c = combined(&[Pass, Pass, Fail, Pass, Fail], 1.0);
+        assert_eq!(c.verdict, Fail);
+        let r = c.repeats.as_ref().unwrap();
+        assert_eq!((r.runs, r.passed, r.failed, r.flaky), (5, 3, 2, true));
+        assert!((r.interval.0 - 0.2307).abs() < 1e-3 && (r.interval.1 - 0.8824).abs() < 1e-3);
+        assert_eq!(c.output.as_deref(), Some("Fail"), "a failing run is shown");
+        assert_eq!((c.attempts, c.duration_ms, c.cost_usd), (5, 50, Some(2.5)));
+        assert_eq!(combined(&[Pass, Pass, Fail, Pass, Fail], 0.6).verdict, Pass);
+        assert_eq!(combined(&[Pass, Pass, Fail, Pass, Fail], 0.61).verdict, Fail);
+        assert!(combined(&[Pass; 4], 1.0).repeats.unwrap().interval.1 > 0.99);
+        assert!(!combined(&[Pass; 4], 1.0).is_flaky());
+    }
+
+    #[test]
+    fn runs_without_a_verdict_decide_only_when_they_matter() {
+        use Verdict::*;
+        // 4 of 5 passed: the error cannot change a 0.8 requirement.
+        assert_eq!(combined(&[Pass, Pass, Pass, Pass, Error], 0.8).verdict, Pass);
+        // It could have passed with the errored run: no verdict.
+        let c = combined(&[Pass, Pass, Pass, Fail, Error], 0.8);
+        assert_eq!(c.verdict, Error);
+        assert_eq!(c.error.as_deref(), Some("HTTP 500"));
+        // Even counting the error as a pass it fails.
+        assert_eq!(combined(&[Pass, Fail, Fail, Fail, Error], 0.8).verdict, Fail);
+        assert_eq!(combined(&[Error, Error], 1.0).verdict, Error);
+        assert_eq!(combined(&[Skipped, Skipped], 1.0).verdict, Skipped);
+    }
+
     #[test]
     fn exit_code_is_never_zero_with_errors() {
         let mut s = RunSummary::default();

@@ -270,3 +270,31 @@ pub fn plan_with(
         suites: suite_count,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shards() {
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, total: 3 }));
+        for bad in ["0/3", "4/3", "1/0", "x/3", "3", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_identity_is_in_exactly_one_shard_and_shards_are_balanced() {
+        let shards: Vec<Shard> = (1..=3).map(|i| Shard { index: i, total: 3 }).collect();
+        let mut sizes = [0usize; 3];
+        for n in 0..3000 {
+            let id = format!("suites/a.yaml\u{0}test_{n}\u{0}p\u{0}echo");
+            let homes: Vec<usize> = (0..3).filter(|&i| shards[i].contains(&id)).collect();
+            assert_eq!(homes.len(), 1, "{id}");
+            sizes[homes[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&s| (900..1100).contains(&s)), "{sizes:?}");
+        // Stable: the hash of the identity, nothing else.
+        assert!(Shard { index: 1, total: 1 }.contains("anything"));
+    }
+}
