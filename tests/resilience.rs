@@ -465,3 +465,31 @@ fn shards_cover_every_case_exactly_once_and_merge_to_the_unsharded_verdicts() {
     assert_eq!(twice.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&twice.stderr).contains("the reports overlap"));
 }
+
+#[test]
+fn min_pass_rate_comes_from_the_test_else_default_test_and_is_validated() {
+    let s = Setup::new(FakeConfig {
+        cycle: ["good", "good", "bad", "good", "bad"].map(String::from).to_vec(),
+        ..Default::default()
+    });
+    let write = |default_rate: &str, test_rate: &str| {
+        let suite = format!(
+            "prompts: [say]\nproviders:\n  - id: openai:chat:fake\n    config: {{apiBaseUrl: '{}', temperature: 0}}\ndefaultTest:\n  min_pass_rate: {default_rate}\ntests:\n  - vars: {{n: 1}}\n{test_rate}    assert: [{{type: contains, value: good}}]\n",
+            s.server.base_url()
+        );
+        std::fs::write(s.path().join("s.yaml"), suite).unwrap();
+    };
+    write("0.6", "");
+    let (code, out, _) = s.run(&["--repeat", "5"]);
+    assert_eq!(code, Some(0), "the suite's 60% applies: {out}");
+    write("0.6", "    min_pass_rate: 0.8\n");
+    let (code, out, _) = s.run(&["--repeat", "5", "--min-pass-rate", "0.1"]);
+    assert_eq!(code, Some(1), "the test's 80% wins over the suite and the flag: {out}");
+    write("1.5", "");
+    let (code, _, err) = s.run(&["--repeat", "5"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("`min_pass_rate` must be a number from 0 to 1, got 1.5"),
+        "{err}"
+    );
+}
