@@ -15,10 +15,13 @@
 //!
 //! # Consistency
 //!
-//! WAL journal, `synchronous=NORMAL`, a 10 s busy timeout, and every write a
-//! single statement (its own transaction): two runs can share the file, and a
-//! run killed at any point leaves a readable database holding every entry it
-//! committed and none half-written (SQLite's atomic commit).
+//! WAL journal, `synchronous=NORMAL`, a 10 s busy timeout. Writes (cache
+//! entries and call-log rows) go to a writer thread with its own connection,
+//! which commits whatever has queued up in one transaction (a few hundred rows
+//! cost one commit instead of one each); [`Store::flush`] waits for it. Two
+//! runs can share the file, and a run killed at any point leaves a readable
+//! database holding every batch it committed and nothing half-written
+//! (SQLite's atomic commit); only the last few milliseconds of writes are lost.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -112,6 +115,102 @@ pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
     ttl: Duration,
+    writer: Mutex<Option<Writer>>,
+}
+
+/// A queued write.
+#[derive(Debug)]
+enum Write {
+    Put {
+        key: String,
+        provider: String,
+        model: String,
+        json: String,
+        at: i64,
+    },
+    Log(Box<CallRecord>, String),
+}
+
+/// The writer thread and its queue.
+#[derive(Debug)]
+struct Writer {
+    tx: std::sync::mpsc::Sender<Write>,
+    handle: std::thread::JoinHandle<Result<(), String>>,
+}
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+}
+
+fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
+    match w {
+        Write::Put {
+            key,
+            provider,
+            model,
+            json,
+            at,
+        } => conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO responses (key, provider, model, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![key, provider, model, json, at])
+            .map(drop),
+        Write::Log(c, at) => conn
+            .prepare_cached(
+                "INSERT INTO calls (at, suite, prompt, prompt_hash, provider, model, tokens_in, tokens_out, tokens_cached, cost_usd, latency_ms, cached)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                at,
+                c.suite,
+                c.prompt,
+                c.prompt_hash,
+                c.provider,
+                c.model,
+                c.tokens_in as i64,
+                c.tokens_out as i64,
+                c.tokens_cached as i64,
+                c.cost_usd,
+                c.latency_ms as i64,
+                c.cached,
+            ])
+            .map(drop),
+    }
+}
+
+/// The writer thread: commits what has queued up, batch by batch, until the
+/// queue is closed. Returns the first error (later writes are still tried).
+fn write_loop(path: PathBuf, rx: std::sync::mpsc::Receiver<Write>) -> Result<(), String> {
+    let fail = |e: rusqlite::Error| format!("cannot write to the cache {}: {e}", path.display());
+    let mut conn = Connection::open(&path).map_err(fail)?;
+    configure(&conn).map_err(fail)?;
+    let mut first_error = None;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for w in &batch {
+                apply(&tx, w)?;
+            }
+            tx.commit()
+        })();
+        if let Err(e) = result {
+            first_error.get_or_insert_with(|| fail(e));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 fn now_secs() -> i64 {
@@ -133,9 +232,7 @@ impl Store {
         }
         let conn = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let setup = || -> rusqlite::Result<()> {
-            conn.busy_timeout(Duration::from_secs(10))?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            configure(&conn)?;
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS responses (
                     key TEXT PRIMARY KEY,
@@ -167,7 +264,44 @@ impl Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             ttl,
+            writer: Mutex::new(None),
         })
+    }
+
+    /// Queues a write, starting the writer thread when none runs.
+    fn queue(&self, w: Write) -> Result<(), String> {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let writer = match &mut *writer {
+            Some(w) => w,
+            slot => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let path = self.path.clone();
+                let handle = std::thread::Builder::new()
+                    .name("promptgate-cache-writer".into())
+                    .spawn(move || write_loop(path, rx))
+                    .map_err(|e| format!("cannot start the cache writer: {e}"))?;
+                slot.insert(Writer { tx, handle })
+            }
+        };
+        writer
+            .tx
+            .send(w)
+            .map_err(|_| format!("the cache writer of {} stopped", self.path.display()))
+    }
+
+    /// Waits until every queued write is committed.
+    ///
+    /// # Errors
+    /// The first write that failed since the last flush.
+    pub fn flush(&self) -> Result<(), String> {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match writer {
+            Some(Writer { tx, handle }) => {
+                drop(tx);
+                handle.join().map_err(|_| "the cache writer panicked".to_string())?
+            }
+            None => Ok(()),
+        }
     }
 
     /// The database file.
@@ -196,47 +330,29 @@ impl Store {
         text.and_then(|t| serde_json::from_str(&t).ok())
     }
 
-    /// Stores a successful response under `key` (replacing an older one).
+    /// Stores a successful response under `key` (replacing an older one),
+    /// committed by the writer thread ([`Store::flush`] waits for it).
     ///
     /// # Errors
-    /// The write failed (disk full, database locked for longer than the busy timeout).
+    /// The response cannot be serialized or the writer is gone.
     pub fn put(&self, key: &str, provider: &str, model: &str, response: &ProviderResponse) -> Result<(), String> {
         let json = serde_json::to_string(response).map_err(|e| e.to_string())?;
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO responses (key, provider, model, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key, provider, model, json, now_secs()],
-            )
-            .map(drop)
-            .map_err(|e| format!("cannot write to the cache {}: {e}", self.path.display()))
+        self.queue(Write::Put {
+            key: key.to_string(),
+            provider: provider.to_string(),
+            model: model.to_string(),
+            json,
+            at: now_secs(),
+        })
     }
 
-    /// Appends one call to the log.
+    /// Appends one call to the log (committed by the writer thread).
     ///
     /// # Errors
-    /// The write failed.
+    /// The writer is gone.
     pub fn log_call(&self, c: &CallRecord) -> Result<(), String> {
-        self.conn()
-            .execute(
-                "INSERT INTO calls (at, suite, prompt, prompt_hash, provider, model, tokens_in, tokens_out, tokens_cached, cost_usd, latency_ms, cached)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
-                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    c.suite,
-                    c.prompt,
-                    c.prompt_hash,
-                    c.provider,
-                    c.model,
-                    c.tokens_in as i64,
-                    c.tokens_out as i64,
-                    c.tokens_cached as i64,
-                    c.cost_usd,
-                    c.latency_ms as i64,
-                    c.cached,
-                ],
-            )
-            .map(drop)
-            .map_err(|e| format!("cannot write to the call log {}: {e}", self.path.display()))
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.queue(Write::Log(Box::new(c.clone()), at))
     }
 
     /// Entry counts and file size.
@@ -244,6 +360,7 @@ impl Store {
     /// # Errors
     /// The database cannot be read.
     pub fn stats(&self) -> Result<CacheStats, String> {
+        self.flush()?;
         let oldest = now_secs() - self.ttl.as_secs() as i64;
         let conn = self.conn();
         let count = |sql: &str| -> rusqlite::Result<u64> {
@@ -271,6 +388,7 @@ impl Store {
         } else {
             i64::MAX
         };
+        self.flush()?;
         let conn = self.conn();
         let n = conn
             .execute("DELETE FROM responses WHERE created_at < ?1", params![oldest])
@@ -285,6 +403,7 @@ impl Store {
     /// # Errors
     /// The database cannot be read.
     pub fn costs(&self, days: u32, by: CostGroup) -> Result<Vec<CostRow>, String> {
+        self.flush()?;
         let since = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let column = match by {
@@ -317,6 +436,13 @@ impl Store {
             })
             .map_err(|e| e.to_string())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Store {
+    /// Commits what is still queued (errors were already reported by [`Store::flush`], if called).
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
@@ -383,6 +509,7 @@ mod tests {
             ..Default::default()
         };
         store.put("k", "p", "m", &resp).unwrap();
+        store.flush().unwrap();
         assert_eq!(store.get("k").unwrap().output, "hello");
         assert_eq!(store.stats().unwrap().entries, 1);
         // A second connection (another run) sees it.

@@ -123,6 +123,9 @@ pub async fn run(
                     if let Err(e) = ctx.recordings.save() {
                         eprintln!("error: saving recordings: {e}");
                     }
+                    if let Some(Err(e)) = ctx.store.as_ref().map(Store::flush) {
+                        eprintln!("error: {e}");
+                    }
                     std::process::exit(130);
                 }
             }
@@ -176,6 +179,9 @@ pub async fn run(
     summary.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(e) = ctx.recordings.save() {
         report_errors.push(e);
+    }
+    if let Some(Err(e)) = ctx.store.as_ref().map(Store::flush) {
+        report_errors.push(std::io::Error::other(e));
     }
     emit(&Event::RunFinished(summary.clone()), &mut report_errors);
     (summary, report_errors)
