@@ -28,4 +28,5 @@ pub mod runner;
 pub mod stats;
 pub mod suite;
 pub mod template;
+pub mod thresholds;
 pub mod yaml_loc;

@@ -63,6 +63,56 @@ pub struct AssertionResult {
     /// in the suite even when the test comes from a cases file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+    /// For model-graded assertions: the grader's calls, claims and raw reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grader: Option<Box<GraderDetails>>,
+}
+
+/// What a model-graded assertion asked its grader and what came back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GraderDetails {
+    /// Every call made to a grader (text or embedding), in order.
+    pub calls: Vec<GraderCall>,
+    /// `context-faithfulness` / `context-recall`: each claim (or reference
+    /// statement) with the grader's verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<ClaimVerdict>,
+    /// The grader's last reply, verbatim (kept so that a grader error or a
+    /// surprising score can be checked by a human).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_reply: Option<String>,
+}
+
+/// One call to a grader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraderCall {
+    /// Which step of the assertion (`grade`, `extract-claims`, `verify-claims`, `embed-output`, ...).
+    pub step: String,
+    /// The grader's provider id.
+    pub provider: String,
+    /// Wall time of the call in ms (as recorded, when replayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Tokens the call used, when reported.
+    pub tokens: TokenUsage,
+    /// True when answered from the recordings.
+    pub replayed: bool,
+    /// Set when the call failed (the assertion is then an ERROR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A claim of the answer (or a statement of the reference) and whether the
+/// grader found it supported by the context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimVerdict {
+    /// The claim, as the grader stated it.
+    pub claim: String,
+    /// True when the context supports it.
+    pub supported: bool,
+    /// The grader's reason.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 impl AssertionResult {
@@ -362,6 +412,19 @@ pub struct RunSummary {
     /// What the answers from the response cache would have cost, USD.
     #[serde(default)]
     pub saved_usd: f64,
+    /// Suite × prompt × provider groups whose `thresholds` were breached.
+    #[serde(default)]
+    pub thresholds_failed: usize,
+    /// Groups whose `thresholds` could not be judged (cases without a verdict).
+    #[serde(default)]
+    pub thresholds_errored: usize,
+    /// Groups whose `thresholds` were met.
+    #[serde(default)]
+    pub thresholds_passed: usize,
+    /// Assertions that could not be evaluated (e.g. a grader error) in cases
+    /// that still reached a verdict (a failure elsewhere decided them).
+    #[serde(default)]
+    pub assertions_errored: usize,
 }
 
 /// A named metric aggregated over cases: each case contributes its own value
@@ -379,7 +442,18 @@ pub struct MetricSummary {
 }
 
 impl MetricSummary {
-    fn add(&mut self, value: f64) {
+    /// No values yet.
+    pub fn empty() -> Self {
+        MetricSummary {
+            count: 0,
+            mean: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Adds one value.
+    pub fn add(&mut self, value: f64) {
         self.mean = (self.mean * self.count as f64 + value) / (self.count + 1) as f64;
         self.count += 1;
         self.min = self.min.min(value);
@@ -402,6 +476,7 @@ impl RunSummary {
     pub fn add(&mut self, case: &CaseResult) {
         self.count(case.verdict);
         if case.verdict != Verdict::Error {
+            self.assertions_errored += case.assertions.iter().filter(|a| a.error.is_some()).count();
             self.add_metrics(&case.metrics);
         }
         if case.is_flaky() {
@@ -434,12 +509,7 @@ impl RunSummary {
         for (name, value) in metrics {
             self.metrics
                 .entry(name.clone())
-                .or_insert(MetricSummary {
-                    count: 0,
-                    mean: 0.0,
-                    min: f64::INFINITY,
-                    max: f64::NEG_INFINITY,
-                })
+                .or_insert_with(MetricSummary::empty)
                 .add(*value);
         }
     }
@@ -449,12 +519,14 @@ impl RunSummary {
         self.passed + self.failed + self.errored + self.skipped
     }
 
-    /// The process exit code this run maps to: 1 if any case failed, else 3 if
-    /// any errored (or was skipped), else 0. Never 0 when a case errored.
+    /// The process exit code this run maps to: 1 if any case failed or any
+    /// suite-level threshold was breached, else 3 if any case errored (or was
+    /// skipped) or thresholds could not be judged, else 0. Never 0 when a
+    /// case errored.
     pub fn exit_code(&self) -> i32 {
-        if self.failed > 0 {
+        if self.failed > 0 || self.thresholds_failed > 0 {
             crate::exit::TEST_FAILED
-        } else if self.errored > 0 || self.skipped > 0 {
+        } else if self.errored > 0 || self.skipped > 0 || self.thresholds_errored > 0 {
             crate::exit::INFRA_ERROR
         } else {
             crate::exit::SUCCESS

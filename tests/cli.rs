@@ -350,11 +350,33 @@ fn promptfoo_only_assertion_type_exits_2_as_not_supported() {
         &echo_suite_with(
             "  - vars: {query: a}\n\
              \x20   assert:\n\
+             \x20     - type: javascript\n\
+             \x20       value: output.length > 3\n",
+        ),
+    );
+    assert_invalid(&p, &["suite.yaml"], &["javascript", "not support", "suite.yaml:6"]);
+}
+
+#[test]
+fn model_graded_assertion_without_a_grader_exits_2_before_any_call() {
+    let p = Project::new();
+    p.write(
+        "suite.yaml",
+        &echo_suite_with(
+            "  - vars: {query: a}\n\
+             \x20   assert:\n\
              \x20     - type: llm-rubric\n\
              \x20       value: is polite\n",
         ),
     );
-    assert_invalid(&p, &["suite.yaml"], &["llm-rubric", "not support", "suite.yaml:6"]);
+    assert_invalid(
+        &p,
+        &["suite.yaml"],
+        &[
+            "model-graded assertion `llm-rubric` needs a grader: set --grader or defaultTest.options.provider",
+            "suite.yaml:6",
+        ],
+    );
 }
 
 #[test]
@@ -828,7 +850,7 @@ fn repo_cmd(tmp: &Path, args: &[&str]) -> Command {
 }
 
 #[test]
-fn prompt_override_runs_the_candidate_and_fails_one_case() {
+fn prompt_override_runs_the_candidate_and_fails_on_grounding_and_faithfulness() {
     let tmp = tempfile::tempdir().unwrap();
     let out = repo_cmd(tmp.path(), &["--prompt", "rag_system=prompts/rag_system.v2.txt"])
         .output()
@@ -844,25 +866,48 @@ fn prompt_override_runs_the_candidate_and_fails_one_case() {
         .lines()
         .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
         .collect();
-    assert_eq!(failed.len(), 1, "exactly one case fails:\n{stdout}");
+    // v2 dropped the grounding rule: the refusal case fails, one held-out
+    // answer is mostly unsupported, and the held-out mean faithfulness (0.56)
+    // breaches the suite's threshold (0.85).
+    assert_eq!(failed.len(), 3, "{stdout}");
     assert!(
-        failed[0].contains("rag_grounding::refuses_to_answer_from_outside_an_empty_context "),
-        "{}",
-        failed[0]
+        failed
+            .iter()
+            .any(|l| l.contains("rag_grounding::refuses_to_answer_from_outside_an_empty_context ")),
+        "{stdout}"
     );
-    assert!(stdout.contains("1 failed; 0 errored"), "{stdout}");
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains("rag_faithfulness::held_out_question_04 ")),
+        "{stdout}"
+    );
+    assert!(
+        failed.iter().any(|l| l.contains("rag_faithfulness::thresholds ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 failed; 0 errored"), "{stdout}");
+    assert!(
+        stdout.contains("faithfulness.mean 0.5556 < 0.85 (12 cases)"),
+        "{stdout}"
+    );
 
     let xml = std::fs::read_to_string(tmp.path().join("j.xml")).expect("the JUnit report");
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    assert_eq!(doc.root_element().attribute("failures"), Some("1"));
-    let failing: Vec<_> = doc
+    assert_eq!(doc.root_element().attribute("failures"), Some("3"));
+    let failing: Vec<String> = doc
         .descendants()
         .filter(|n| n.has_tag_name("testcase") && n.children().any(|c| c.has_tag_name("failure")))
+        .filter_map(|n| n.attribute("name").map(str::to_string))
         .collect();
-    assert_eq!(failing.len(), 1);
-    assert!(failing[0]
-        .attribute("name")
-        .is_some_and(|n| n.contains("refuses_to_answer_from_outside_an_empty_context")));
+    assert_eq!(failing.len(), 3, "{failing:?}");
+    assert!(failing
+        .iter()
+        .any(|n| n.contains("refuses_to_answer_from_outside_an_empty_context")));
+    assert!(
+        failing.iter().any(|n| n.starts_with("thresholds [rag_system@")),
+        "{failing:?}"
+    );
 }
 
 #[test]
@@ -1447,7 +1492,12 @@ fn the_v3_candidate_passes_and_the_repository_junit_validates_against_the_schema
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
-    assert!(stdout_of(&out).contains("9 passed; 0 failed"), "{}", stdout_of(&out));
+    assert!(stdout_of(&out).contains("21 passed; 0 failed"), "{}", stdout_of(&out));
+    assert!(
+        stdout_of(&out).contains("faithfulness.mean 0.9722 ≥ 0.85 (12 cases)"),
+        "{}",
+        stdout_of(&out)
+    );
     let out = repo_cmd(tmp.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     if Command::new("xmllint").arg("--version").output().is_err() {

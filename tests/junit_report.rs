@@ -29,6 +29,7 @@ fn assertion(kind: &str, pass: bool, reason: &str, line: usize) -> AssertionResu
         error: None,
         line: Some(line),
         file: Some("suites/rag.yaml".into()),
+        grader: None,
     }
 }
 

@@ -60,7 +60,46 @@ fn main() {
             .build()
             .expect("a tokio runtime for the trials"),
     );
-    let trials = plan
+    // One more trial per suite × prompt × provider whose suite sets
+    // `thresholds`: it runs the group's cases and checks the thresholds on them.
+    let mut groups: std::collections::BTreeMap<(PathBuf, String, String), Vec<runner::Case>> = Default::default();
+    for case in plan.cases.iter().filter(|c| c.suite.thresholds.is_some()) {
+        groups
+            .entry((
+                case.suite.file.clone(),
+                case.prompt.label(),
+                case.provider.spec.display().to_string(),
+            ))
+            .or_default()
+            .push(case.clone());
+    }
+    let threshold_trials: Vec<Trial> = groups
+        .into_values()
+        .map(|cases| {
+            let (ctx, runtime) = (ctx.clone(), runtime.clone());
+            let first = &cases[0];
+            let name = format!(
+                "{}::thresholds [{} {}]",
+                first.suite.name,
+                first.prompt.label(),
+                first.provider.spec.display()
+            );
+            Trial::test(name, move || {
+                let mut stats = promptgate::thresholds::GroupStats::default();
+                for case in &cases {
+                    stats.add(&runtime.block_on(runner::run_case(case, &ctx)));
+                }
+                let bounds = cases[0].suite.thresholds.as_ref().expect("grouped by thresholds");
+                let (verdict, checks, error) = promptgate::thresholds::evaluate(bounds, &stats);
+                match verdict {
+                    Verdict::Pass => Ok(()),
+                    _ => Err(Failed::from(format!("{error:?}\n{checks:#?}"))),
+                }
+            })
+            .with_kind("thresholds")
+        })
+        .collect();
+    let mut trials: Vec<Trial> = plan
         .cases
         .into_iter()
         .map(|case| {
@@ -75,5 +114,6 @@ fn main() {
             .with_kind("prompt")
         })
         .collect();
+    trials.extend(threshold_trials);
     libtest_mimic::run(&args, trials).exit();
 }

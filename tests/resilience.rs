@@ -358,7 +358,8 @@ fn the_fault_mix_reaches_every_verdict() {
 /// An echo-only project: no server needed.
 fn echo_project(cases: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = "prompts: ['Say {{ n }}']\nproviders: [echo]\ntests:\n".to_string();
+    // 6 of 40 cases fail: a pass rate of 0.85, under the suite's 0.9.
+    let mut s = "prompts: ['Say {{ n }}']\nproviders: [echo]\nthresholds: {pass_rate: 0.9}\ntests:\n".to_string();
     for n in 0..cases {
         // Every seventh case fails.
         let value = if n % 7 == 0 { "nope" } else { "Say" };
@@ -456,9 +457,14 @@ fn shards_cover_every_case_exactly_once_and_merge_to_the_unsharded_verdicts() {
         serde_json::from_slice(&std::fs::read(p.join("merged/report.json")).unwrap()).unwrap();
     assert_eq!(verdicts(&merged_json), verdicts(&whole));
     assert_eq!(merged_json["summary"]["failed"], whole["summary"]["failed"]);
+    // The suite threshold is judged on the merged set, as in the whole run.
+    assert_eq!(whole["summary"]["thresholds_failed"], 1);
+    assert_eq!(merged_json["summary"]["thresholds_failed"], 1);
+    assert_eq!(merged_json["thresholds"][0]["stats"]["failed"], 6);
+    assert_eq!(merged_json["thresholds"], whole["thresholds"]);
     let xml = std::fs::read_to_string(p.join("merged/junit.xml")).unwrap();
-    assert_eq!(xml.matches("<testcase").count(), 40);
-    assert_eq!(xml.matches("<failure").count(), 6);
+    assert_eq!(xml.matches("<testcase").count(), 41, "40 cases and the thresholds");
+    assert_eq!(xml.matches("<failure").count(), 7);
 
     // A shard given twice is refused.
     let twice = promptgate(p, &["report", "merge", "shard1.json", "shard1.json", "-o", "x"]);

@@ -275,6 +275,9 @@ mod tests {
             line: None,
             file: None,
             compiled: Compiled::None,
+            graders: Default::default(),
+            rubric_prompt: None,
+            context_var: None,
         }
     }
 

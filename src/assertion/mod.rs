@@ -23,8 +23,11 @@
 //! String values are minijinja templates rendered with the test's vars
 //! (`{{ expected }}`) before evaluation.
 
+pub mod graded;
 mod json;
 mod text;
+
+pub use graded::{GraderBackend, GraderProviders, RubricPrompt};
 
 use std::sync::Arc;
 
@@ -65,6 +68,24 @@ pub enum AssertionType {
     Cost,
     /// `word-count`
     WordCount,
+    /// `llm-rubric`: a grader judges the output against a rubric.
+    LlmRubric,
+    /// `context-faithfulness` (alias `faithfulness`): share of the answer's claims the context supports.
+    ContextFaithfulness,
+    /// `factuality` (alias `model-graded-factuality`): consistency with a reference answer.
+    Factuality,
+    /// `model-graded-closedqa`: a yes/no judgement on a criterion.
+    ClosedQa,
+    /// `answer-relevance`: how well the answer addresses the question (RAGAS).
+    AnswerRelevance,
+    /// `context-recall`: share of the reference answer the context supports (RAGAS).
+    ContextRecall,
+    /// `context-relevance`: share of the context relevant to the question (RAGAS).
+    ContextRelevance,
+    /// `similar`: cosine similarity of embeddings.
+    Similar,
+    /// `g-eval`: a 1–10 score on criteria, chain-of-thought style (G-Eval).
+    GEval,
 }
 
 /// Every implemented type name, for "valid types are ..." messages.
@@ -84,22 +105,20 @@ pub const TYPE_NAMES: &[&str] = &[
     "latency",
     "cost",
     "word-count",
+    "llm-rubric",
+    "context-faithfulness",
+    "factuality",
+    "model-graded-closedqa",
+    "answer-relevance",
+    "context-recall",
+    "context-relevance",
+    "similar",
+    "g-eval",
 ];
 
 /// promptfoo assertion types promptgate does not implement (yet), so that a
 /// migrating user gets "not supported" rather than "unknown".
 pub const PROMPTFOO_ONLY_TYPES: &[&str] = &[
-    "llm-rubric",
-    "model-graded-closedqa",
-    "model-graded-factuality",
-    "factuality",
-    "context-faithfulness",
-    "faithfulness",
-    "context-recall",
-    "context-relevance",
-    "answer-relevance",
-    "similar",
-    "g-eval",
     "select-best",
     "javascript",
     "python",
@@ -142,6 +161,15 @@ impl AssertionType {
             "latency" => Self::Latency,
             "cost" => Self::Cost,
             "word-count" => Self::WordCount,
+            "llm-rubric" => Self::LlmRubric,
+            "context-faithfulness" | "faithfulness" => Self::ContextFaithfulness,
+            "factuality" | "model-graded-factuality" => Self::Factuality,
+            "model-graded-closedqa" => Self::ClosedQa,
+            "answer-relevance" => Self::AnswerRelevance,
+            "context-recall" => Self::ContextRecall,
+            "context-relevance" => Self::ContextRelevance,
+            "similar" => Self::Similar,
+            "g-eval" => Self::GEval,
             _ => return None,
         })
     }
@@ -164,12 +192,87 @@ impl AssertionType {
             Self::Latency => "latency",
             Self::Cost => "cost",
             Self::WordCount => "word-count",
+            Self::LlmRubric => "llm-rubric",
+            Self::ContextFaithfulness => "context-faithfulness",
+            Self::Factuality => "factuality",
+            Self::ClosedQa => "model-graded-closedqa",
+            Self::AnswerRelevance => "answer-relevance",
+            Self::ContextRecall => "context-recall",
+            Self::ContextRelevance => "context-relevance",
+            Self::Similar => "similar",
+            Self::GEval => "g-eval",
         }
+    }
+
+    /// True for the types a grader (an LLM or an embedding model) evaluates.
+    pub fn is_model_graded(self) -> bool {
+        self.needs_text_grader() || self.needs_embedding()
+    }
+
+    /// True when the type asks a text grader (a chat model).
+    pub fn needs_text_grader(self) -> bool {
+        matches!(
+            self,
+            Self::LlmRubric
+                | Self::ContextFaithfulness
+                | Self::Factuality
+                | Self::ClosedQa
+                | Self::AnswerRelevance
+                | Self::ContextRecall
+                | Self::ContextRelevance
+                | Self::GEval
+        )
+    }
+
+    /// True when the type needs an embedding model (`similar`, `answer-relevance`).
+    pub fn needs_embedding(self) -> bool {
+        matches!(self, Self::Similar | Self::AnswerRelevance)
+    }
+
+    /// True when the type reads the retrieved context (`vars.context` or `contextVar`).
+    pub fn needs_context(self) -> bool {
+        matches!(
+            self,
+            Self::ContextFaithfulness | Self::ContextRecall | Self::ContextRelevance
+        )
+    }
+
+    /// True when the type reads the user's question (`vars.query` or `vars.question`).
+    pub fn needs_question(self) -> bool {
+        matches!(
+            self,
+            Self::ContextFaithfulness | Self::AnswerRelevance | Self::ContextRelevance
+        )
+    }
+
+    /// The pass threshold of a model-graded type when the assertion sets none
+    /// (a score in [0, 1]); `None` for deterministic types.
+    pub fn default_threshold(self) -> Option<f64> {
+        Some(match self {
+            Self::Similar => 0.75,
+            Self::AnswerRelevance | Self::GEval => 0.7,
+            Self::LlmRubric
+            | Self::ContextFaithfulness
+            | Self::ContextRecall
+            | Self::ContextRelevance
+            | Self::Factuality
+            | Self::ClosedQa => 0.5,
+            _ => return None,
+        })
     }
 
     /// True when the type needs a `value`.
     pub fn needs_value(self) -> bool {
-        !matches!(self, Self::IsJson | Self::ContainsJson | Self::Latency | Self::Cost)
+        !matches!(
+            self,
+            Self::IsJson
+                | Self::ContainsJson
+                | Self::Latency
+                | Self::Cost
+                | Self::ContextFaithfulness
+                | Self::AnswerRelevance
+                | Self::ContextRelevance
+        )
     }
 
     /// True when the type needs a `threshold`.
@@ -233,6 +336,14 @@ pub struct Assertion {
     pub file: Option<std::path::PathBuf>,
     /// Precompiled regex or schema (static values only).
     pub compiled: Compiled,
+    /// Model-graded types: the grader providers the suite names (assertion
+    /// `provider`, else the test's, else `defaultTest`'s `options.provider`);
+    /// what is still missing comes from `--grader` when the run is planned.
+    pub graders: GraderProviders,
+    /// Model-graded types: a `rubricPrompt` replacing the judging prompt.
+    pub rubric_prompt: Option<Arc<RubricPrompt>>,
+    /// Context-based types: the var holding the context (`contextVar`, default `context`).
+    pub context_var: Option<String>,
 }
 
 impl Assertion {
@@ -268,6 +379,9 @@ impl Assertion {
         }
         if !(self.weight.is_finite() && self.weight >= 0.0) {
             return Err(format!("`weight` must be a number ≥ 0, got {}", self.weight));
+        }
+        if self.kind.is_model_graded() {
+            return self.prepare_graded();
         }
         if self.templated {
             return Ok(());
@@ -314,9 +428,96 @@ impl Assertion {
         }
     }
 
+    /// Load-time checks of a model-graded assertion: a threshold is a score
+    /// in [0, 1], and a static value has the right shape.
+    fn prepare_graded(&self) -> Result<(), String> {
+        if let Some(t) = self.threshold {
+            if matches!(self.kind, AssertionType::Factuality | AssertionType::ClosedQa) {
+                return Err(format!(
+                    "`{}` takes no `threshold`: its verdict is the grader's yes/no (score 1 or 0)",
+                    self.type_name()
+                ));
+            }
+            if !(t > 0.0 && t <= 1.0) {
+                let why = if t == 0.0 {
+                    " (every score is ≥ 0, so a threshold of 0 could never fail)"
+                } else {
+                    ""
+                };
+                return Err(format!(
+                    "`threshold` of `{}` is a score above 0 and at most 1, got {t}{why}",
+                    self.type_name()
+                ));
+            }
+        }
+        if !self.kind.needs_value() && self.value.is_some() {
+            return Err(format!(
+                "`{}` takes no `value` (it reads the output, the question and the context)",
+                self.type_name()
+            ));
+        }
+        if let (AssertionType::ContextRecall, Some(Value::String(v)), false) = (self.kind, &self.value, self.templated)
+        {
+            if graded::sentences(v).is_empty() {
+                return Err("`context-recall` needs the reference answer as `value`: it has no sentence".into());
+            }
+        }
+        match (&self.value, self.kind) {
+            (Some(Value::Array(items)), AssertionType::Similar)
+                if !items.is_empty() && items.iter().all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())) =>
+            {
+                Ok(())
+            }
+            (Some(Value::String(s)), _) if s.trim().is_empty() && self.kind.needs_value() => Err(format!(
+                "`{}` with an empty value gives the grader nothing to compare against",
+                self.type_name()
+            )),
+            (Some(Value::String(_)), _) | (None, _) => Ok(()),
+            (Some(_), AssertionType::Similar) => {
+                Err("`similar` needs a reference text, or a list of texts, as `value`".into())
+            }
+            (Some(_), kind) if kind.needs_value() => Err(format!("`{}` needs a text as `value`", self.type_name())),
+            (Some(_), _) => Err(format!("`{}` takes no `value`", self.type_name())),
+        }
+    }
+
+    /// Checks, once per test, that the vars a model-graded type reads are
+    /// there (`context` / `contextVar`, `query` / `question`).
+    ///
+    /// # Errors
+    /// Which var is missing and what would be right.
+    pub fn check_vars(&self, vars: &serde_json::Map<String, Value>) -> Result<(), String> {
+        if self.kind.needs_context() {
+            let name = self.context_var.as_deref().unwrap_or("context");
+            if vars.get(name).is_none_or(Value::is_null) {
+                let how = if self.context_var.is_some() {
+                    format!("the test has no var `{name}` (named by `contextVar`)")
+                } else {
+                    "the test has no var `context`; give the retrieved context in `vars.context`, or name its var with `contextVar`".into()
+                };
+                return Err(format!("`{}` reads the retrieved context: {how}", self.type_name()));
+            }
+        }
+        if self.kind.needs_question() && graded::question(vars).is_none() {
+            return Err(format!(
+                "`{}` reads the user's question: the test has neither `vars.query` nor `vars.question` (or it is empty)",
+                self.type_name()
+            ));
+        }
+        Ok(())
+    }
+
     /// Evaluates the assertion on `ctx.output`. `value` is the value with its
-    /// templates rendered (or `self.value` when static).
+    /// templates rendered (or `self.value` when static). Model-graded types
+    /// need a grader: they are evaluated by [`graded::evaluate`], and here
+    /// only produce an error.
     pub fn evaluate(&self, value: Option<&Value>, ctx: &EvalContext<'_>) -> AssertionResult {
+        if self.kind.is_model_graded() {
+            return self.errored(
+                value,
+                format!("`{}` needs a grader and was evaluated without one", self.type_name()),
+            );
+        }
         let compiled = if self.templated {
             match value.map(|v| compile(self.kind, v)).transpose() {
                 Ok(c) => c.unwrap_or_default(),
@@ -352,6 +553,7 @@ impl Assertion {
                     error: None,
                     line: self.line,
                     file: self.file.clone(),
+                    grader: None,
                 }
             }
             Err(e) => self.errored(value, e),
@@ -370,6 +572,7 @@ impl Assertion {
             error: Some(error),
             line: self.line,
             file: self.file.clone(),
+            grader: None,
         }
     }
 }

@@ -54,6 +54,7 @@ pub(crate) fn evaluate(
         AssertionType::IsJson | AssertionType::ContainsJson => {
             Err(format!("`{}` is not a text assertion", kind.name()))
         }
+        other => Err(format!("`{}` is model-graded: it needs a grader", other.name())),
     }
 }
 
@@ -525,6 +526,9 @@ mod tests {
             line: None,
             file: None,
             compiled: Compiled::None,
+            graders: Default::default(),
+            rubric_prompt: None,
+            context_var: None,
         }
     }
 
@@ -983,6 +987,7 @@ mod tests {
             error: None,
             line: None,
             file: None,
+            grader: None,
         }
     }
 

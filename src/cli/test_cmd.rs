@@ -59,6 +59,13 @@ pub struct TestArgs {
     /// Where prompt names are looked up [default: prompts].
     #[arg(long, value_name = "DIR")]
     pub prompts_dir: Option<PathBuf>,
+    /// Grader for model-graded assertions that name none (after the
+    /// assertion's `provider`, the test's and `defaultTest`'s `options.provider`).
+    #[arg(long, value_name = "PROVIDER_ID")]
+    pub grader: Option<String>,
+    /// Embedding model for `similar` / `answer-relevance` when the suite names none.
+    #[arg(long, value_name = "PROVIDER_ID")]
+    pub grader_embedding: Option<String>,
     /// Project config file [default: promptgate.toml when present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -91,6 +98,39 @@ fn parse_usd(s: &str) -> Result<f64, String> {
         Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
         _ => Err(format!("expected an amount in USD (e.g. 2.50), got `{s}`")),
     }
+}
+
+/// `--grader` / `--grader-embedding` as grader providers, checked.
+fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Diagnostics> {
+    use crate::provider::ProviderKind;
+    let mut out = crate::assertion::GraderProviders::default();
+    for (flag, id, embedding) in [
+        ("--grader", &args.grader, false),
+        ("--grader-embedding", &args.grader_embedding, true),
+    ] {
+        let Some(id) = id else { continue };
+        let kind = ProviderKind::parse(id).map_err(|e| Diagnostic::error(format!("{flag}: {e}"), None))?;
+        let is_embedding = matches!(kind, ProviderKind::OpenAiEmbedding { .. });
+        if is_embedding != embedding {
+            let want = if embedding {
+                "an embedding model, e.g. openai:embedding:text-embedding-3-small"
+            } else {
+                "a chat model, e.g. openai:chat:gpt-4o-mini (embedding models go to --grader-embedding)"
+            };
+            return Err(Diagnostic::error(format!("{flag} {id}: expected {want}"), None).into());
+        }
+        let spec = crate::suite::ProviderSpec {
+            id: id.clone(),
+            label: None,
+            config: Default::default(),
+        };
+        if embedding {
+            out.embedding = Some(spec);
+        } else {
+            out.text = Some(spec);
+        }
+    }
+    Ok(out)
 }
 
 fn print_diagnostics(d: &Diagnostics) {
@@ -151,11 +191,11 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         .map_err(|e| Diagnostic::error(format!("cannot start the HTTP client: {e}"), None))?;
     let work_dir = std::env::current_dir().unwrap_or_default();
     let plan_opts = runner::PlanOptions {
-        filters: args.filter.clone(),
+        graders: grader_flags(&args)?,
         repeat: args.repeat.unwrap_or(1),
         shard: args.shard,
     };
-    let plan = runner::plan_with(project.suites, &plan_opts, &env, &client, &work_dir)?;
+    let plan = runner::plan_with(project.suites, &args.filter, &env, &client, &work_dir, &plan_opts)?;
 
     if args.list {
         let mut out = std::io::stdout().lock();
@@ -191,7 +231,11 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
             .into());
     }
     // Only providers that call out are recorded or replayed.
-    let calls_out = plan.providers.iter().any(|s| !s.provider.is_local());
+    let calls_out = plan
+        .providers
+        .iter()
+        .chain(&plan.graders)
+        .any(|s| !s.provider.is_local());
     let mode = if !calls_out {
         Mode::Live
     } else if let Some(dir) = &args.record {
@@ -207,7 +251,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     };
     if !matches!(mode, Mode::Replay(_)) {
         let mut diags = Diagnostics::default();
-        for slot in &plan.providers {
+        for slot in plan.providers.iter().chain(&plan.graders) {
             if let Err(e) = slot.provider.check_ready() {
                 diags.push(Diagnostic::error(e.to_string(), None).with_help(
                     "API keys come only from environment variables; to run without keys, replay recordings with `--replay DIR`",

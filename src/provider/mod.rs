@@ -5,6 +5,7 @@
 //! | id | wire format |
 //! |----|-------------|
 //! | `openai:chat:MODEL`, alias `openai:MODEL` | OpenAI chat completions ([`openai`]) |
+//! | `openai:embedding:MODEL`, alias `openai:embeddings:MODEL` | OpenAI embeddings, for graders ([`openai_embedding`]) |
 //! | `anthropic:messages:MODEL` | Anthropic Messages API ([`anthropic`]) |
 //! | `ollama:chat:MODEL` | Ollama `/api/chat` ([`ollama`]) |
 //! | `echo` | returns the rendered prompt ([`echo`]) |
@@ -20,6 +21,7 @@ pub mod exec;
 mod http;
 pub mod ollama;
 pub mod openai;
+pub mod openai_embedding;
 pub mod resilience;
 
 use std::collections::BTreeMap;
@@ -445,6 +447,12 @@ pub enum ProviderKind {
         /// Model name.
         model: String,
     },
+    /// `openai:embedding:MODEL` / `openai:embeddings:MODEL`: embeddings, for
+    /// `similar` and `answer-relevance`; never a provider under test.
+    OpenAiEmbedding {
+        /// Model name.
+        model: String,
+    },
     /// `anthropic:messages:MODEL`.
     AnthropicMessages {
         /// Model name.
@@ -466,7 +474,7 @@ pub enum ProviderKind {
 
 /// The id forms promptgate understands, for error messages.
 pub const SUPPORTED_IDS: &str =
-    "openai:chat:MODEL, openai:MODEL, anthropic:messages:MODEL, ollama:chat:MODEL, echo, exec:COMMAND";
+    "openai:chat:MODEL, openai:MODEL, anthropic:messages:MODEL, ollama:chat:MODEL, echo, exec:COMMAND (graders also openai:embedding:MODEL)";
 
 impl ProviderKind {
     /// Parses a promptfoo-style provider id.
@@ -502,15 +510,14 @@ impl ProviderKind {
                     model: nonempty(model)?,
                 });
             }
-            for unsupported in [
-                "completion:",
-                "embedding:",
-                "embeddings:",
-                "assistant:",
-                "image:",
-                "responses:",
-                "realtime:",
-            ] {
+            for prefix in ["embedding:", "embeddings:"] {
+                if let Some(model) = rest.strip_prefix(prefix) {
+                    return Ok(ProviderKind::OpenAiEmbedding {
+                        model: nonempty(model)?,
+                    });
+                }
+            }
+            for unsupported in ["completion:", "assistant:", "image:", "responses:", "realtime:"] {
                 if rest.starts_with(unsupported) {
                     return Err(format!(
                         "provider `{id}`: the OpenAI {} API is not supported; use `openai:chat:MODEL`",
@@ -545,6 +552,7 @@ impl ProviderKind {
     pub fn model(&self) -> Option<&str> {
         match self {
             ProviderKind::OpenAiChat { model }
+            | ProviderKind::OpenAiEmbedding { model }
             | ProviderKind::AnthropicMessages { model }
             | ProviderKind::OllamaChat { model } => Some(model),
             ProviderKind::Echo | ProviderKind::Exec { .. } => None,
@@ -598,6 +606,13 @@ pub fn build(
         ProviderKind::OpenAiChat { model } => {
             Arc::new(openai::OpenAiChat::new(id, &model, config, env, client.clone()))
         }
+        ProviderKind::OpenAiEmbedding { model } => Arc::new(openai_embedding::OpenAiEmbedding::new(
+            id,
+            &model,
+            config,
+            env,
+            client.clone(),
+        )),
         ProviderKind::AnthropicMessages { model } => Arc::new(anthropic::AnthropicMessages::new(
             id,
             &model,
@@ -655,9 +670,15 @@ mod tests {
         assert!(ProviderKind::parse("bedrock:foo")
             .unwrap_err()
             .contains("unknown provider id"));
-        assert!(ProviderKind::parse("openai:embedding:x")
+        assert!(ProviderKind::parse("openai:completion:x")
             .unwrap_err()
             .contains("not supported"));
+        assert_eq!(
+            ProviderKind::parse("openai:embedding:text-embedding-3-small"),
+            Ok(ProviderKind::OpenAiEmbedding {
+                model: "text-embedding-3-small".into()
+            })
+        );
         assert!(ProviderKind::parse("openai:chat:")
             .unwrap_err()
             .contains("names no model"));

@@ -104,7 +104,7 @@ impl OpenAiChat {
 }
 
 /// True when `base` is OpenAI's own API (host `api.openai.com`), which needs a key.
-fn is_public_endpoint(base: &str) -> bool {
+pub(crate) fn is_public_endpoint(base: &str) -> bool {
     reqwest::Url::parse(base)
         .ok()
         .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case("api.openai.com")))
@@ -113,7 +113,7 @@ fn is_public_endpoint(base: &str) -> bool {
 
 /// The message of an OpenAI error body `{"error": {message, type, code}}`:
 /// `message`, plus ` (code)` when a code is given.
-fn error_text(body: &Value) -> Option<String> {
+pub(crate) fn error_text(body: &Value) -> Option<String> {
     let error = body.get("error")?;
     if let Some(s) = error.as_str() {
         return Some(s.to_string());

@@ -36,6 +36,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Reporter;
 use crate::result::{CaseResult, RunSummary, Verdict};
 use crate::runner::Event;
+use crate::thresholds::ThresholdOutcome;
 
 /// Longest output shown in a failure, in characters.
 const MAX_OUTPUT_CHARS: usize = 2000;
@@ -45,6 +46,7 @@ pub struct ConsoleReporter {
     out: Box<dyn Write + Send>,
     progress: Option<ProgressBar>,
     failures: Vec<Arc<CaseResult>>,
+    thresholds: Vec<Arc<ThresholdOutcome>>,
     by_suite: BTreeMap<String, Tally>,
     by_category: BTreeMap<String, Tally>,
     closed: bool,
@@ -74,6 +76,7 @@ impl ConsoleReporter {
             out,
             progress,
             failures: Vec::new(),
+            thresholds: Vec::new(),
             by_suite: BTreeMap::new(),
             by_category: BTreeMap::new(),
             closed: false,
@@ -154,7 +157,9 @@ impl ConsoleReporter {
             pb.finish_and_clear();
         }
         let mut text = String::new();
-        if !self.failures.is_empty() {
+        let failed_thresholds: Vec<&Arc<ThresholdOutcome>> =
+            self.thresholds.iter().filter(|t| t.verdict != Verdict::Pass).collect();
+        if !self.failures.is_empty() || !failed_thresholds.is_empty() {
             self.failures.sort_by_key(|c| c.index);
             if let Some(token) = &self.stop_commands {
                 let _ = write!(text, "\n::stop-commands::{token}\n");
@@ -164,9 +169,16 @@ impl ConsoleReporter {
                 text.push('\n');
                 text.push_str(&failure_block(case));
             }
+            for t in &failed_thresholds {
+                text.push('\n');
+                text.push_str(&threshold_block(t));
+            }
             text.push_str("\nfailures:\n");
             for case in &self.failures {
                 let _ = writeln!(text, "    {}", sanitize_for_terminal(&case.full_name()));
+            }
+            for t in &failed_thresholds {
+                let _ = writeln!(text, "    {}", sanitize_for_terminal(&threshold_name(t)));
             }
             if let Some(token) = &self.stop_commands {
                 let _ = writeln!(text, "::{token}::");
@@ -178,8 +190,21 @@ impl ConsoleReporter {
         } else {
             style("FAILED").red().to_string()
         };
+        let unevaluated = match summary.assertions_errored {
+            0 => String::new(),
+            1 => " (1 assertion in them could not be evaluated)".to_string(),
+            n => format!(" ({n} assertions in them could not be evaluated)"),
+        };
+        let thresholds = if self.thresholds.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; thresholds: {} met, {} breached, {} undecided",
+                summary.thresholds_passed, summary.thresholds_failed, summary.thresholds_errored
+            )
+        };
         text.push_str(&format!(
-            "\ntest result: {word}. {} passed; {} failed; {} errored; {} skipped; finished in {:.2}s\n",
+            "\ntest result: {word}. {} passed; {} failed{unevaluated}; {} errored; {} skipped{thresholds}; finished in {:.2}s\n",
             summary.passed,
             summary.failed,
             summary.errored,
@@ -202,6 +227,20 @@ impl ConsoleReporter {
                     "    {name:<width$}  mean {:.3}  min {:.3}  max {:.3}  n={}\n",
                     m.mean, m.min, m.max, m.count
                 ));
+            }
+        }
+        if !self.thresholds.is_empty() {
+            text.push_str("\nsuite thresholds:\n");
+            for t in &self.thresholds {
+                let word = match t.verdict {
+                    Verdict::Pass => style("met").green().to_string(),
+                    Verdict::Fail => style("BREACHED").red().to_string(),
+                    _ => style("UNDECIDED").red().to_string(),
+                };
+                let _ = writeln!(text, "    {} ... {word}", sanitize_for_terminal(&threshold_name(t)));
+                for c in &t.checks {
+                    let _ = writeln!(text, "        {}", check_line(c));
+                }
             }
         }
         if self.closed {
@@ -313,6 +352,54 @@ pub fn sanitize_for_terminal(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `suite::thresholds [prompt@hash provider]`.
+fn threshold_name(t: &ThresholdOutcome) -> String {
+    format!("{} [{}@{} {}]", t.name(), t.prompt, t.prompt_hash, t.provider)
+}
+
+/// `faithfulness.mean 0.8400 < 0.85 ✗ (12 cases)`.
+fn check_line(c: &crate::thresholds::ThresholdCheck) -> String {
+    let (cmp, mark) = if c.pass {
+        ("≥", style("✓").green().to_string())
+    } else {
+        ("<", style("✗").red().to_string())
+    };
+    match c.measured {
+        Some(m) => format!(
+            "{mark} {} {m:.4} {cmp} {} ({} cases)",
+            sanitize_for_terminal(&c.name),
+            c.threshold,
+            c.cases
+        ),
+        None => format!(
+            "{mark} {}: no case has a value (threshold {})",
+            sanitize_for_terminal(&c.name),
+            c.threshold
+        ),
+    }
+}
+
+/// The block printed for a breached or undecided suite threshold.
+pub fn threshold_block(t: &ThresholdOutcome) -> String {
+    let mut s = format!("---- {} ----\n", sanitize_for_terminal(&threshold_name(t)));
+    match t.line {
+        Some(l) => s.push_str(&format!("at {}:{l}\n", t.suite_file.display())),
+        None => s.push_str(&format!("at {}\n", t.suite_file.display())),
+    }
+    if let Some(e) = &t.error {
+        s.push_str(&format!("{}: {}\n", style("error").red(), sanitize_for_terminal(e)));
+    }
+    for c in &t.checks {
+        s.push_str(&format!("  {}\n", check_line(c)));
+    }
+    let st = &t.stats;
+    s.push_str(&format!(
+        "  cases: {} passed, {} failed, {} without a verdict\n",
+        st.passed, st.failed, st.errored
+    ));
+    s
+}
+
 /// The block printed for one failed or errored case. Every piece of text in
 /// it goes through [`sanitize_for_terminal`].
 pub fn failure_block(case: &CaseResult) -> String {
@@ -345,6 +432,34 @@ pub fn failure_block(case: &CaseResult) -> String {
         if let Some(exp) = &a.expected {
             let not = if a.kind.starts_with("not-") { "not " } else { "" };
             s.push_str(&format!("      expected: {not}{}\n", clean(&truncate(exp, 200))));
+        }
+        if let Some(g) = &a.grader {
+            if a.error.is_none() {
+                s.push_str(&format!("      score: {:.3}\n", a.score));
+            }
+            if !g.claims.is_empty() {
+                s.push_str("      claims:\n");
+                for c in &g.claims {
+                    let mark = if c.supported {
+                        style("✓ supported").green().to_string()
+                    } else {
+                        style("✗ unsupported").red().to_string()
+                    };
+                    let why = if c.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {}", clean(&c.reason))
+                    };
+                    s.push_str(&format!("        {mark}: {}{why}\n", clean(&c.claim)));
+                }
+            }
+            if a.error.is_some() {
+                if let Some(raw) = &g.raw_reply {
+                    s.push_str("      grader reply:\n");
+                    s.push_str(&indent(&clean(&truncate(raw, 500)), "          "));
+                    s.push('\n');
+                }
+            }
         }
     }
     if let Some(repeats) = &case.repeats {
@@ -429,6 +544,16 @@ impl Reporter for ConsoleReporter {
                 }
                 Ok(())
             }
+            Event::ThresholdsChecked(t) => {
+                let word = match t.verdict {
+                    Verdict::Pass => style("ok").green(),
+                    Verdict::Fail => style("FAILED").red(),
+                    _ => style("ERROR").red(),
+                };
+                let line = format!("test {} ... {word}", sanitize_for_terminal(&threshold_name(t)));
+                self.thresholds.push(t.clone());
+                self.print(&line)
+            }
             Event::RunFinished(summary) => self.finish(summary),
         }
     }
@@ -475,6 +600,7 @@ mod tests {
             error: None,
             line: Some(7),
             file: None,
+            grader: None,
         }
     }
 

@@ -55,6 +55,8 @@ pub struct GithubReporter {
     failures: Vec<Arc<CaseResult>>,
     /// Failing and erroring cases not kept in `failures`.
     more_failures: usize,
+    /// Checked suite thresholds, for the summary.
+    thresholds: Vec<Arc<crate::thresholds::ThresholdOutcome>>,
 }
 
 impl std::fmt::Debug for GithubReporter {
@@ -92,7 +94,39 @@ impl GithubReporter {
             row_of: HashMap::new(),
             failures: Vec::new(),
             more_failures: 0,
+            thresholds: Vec::new(),
         }
+    }
+
+    fn thresholds(&mut self, t: &Arc<crate::thresholds::ThresholdOutcome>) -> io::Result<()> {
+        if t.verdict != Verdict::Pass {
+            let file = workspace_relative(
+                &t.suite_file,
+                std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from).as_deref(),
+            );
+            let mut props = format!("file={}", escape_property(&file));
+            if let Some(line) = t.line {
+                let _ = write!(props, ",line={line}");
+            }
+            let title = format!(
+                "{} [{}@{} {}] {}",
+                t.name(),
+                t.prompt,
+                t.prompt_hash,
+                t.provider,
+                t.verdict.word()
+            );
+            let _ = write!(props, ",title={}", escape_property(&title));
+            let message = match &t.error {
+                Some(e) => e.clone(),
+                None => format!("suite threshold breached: {}", t.breaches().join("; ")),
+            };
+            let line = format!("::error {props}::{}\n", escape_data(&message));
+            self.annotations.write_all(line.as_bytes())?;
+            self.annotations.flush()?;
+        }
+        self.thresholds.push(Arc::clone(t));
+        Ok(())
     }
 
     fn case(&mut self, case: &Arc<CaseResult>) -> io::Result<()> {
@@ -147,7 +181,8 @@ impl GithubReporter {
         rows.sort_by_key(|r| r.first_index);
         let mut failures = self.failures.clone();
         failures.sort_by_key(|c| c.index);
-        let markdown = step_summary(summary, &rows, &failures, self.more_failures);
+        let mut markdown = step_summary(summary, &rows, &failures, self.more_failures);
+        markdown.push_str(&thresholds_table(&self.thresholds));
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -166,9 +201,11 @@ impl Reporter for GithubReporter {
                 self.row_of.clear();
                 self.failures.clear();
                 self.more_failures = 0;
+                self.thresholds.clear();
                 Ok(())
             }
             Event::CaseFinished(case) => self.case(case),
+            Event::ThresholdsChecked(t) => self.thresholds(t),
             Event::RunFinished(summary) => self.finish(summary),
         }
     }
@@ -258,13 +295,15 @@ pub fn case_message(case: &CaseResult) -> String {
 /// The Markdown section appended to the step summary.
 fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>], more_failures: usize) -> String {
     let mut md = String::new();
-    let icon = if summary.failed > 0 || summary.errored > 0 {
-        "❌"
-    } else if summary.skipped > 0 {
-        "⚠️"
-    } else {
-        "✅"
-    };
+    let icon =
+        if summary.failed > 0 || summary.errored > 0 || summary.thresholds_failed > 0 || summary.thresholds_errored > 0
+        {
+            "❌"
+        } else if summary.skipped > 0 {
+            "⚠️"
+        } else {
+            "✅"
+        };
     let _ = writeln!(md, "## {icon} promptgate\n");
     let _ = writeln!(
         md,
@@ -327,6 +366,42 @@ fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>]
         }
         md.push('\n');
     }
+    md
+}
+
+/// The suite-thresholds table of the step summary (empty when no suite sets any).
+fn thresholds_table(outcomes: &[Arc<crate::thresholds::ThresholdOutcome>]) -> String {
+    if outcomes.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("### Suite thresholds\n\n| Suite | Prompt | Provider | Check | Measured | Threshold | Cases | Result |\n|---|---|---|---|---:|---:|---:|---|\n");
+    for t in outcomes.iter().take(MAX_TABLE_ROWS) {
+        for c in &t.checks {
+            let measured = c.measured.map_or("—".to_string(), |m| format!("{m:.4}"));
+            let result = if c.pass { "✅ met" } else { "❌ breached" };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {measured} | {} | {} | {result} |",
+                md_cell(&t.suite),
+                md_cell(&format!("{}@{}", t.prompt, t.prompt_hash)),
+                md_cell(&t.provider),
+                md_cell(&c.name),
+                c.threshold,
+                c.cases
+            );
+        }
+        if let Some(e) = &t.error {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | — | — | — | — | ⚠️ {} |",
+                md_cell(&t.suite),
+                md_cell(&format!("{}@{}", t.prompt, t.prompt_hash)),
+                md_cell(&t.provider),
+                md_cell(e)
+            );
+        }
+    }
+    md.push('\n');
     md
 }
 
@@ -418,6 +493,7 @@ mod tests {
             error: None,
             line: Some(9),
             file: None,
+            grader: None,
         };
         let case = |index: usize, verdict: Verdict| CaseResult {
             index,

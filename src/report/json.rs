@@ -9,7 +9,7 @@
 //! {"version":1,"started_at":"2025-01-31T10:00:00.123+01:00","cases":[
 //! {"index":0,"name":"suite::test",...},
 //! {"index":2,"name":"suite::other",...}
-//! ],"summary":{"passed":1,"failed":1,"errored":0,"skipped":0,"duration_ms":1234}}
+//! ],"thresholds":[...],"summary":{"passed":1,"failed":1,"errored":0,"skipped":0,"duration_ms":1234}}
 //! ```
 //!
 //! - `version`: this format's version, `1`.
@@ -21,9 +21,18 @@
 //!   `skipped`), `score`, `threshold`, `metrics`, `assertions` (each `type`,
 //!   `expected`, `pass`, `score`, `weight`, `metric`, `reason`, `error`, `line`,
 //!   `file`),
+//!   `file`, and for model-graded types `grader`: `calls` (each `step`,
+//!   `provider`, `latency_ms`, `tokens`, `replayed`, `error`), `claims` (each
+//!   `claim`, `supported`, `reason`), `raw_reply`),
 //!   `output`, `error`, `latency_ms`, `tokens` (`input`, `output`,
 //!   `cached_input`), `finish_reason`, `cost_usd`, `replayed`, `duration_ms`.
 //!   Optional fields are left out when unset.
+//! - `thresholds`: one object per suite × prompt × provider whose suite sets
+//!   `thresholds` ([`crate::thresholds::ThresholdOutcome`]): `suite`,
+//!   `suite_file`, `line`, `prompt`, `prompt_hash`, `provider`, `verdict`,
+//!   `checks` (each `name`, `measured`, `threshold`, `cases`, `pass`),
+//!   `error`, `stats`, and `bounds` (the suite's `thresholds` as written, so
+//!   merged shards can be checked again).
 //! - `summary`: the [`RunSummary`] counts, the run's wall time and `metrics`
 //!   (each named metric's `count`, `mean`, `min`, `max` over the cases that
 //!   reached a verdict).
@@ -60,6 +69,8 @@ pub struct JsonReporter {
     written: usize,
     /// Set after the first write error: the report is abandoned (reported once).
     failed: bool,
+    /// Checked suite thresholds, written before the summary.
+    thresholds: Vec<std::sync::Arc<crate::thresholds::ThresholdOutcome>>,
 }
 
 impl JsonReporter {
@@ -74,6 +85,7 @@ impl JsonReporter {
             out: None,
             written: 0,
             failed: false,
+            thresholds: Vec::new(),
         })
     }
 
@@ -121,7 +133,8 @@ impl JsonReporter {
             return Ok(());
         };
         let summary = serde_json::to_string(summary).map_err(io::Error::other)?;
-        write!(out, "\n],\"summary\":{summary}}}\n").map_err(|e| self.write_error(e))?;
+        let thresholds = serde_json::to_string(&self.thresholds).map_err(io::Error::other)?;
+        write!(out, "\n],\"thresholds\":{thresholds},\"summary\":{summary}}}\n").map_err(|e| self.write_error(e))?;
         let tmp = out.into_inner().map_err(|e| self.write_error(e.into_error()))?;
         tmp.as_file().sync_all().map_err(|e| self.write_error(e))?;
         tmp.persist(&self.path)
@@ -142,6 +155,10 @@ impl Reporter for JsonReporter {
         let result = match event {
             Event::RunStarted(info) => self.start(info.started_at),
             Event::CaseFinished(case) => self.case(case),
+            Event::ThresholdsChecked(t) => {
+                self.thresholds.push(t.clone());
+                Ok(())
+            }
             Event::RunFinished(summary) => self.finish(summary),
         };
         if result.is_err() {

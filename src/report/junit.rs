@@ -38,6 +38,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use crate::report::{write_atomically, Reporter};
 use crate::result::{CaseResult, RunSummary, Verdict};
 use crate::runner::Event;
+use crate::thresholds::ThresholdOutcome;
 
 /// The `<testsuites name>` of every report.
 pub const REPORT_NAME: &str = "promptgate";
@@ -54,6 +55,7 @@ pub struct JunitReporter {
     path: PathBuf,
     started_at: Option<DateTime<Local>>,
     cases: Vec<Arc<CaseResult>>,
+    thresholds: Vec<Arc<ThresholdOutcome>>,
 }
 
 impl JunitReporter {
@@ -63,6 +65,7 @@ impl JunitReporter {
             path,
             started_at: None,
             cases: Vec::new(),
+            thresholds: Vec::new(),
         }
     }
 }
@@ -75,11 +78,14 @@ impl Reporter for JunitReporter {
                 self.cases.clear();
             }
             Event::CaseFinished(case) => self.cases.push(Arc::clone(case)),
+            Event::ThresholdsChecked(t) => self.thresholds.push(Arc::clone(t)),
             Event::RunFinished(summary) => {
                 let started_at = self.started_at.unwrap_or_else(Local::now);
-                let xml = render(&self.cases, summary, started_at).map_err(|e| {
-                    std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", self.path.display()))
-                })?;
+                let xml = build_report_with(&self.cases, &self.thresholds, summary, started_at)
+                    .to_string()
+                    .map_err(|e| {
+                        std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", self.path.display()))
+                    })?;
                 write_atomically(&self.path, xml.as_bytes())?;
             }
         }
@@ -108,6 +114,20 @@ pub fn render(
 /// The `<testsuites>` element carries name, counts and time only: the schema
 /// allows no timestamp there, so the run's start time goes on each `<testsuite>`.
 pub fn build_report(cases: &[Arc<CaseResult>], summary: &RunSummary, started_at: DateTime<Local>) -> Report {
+    build_report_with(cases, &[], summary, started_at)
+}
+
+/// [`build_report`], plus one `<testcase name="{suite}::thresholds [target]">`
+/// per checked suite-level threshold, in its suite × prompt × provider
+/// `<testsuite>`: a failure when breached (the text lists every bound with the
+/// measured value, the threshold and the number of cases), an error when
+/// undecided.
+pub fn build_report_with(
+    cases: &[Arc<CaseResult>],
+    thresholds: &[Arc<ThresholdOutcome>],
+    summary: &RunSummary,
+    started_at: DateTime<Local>,
+) -> Report {
     let mut sorted: Vec<&Arc<CaseResult>> = cases.iter().collect();
     sorted.sort_by_key(|c| c.index);
 
@@ -144,6 +164,14 @@ pub fn build_report(cases: &[Arc<CaseResult>], summary: &RunSummary, started_at:
         let total_ms: u64 = group.iter().map(|c| c.duration_ms).sum();
         suite.set_time(Duration::from_millis(total_ms));
         suite.add_test_cases(group.iter().map(|c| test_case(c)));
+        for t in thresholds.iter().filter(|t| {
+            t.suite == first.suite
+                && t.prompt == first.prompt
+                && t.prompt_hash == first.prompt_hash
+                && t.provider == first.provider
+        }) {
+            suite.add_test_case(threshold_case(t));
+        }
         report.add_test_suite(suite);
     }
     report
@@ -209,10 +237,97 @@ fn add_reruns(status: &mut TestCaseStatus, case: &CaseResult, repeats: &crate::r
     }
 }
 
+/// The `<testcase>` of a suite's thresholds for one prompt × provider.
+fn threshold_case(t: &ThresholdOutcome) -> TestCase {
+    let mut text = match t.line {
+        Some(l) => format!("at {}:{l}\n", t.suite_file.display()),
+        None => format!("at {}\n", t.suite_file.display()),
+    };
+    for c in &t.checks {
+        let mark = if c.pass { "ok" } else { "BREACHED" };
+        match c.measured {
+            Some(m) => text.push_str(&format!(
+                "- {}: measured {m:.4}, threshold {}, {} cases: {mark}\n",
+                c.name, c.threshold, c.cases
+            )),
+            None => text.push_str(&format!(
+                "- {}: no case has a value, threshold {}: {mark}\n",
+                c.name, c.threshold
+            )),
+        }
+    }
+    text.push_str(&format!(
+        "cases: {} passed, {} failed, {} without a verdict\n",
+        t.stats.passed, t.stats.failed, t.stats.errored
+    ));
+    let status = match t.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(one_line(&format!(
+                "suite threshold breached: {}",
+                t.breaches().join("; ")
+            )))
+            .set_type("threshold")
+            .set_description(xml_text(&text));
+            st
+        }
+        _ => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+            if let Some(e) = &t.error {
+                text.insert_str(0, &format!("{e}\n"));
+            }
+            st.set_message(one_line(t.error.as_deref().unwrap_or("thresholds could not be judged")))
+                .set_type("error")
+                .set_description(xml_text(&text));
+            st
+        }
+    };
+    let mut tc = TestCase::new(
+        xml_text(&format!("thresholds [{}@{} {}]", t.prompt, t.prompt_hash, t.provider)),
+        status,
+    );
+    tc.set_classname(xml_text(&t.suite));
+    if t.verdict == Verdict::Pass {
+        tc.set_system_out(xml_text(&text));
+    }
+    tc
+}
+
+/// Grader details of an assertion for the failure text: score, claims, and
+/// (for a grader error) the raw reply.
+fn grader_text(a: &crate::result::AssertionResult) -> String {
+    let Some(g) = &a.grader else { return String::new() };
+    let mut text = String::new();
+    if a.error.is_none() {
+        text.push_str(&format!("\n  score: {:.3}", a.score));
+    }
+    for c in &g.claims {
+        let mark = if c.supported { "supported" } else { "UNSUPPORTED" };
+        text.push_str(&format!("\n  claim ({mark}): {}", indent(&c.claim)));
+        if !c.reason.is_empty() {
+            text.push_str(&format!(" — {}", indent(&c.reason)));
+        }
+    }
+    if a.error.is_some() {
+        if let Some(raw) = &g.raw_reply {
+            text.push_str(&format!("\n  grader reply: {}", indent(raw)));
+        }
+    }
+    text
+}
+
 /// `<failure>`: message and type from the first failing assertion, text listing
 /// all of them with the test's location and the score vs the threshold.
 fn failure_status(case: &CaseResult) -> TestCaseStatus {
-    let failed: Vec<_> = case.failed_assertions().collect();
+    // Evaluated failures first; assertions that could not be evaluated (a
+    // grader error) are listed apart: they are not failures of the prompt.
+    let failed: Vec<_> = case
+        .assertions
+        .iter()
+        .filter(|a| !a.pass && a.error.is_none())
+        .collect();
+    let unevaluated: Vec<_> = case.assertions.iter().filter(|a| a.error.is_some()).collect();
     let below_threshold = case.threshold.map(|t| case.score < t).unwrap_or(false);
     let (message, ty) = match failed.first() {
         Some(first) => {
@@ -254,7 +369,26 @@ fn failure_status(case: &CaseResult) -> TestCaseStatus {
         if let Some(error) = &a.error {
             text.push_str(&format!("\n  error: {}", indent(error)));
         }
+        text.push_str(&grader_text(a));
         text.push('\n');
+    }
+    if !unevaluated.is_empty() {
+        let n = unevaluated.len();
+        let s = if n == 1 { "" } else { "s" };
+        text.push_str(&format!(
+            "{n} assertion{s} could not be evaluated (not counted as failures):\n"
+        ));
+        for a in &unevaluated {
+            text.push_str(&format!("- {}", a.kind));
+            if let Some(loc) = a.location() {
+                text.push_str(&format!(" ({loc})"));
+            }
+            text.push_str(&format!(
+                "\n  error: {}{}\n",
+                indent(a.error.as_deref().unwrap_or_default()),
+                grader_text(a)
+            ));
+        }
     }
     if let Some(threshold) = case.threshold {
         let relation = if below_threshold { "<" } else { ">=" };
@@ -287,9 +421,10 @@ fn error_status(case: &CaseResult) -> TestCaseStatus {
     }
     for a in &erroring {
         text.push_str(&format!(
-            "- {}: {}\n",
+            "- {}: {}{}\n",
             a.kind,
-            indent(a.error.as_deref().unwrap_or_default())
+            indent(a.error.as_deref().unwrap_or_default()),
+            grader_text(a)
         ));
     }
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
@@ -367,6 +502,7 @@ mod tests {
                 error: None,
                 line: None,
                 file: None,
+                grader: None,
             }],
             output: Some("out\u{FFFE}".into()),
             error: None,

@@ -11,7 +11,8 @@
 //! have written. Run-level aggregates (counts, metrics, flaky, costs) are
 //! recomputed from the per-case results, never added up from the shards'
 //! summaries; suite-level thresholds are re-evaluated on the merged set by
-//! [`reevaluate_suite_thresholds`].
+//! [`reevaluate_suite_thresholds`] (a shard's own threshold verdicts are
+//! ignored: each saw only part of the suite).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +21,21 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::Reporter;
-use crate::result::{CaseResult, RunSummary};
+use crate::result::{CaseResult, RunSummary, Verdict};
 use crate::runner::{Event, RunInfo};
+use crate::thresholds::{GroupStats, SuiteThresholds, ThresholdOutcome};
+
+/// A suite × prompt × provider group: suite file, prompt name, prompt hash, provider.
+type GroupKey = (PathBuf, String, String, String);
+
+fn group_key(c: &CaseResult) -> GroupKey {
+    (
+        c.suite_file.clone(),
+        c.prompt.clone(),
+        c.prompt_hash.clone(),
+        c.provider.clone(),
+    )
+}
 
 /// A JSON report as read back.
 #[derive(Debug, Deserialize)]
@@ -33,6 +47,9 @@ pub struct JsonReport {
     pub started_at: Option<String>,
     /// Every case.
     pub cases: Vec<CaseResult>,
+    /// The suite thresholds checked by that run (with their bounds).
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdOutcome>,
     /// The run's summary.
     pub summary: RunSummary,
 }
@@ -68,6 +85,8 @@ pub struct Merged {
     pub cases: Vec<CaseResult>,
     /// Recomputed from the cases; the wall time is the longest shard's.
     pub summary: RunSummary,
+    /// Suite thresholds re-evaluated on the merged cases.
+    pub thresholds: Vec<ThresholdOutcome>,
     /// The earliest start among the shards.
     pub started_at: chrono::DateTime<chrono::Local>,
 }
@@ -81,7 +100,13 @@ pub fn merge(reports: Vec<(PathBuf, JsonReport)>) -> Result<Merged, String> {
     let mut cases = Vec::new();
     let mut duration_ms = 0;
     let mut started_at: Option<chrono::DateTime<chrono::Local>> = None;
+    let mut bounds: BTreeMap<GroupKey, SuiteThresholds> = BTreeMap::new();
     for (path, report) in reports {
+        for t in report.thresholds {
+            bounds
+                .entry((t.suite_file, t.prompt, t.prompt_hash, t.provider))
+                .or_insert(t.bounds);
+        }
         duration_ms = duration_ms.max(report.summary.duration_ms);
         if let Some(t) = report
             .started_at
@@ -111,29 +136,67 @@ pub fn merge(reports: Vec<(PathBuf, JsonReport)>) -> Result<Merged, String> {
     for (i, case) in cases.iter_mut().enumerate() {
         case.index = i;
     }
-    reevaluate_suite_thresholds(&mut cases);
     for case in &cases {
         summary.add(case);
+    }
+    let thresholds = reevaluate_suite_thresholds(&cases, &bounds);
+    for t in &thresholds {
+        match t.verdict {
+            Verdict::Pass => summary.thresholds_passed += 1,
+            Verdict::Fail => summary.thresholds_failed += 1,
+            _ => summary.thresholds_errored += 1,
+        }
     }
     summary.duration_ms = duration_ms;
     Ok(Merged {
         cases,
         summary,
+        thresholds,
         started_at: started_at.unwrap_or_else(chrono::Local::now),
     })
 }
 
-/// The step where suite-level thresholds (issue 3's `thresholds:` per suite)
-/// are evaluated on the merged set of cases, so that a threshold such as "90%
-/// of this suite passes" is judged on the whole suite, never per shard.
-///
-/// This branch has no suite-level thresholds yet: every verdict is a
-/// per-case verdict, which merging does not change, so there is nothing to
-/// re-evaluate. When suite thresholds land, their evaluation over a slice of
-/// [`CaseResult`]s is called here (the JSON report must then carry each
-/// suite's thresholds, or the merge must load the suite files).
-pub fn reevaluate_suite_thresholds(cases: &mut [CaseResult]) {
-    let _ = cases;
+/// Suite-level thresholds (`thresholds:` of a suite) evaluated on the merged
+/// set of cases, per suite × prompt × provider group, so that "95% of this
+/// suite passes" is judged on the whole suite, never per shard. `bounds` are
+/// the thresholds as the shards' reports carry them
+/// ([`ThresholdOutcome::bounds`]); every group with bounds is evaluated with
+/// [`crate::thresholds::evaluate`] over all its merged cases (cases not run
+/// count as without a verdict, as in a run).
+pub fn reevaluate_suite_thresholds(
+    cases: &[CaseResult],
+    bounds: &BTreeMap<GroupKey, SuiteThresholds>,
+) -> Vec<ThresholdOutcome> {
+    let mut groups: BTreeMap<&GroupKey, (GroupStats, Option<&CaseResult>)> =
+        bounds.keys().map(|k| (k, (GroupStats::default(), None))).collect();
+    for c in cases {
+        if let Some((stats, first)) = groups.get_mut(&group_key(c)) {
+            stats.add(c);
+            first.get_or_insert(c);
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(key, (mut stats, first))| {
+            let first = first?;
+            let t = &bounds[key];
+            stats.errored += std::mem::take(&mut stats.skipped);
+            let (verdict, checks, error) = crate::thresholds::evaluate(t, &stats);
+            Some(ThresholdOutcome {
+                suite: first.suite.clone(),
+                suite_file: key.0.clone(),
+                line: t.line,
+                prompt: key.1.clone(),
+                prompt_hash: key.2.clone(),
+                provider: key.3.clone(),
+                verdict,
+                checks,
+                error,
+                stats,
+                bounds: t.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Replays `merged` through `reporters` as one run; returns the reporters' errors.
@@ -159,6 +222,9 @@ pub fn replay(merged: Merged, reporters: &mut [Box<dyn Reporter>]) -> Vec<std::i
     }));
     for case in merged.cases {
         emit(&Event::CaseFinished(Arc::new(case)));
+    }
+    for t in merged.thresholds {
+        emit(&Event::ThresholdsChecked(Arc::new(t)));
     }
     emit(&Event::RunFinished(merged.summary));
     errors

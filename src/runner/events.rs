@@ -17,14 +17,17 @@ pub struct RunInfo {
 }
 
 /// One step of a run, in the order reporters receive them: `RunStarted`,
-/// any number of `CaseFinished` (in completion order, not plan order), then
-/// `RunFinished`.
+/// any number of `CaseFinished` (in completion order, not plan order), one
+/// `ThresholdsChecked` per suite × prompt × provider whose suite sets
+/// `thresholds`, then `RunFinished`.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The plan is made; nothing has been called yet.
     RunStarted(RunInfo),
     /// One case reached a verdict (or an error, or was skipped).
     CaseFinished(Arc<CaseResult>),
+    /// A group's suite-level thresholds were checked (after all its cases).
+    ThresholdsChecked(Arc<crate::thresholds::ThresholdOutcome>),
     /// Every case finished.
     RunFinished(RunSummary),
 }

@@ -9,12 +9,15 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::events::{Event, RunInfo};
 use super::plan::{Case, Plan};
-use crate::assertion::{aggregate, EvalContext};
+use crate::assertion::graded::GradeInput;
+use crate::assertion::{aggregate, EvalContext, GraderBackend};
 use crate::cache::{cache_key, is_deterministic, CallRecord, Store};
 use crate::cost::{Budget, PriceTable};
 use crate::provider::{CachePolicy, Provider, ProviderError, ProviderRequest, ProviderResponse};
+use crate::provider::{Message, ModelSettings};
 use crate::recording::{request_key, Entry, Mode, RecordingStore};
 use crate::report::Reporter;
+use crate::result::GraderCall;
 use crate::result::{combine_repeats, AssertionResult, CaseResult, RunSummary, Verdict};
 use crate::template::Templates;
 
@@ -136,6 +139,7 @@ pub async fn run(
     // With `-j 1` there is nothing to share: one feeder runs the cases in
     // plan order, so a sequential run (and what --fail-fast skips) is
     // reproducible.
+    let mut thresholds = ThresholdGroups::new(&plan.cases);
     let mut groups: BTreeMap<*const super::plan::ProviderSlot, Vec<Case>> = BTreeMap::new();
     if opts.jobs <= 1 {
         groups.insert(std::ptr::null(), plan.cases);
@@ -173,9 +177,18 @@ pub async fn run(
             result
         };
         summary.add(&result);
+        thresholds.add(&result);
         emit(&Event::CaseFinished(Arc::new(result)), &mut report_errors);
     }
     on_interrupt.abort();
+    for outcome in thresholds.finish() {
+        match outcome.verdict {
+            Verdict::Pass => summary.thresholds_passed += 1,
+            Verdict::Fail => summary.thresholds_failed += 1,
+            _ => summary.thresholds_errored += 1,
+        }
+        emit(&Event::ThresholdsChecked(Arc::new(outcome)), &mut report_errors);
+    }
     summary.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(e) = ctx.recordings.save() {
         report_errors.push(e);
@@ -407,7 +420,10 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
         cost_usd: response.cost_usd,
     };
     let mut results: Vec<AssertionResult> = Vec::with_capacity(case.test.assertions.len());
-    for a in &case.test.assertions {
+    // Deterministic assertions first (free), then the model-graded ones,
+    // which call graders; results keep the order the assertions are written in.
+    let mut graded: Vec<(usize, Option<serde_json::Value>)> = Vec::new();
+    for (i, a) in case.test.assertions.iter().enumerate() {
         let rendered = if a.templated {
             match a
                 .value
@@ -422,6 +438,7 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
                     res.score = 0.0;
                     res.reason = format!("template error in assertion value: {e}");
                     res.error = Some(res.reason.clone());
+                    res.grader = None;
                     results.push(res);
                     continue;
                 }
@@ -429,7 +446,32 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
         } else {
             a.value.clone()
         };
-        results.push(a.evaluate(rendered.as_ref(), &eval));
+        if a.kind.is_model_graded() {
+            // A placeholder, replaced below.
+            results.push(a.evaluate(rendered.as_ref(), &eval));
+            graded.push((i, rendered));
+        } else {
+            results.push(a.evaluate(rendered.as_ref(), &eval));
+        }
+    }
+    for (i, value) in graded {
+        let a = &case.test.assertions[i];
+        let slots = case.graders.get(i).cloned().unwrap_or_default();
+        let backend = RunGrader {
+            slots: &slots,
+            ctx,
+            site,
+            calls: std::sync::Mutex::new(Vec::new()),
+        };
+        let input = GradeInput {
+            output: &response.output,
+            value: value.as_ref(),
+            vars: &case.test.vars,
+        };
+        let mut res = crate::assertion::graded::evaluate(a, input, &backend).await;
+        let calls = backend.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        res.grader.get_or_insert_with(Default::default).calls = calls;
+        results[i] = res;
     }
     let (pass, score) = aggregate(&results, case.test.threshold);
     r.score = score;
@@ -454,6 +496,157 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
     r.assertions = results;
     r.output = Some(response.output);
     finish(r)
+}
+
+/// Suite-level thresholds: per suite × prompt × provider group, the
+/// thresholds and the running counts of its cases (a few numbers per group,
+/// not the results).
+struct ThresholdGroups {
+    groups: BTreeMap<GroupKey, (Arc<Case>, crate::thresholds::GroupStats)>,
+}
+
+/// Suite file, prompt label, provider display name.
+type GroupKey = (std::path::PathBuf, String, String);
+
+impl ThresholdGroups {
+    fn new(cases: &[Case]) -> Self {
+        let mut groups = BTreeMap::new();
+        for c in cases.iter().filter(|c| c.suite.thresholds.is_some()) {
+            let key = (
+                c.suite.file.clone(),
+                c.prompt.label(),
+                c.provider.spec.display().to_string(),
+            );
+            groups
+                .entry(key)
+                .or_insert_with(|| (Arc::new(c.clone()), Default::default()));
+        }
+        ThresholdGroups { groups }
+    }
+
+    fn add(&mut self, r: &CaseResult) {
+        if self.groups.is_empty() {
+            return;
+        }
+        let label = format!("{}@{}", r.prompt, r.prompt_hash);
+        let key = (r.suite_file.clone(), label, r.provider.clone());
+        if let Some((_, stats)) = self.groups.get_mut(&key) {
+            stats.add(r);
+        }
+    }
+
+    fn finish(self) -> Vec<crate::thresholds::ThresholdOutcome> {
+        self.groups
+            .into_values()
+            .filter_map(|(case, mut stats)| {
+                let t = case.suite.thresholds.as_ref()?;
+                // Cases not run leave the set incomplete: no verdict on it.
+                stats.errored += std::mem::take(&mut stats.skipped);
+                let (verdict, checks, error) = crate::thresholds::evaluate(t, &stats);
+                Some(crate::thresholds::ThresholdOutcome {
+                    suite: case.suite.name.clone(),
+                    suite_file: case.suite.file.clone(),
+                    line: t.line,
+                    prompt: case.prompt.name.clone(),
+                    prompt_hash: case.prompt.short_hash().to_string(),
+                    provider: case.provider.spec.display().to_string(),
+                    verdict,
+                    checks,
+                    error,
+                    stats,
+                    bounds: t.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The runner's side of model-graded assertions: grader calls go through
+/// [`call_at`] like every other call (recordings, concurrency limits), and each
+/// one is kept, with its latency and tokens, for the report.
+struct RunGrader<'a> {
+    slots: &'a super::plan::GraderSlots,
+    ctx: &'a RunContext,
+    /// The case's suite and prompt (call log), and its repeat index (cache key).
+    site: CallSite<'a>,
+    calls: std::sync::Mutex<Vec<GraderCall>>,
+}
+
+impl RunGrader<'_> {
+    async fn send(
+        &self,
+        slot: &super::plan::ProviderSlot,
+        step: &str,
+        messages: Vec<Message>,
+        defaults: ModelSettings,
+    ) -> Result<String, String> {
+        let request = ProviderRequest {
+            model: slot.model.clone().unwrap_or_default(),
+            messages,
+            // The grader's own config wins over the grading defaults.
+            settings: defaults.overlay(&slot.spec.config.settings()),
+        };
+        let _permit = match &slot.limit {
+            Some(sem) => sem.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let outcome = call_at(&slot.spec.id, slot.provider.as_ref(), self.ctx, &request, &self.site).await;
+        let mut record = GraderCall {
+            step: step.to_string(),
+            provider: slot.spec.id.clone(),
+            latency_ms: None,
+            tokens: Default::default(),
+            replayed: false,
+            error: None,
+        };
+        let result = match outcome {
+            Ok((r, replayed)) => {
+                record.latency_ms = Some(r.latency_ms);
+                record.tokens = r.tokens;
+                record.replayed = replayed;
+                Ok(r.output)
+            }
+            Err(e) => {
+                record.error = Some(e.to_string());
+                Err(format!("grader {} ({step}): {e}", slot.spec.id))
+            }
+        };
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(record);
+        }
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl GraderBackend for RunGrader<'_> {
+    async fn complete(&self, step: &str, messages: Vec<Message>) -> Result<String, String> {
+        let slot = self.slots.text.as_ref().ok_or("no grader is configured")?;
+        // JSON mode where the provider supports it (OpenAI-compatible; Ollama
+        // maps it to `format`; Anthropic ignores it). OpenAI rejects JSON mode
+        // unless the word "JSON" appears in the messages: a custom
+        // `rubricPrompt` without it is sent without JSON mode.
+        let mentions_json = messages.iter().any(|m| m.content.to_ascii_lowercase().contains("json"));
+        let defaults = ModelSettings {
+            temperature: Some(0.0),
+            response_format: mentions_json.then(|| serde_json::json!({"type": "json_object"})),
+            ..Default::default()
+        };
+        self.send(slot, step, messages, defaults).await
+    }
+
+    async fn embed(&self, step: &str, text: &str) -> Result<Vec<f64>, String> {
+        let slot = self
+            .slots
+            .embedding
+            .as_ref()
+            .ok_or("no embedding grader is configured")?;
+        let out = self
+            .send(slot, step, vec![Message::new("user", text)], ModelSettings::default())
+            .await?;
+        serde_json::from_str::<Vec<f64>>(&out)
+            .map_err(|e| format!("embedding grader {} returned no vector ({e})", slot.spec.id))
+    }
 }
 
 /// Named metrics: the mean score of the assertions that name each metric
@@ -484,7 +677,7 @@ pub(crate) struct CallSite<'a> {
 }
 
 /// [`call_at`] with no call site (repeat 0, no suite or prompt in the call log).
-#[allow(dead_code)]
+#[allow(dead_code)] // kept for callers outside a case (none at the moment)
 pub(crate) async fn call(
     provider_id: &str,
     provider: &dyn Provider,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::assertion::GraderProviders;
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::prompt::Prompt;
 use crate::provider::resilience::Resilient;
 use crate::provider::{self, Env, Provider, ProviderKind};
@@ -55,6 +56,32 @@ pub struct Case {
     pub repeat: u32,
     /// How many times the case runs (`--repeat`, default 1).
     pub repeats: u32,
+    /// The graders of the test's assertions, by assertion index; an empty
+    /// list when the test has no model-graded assertion. Shared by every
+    /// case of the test.
+    pub graders: Arc<[GraderSlots]>,
+}
+
+/// The grader providers one model-graded assertion calls.
+#[derive(Debug, Clone, Default)]
+pub struct GraderSlots {
+    /// The chat model that judges.
+    pub text: Option<Arc<ProviderSlot>>,
+    /// The embedding model.
+    pub embedding: Option<Arc<ProviderSlot>>,
+}
+
+/// Planning settings beyond the suites.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Graders for model-graded assertions that name none (`--grader`,
+    /// `--grader-embedding`): the last fallback, after the assertion's
+    /// `provider` and the test's and `defaultTest`'s `options.provider`.
+    pub graders: GraderProviders,
+    /// `--repeat N`: runs of every case (0 or 1 = once).
+    pub repeat: u32,
+    /// `--shard I/N`.
+    pub shard: Option<Shard>,
 }
 
 impl Case {
@@ -103,6 +130,10 @@ pub struct Plan {
     pub cases: Vec<Case>,
     /// Distinct provider instances.
     pub providers: Vec<Arc<ProviderSlot>>,
+    /// Distinct grader provider instances (never shared with `providers`, so
+    /// a grader call never waits on the `max_concurrency` of the case that
+    /// made it).
+    pub graders: Vec<Arc<ProviderSlot>>,
     /// Number of suites with at least one case.
     pub suites: usize,
 }
@@ -144,17 +175,6 @@ impl Shard {
     }
 }
 
-/// What to plan beyond the suites themselves.
-#[derive(Debug, Clone, Default)]
-pub struct PlanOptions {
-    /// `--filter` patterns (any match; none = every case).
-    pub filters: Vec<String>,
-    /// `--repeat N`: runs of every case (0 or 1 = once).
-    pub repeat: u32,
-    /// `--shard I/N`.
-    pub shard: Option<Shard>,
-}
-
 /// Plans the run: every suite × prompt × provider × test that `filters` selects.
 ///
 /// # Errors
@@ -166,35 +186,36 @@ pub fn plan(
     client: &reqwest::Client,
     work_dir: &Path,
 ) -> Result<Plan, Diagnostics> {
-    let opts = PlanOptions {
-        filters: filters.to_vec(),
-        ..Default::default()
-    };
-    plan_with(suites, &opts, env, client, work_dir)
+    plan_with(suites, filters, env, client, work_dir, &PlanOptions::default())
 }
 
-/// Plans the run: every suite × prompt × provider × test that the filters
-/// select and the shard holds, each `repeat` times (repeats of a case are
-/// adjacent in the plan).
+/// [`plan`], with the grader fallbacks, repeats and shard of `opts`
+/// (repeats of a case are adjacent in the plan).
 ///
 /// # Errors
-/// A provider whose model cannot be determined.
+/// A provider that cannot be built, or a model-graded assertion with no grader.
 pub fn plan_with(
     suites: Vec<Suite>,
-    opts: &PlanOptions,
+    filters: &[String],
     env: &Env,
     client: &reqwest::Client,
     work_dir: &Path,
+    opts: &PlanOptions,
 ) -> Result<Plan, Diagnostics> {
-    let filters = &opts.filters;
     let repeats = opts.repeat.max(1);
     let mut slots: BTreeMap<String, Arc<ProviderSlot>> = BTreeMap::new();
+    let mut grader_slots: BTreeMap<String, Arc<ProviderSlot>> = BTreeMap::new();
     let mut diags = Diagnostics::default();
     let mut cases = Vec::new();
     let mut suite_count = 0;
     for suite in suites {
         let suite = Arc::new(suite);
         let before = cases.len();
+        let test_graders: Vec<Arc<[GraderSlots]>> = suite
+            .tests
+            .iter()
+            .map(|t| resolve_graders(t, &opts.graders, env, client, work_dir, &mut grader_slots, &mut diags))
+            .collect();
         for prompt in &suite.prompts {
             for spec in &suite.providers {
                 // One instance per id, label and config: a label is part of
@@ -227,7 +248,7 @@ pub fn plan_with(
                         slot
                     }
                 };
-                for test in &suite.tests {
+                for (t, test) in suite.tests.iter().enumerate() {
                     let case = Case {
                         index: 0,
                         suite: suite.clone(),
@@ -236,6 +257,7 @@ pub fn plan_with(
                         provider: slot.clone(),
                         repeat: 0,
                         repeats,
+                        graders: test_graders[t].clone(),
                     };
                     if !case.matches(filters) || opts.shard.is_some_and(|s| !s.contains(&case.identity())) {
                         continue;
@@ -264,11 +286,125 @@ pub fn plan_with(
     let used: std::collections::BTreeSet<*const ProviderSlot> =
         cases.iter().map(|c| Arc::as_ptr(&c.provider)).collect();
     let providers = slots.into_values().filter(|s| used.contains(&Arc::as_ptr(s))).collect();
+    let used: std::collections::BTreeSet<*const ProviderSlot> = cases
+        .iter()
+        .flat_map(|c| c.graders.iter().flat_map(|g| [g.text.as_ref(), g.embedding.as_ref()]))
+        .flatten()
+        .map(Arc::as_ptr)
+        .collect();
+    let graders = grader_slots
+        .into_values()
+        .filter(|s| used.contains(&Arc::as_ptr(s)))
+        .collect();
     Ok(Plan {
         cases,
         providers,
+        graders,
         suites: suite_count,
     })
+}
+
+/// The grader slots of every assertion of `test`; a model-graded assertion
+/// without a grader is an error at its line.
+fn resolve_graders(
+    test: &TestCase,
+    fallback: &GraderProviders,
+    env: &Env,
+    client: &reqwest::Client,
+    work_dir: &Path,
+    slots: &mut BTreeMap<String, Arc<ProviderSlot>>,
+    diags: &mut Diagnostics,
+) -> Arc<[GraderSlots]> {
+    if !test.assertions.iter().any(|a| a.kind.is_model_graded()) {
+        // Most tests grade nothing: no slots (indexed only for model-graded assertions).
+        return Arc::from(Vec::new());
+    }
+    let mut out = Vec::with_capacity(test.assertions.len());
+    for a in &test.assertions {
+        let mut g = GraderSlots::default();
+        if a.kind.is_model_graded() {
+            let chosen = a.graders.or(fallback);
+            let loc = a.file.as_ref().map(|f| Location {
+                file: f.clone(),
+                line: a.line,
+                col: None,
+            });
+            let mut need = |spec: Option<&ProviderSpec>, what: &str, flag: &str, key: &str, example: &str| match spec {
+                Some(spec) => grader_slot(spec, env, client, work_dir, slots, diags, loc.clone()),
+                None => {
+                    diags.push(
+                            Diagnostic::error(
+                                format!(
+                                    "model-graded assertion `{}` needs {what}: set {flag} or {key}",
+                                    a.type_name()
+                                ),
+                                loc.clone(),
+                            )
+                            .with_help(format!(
+                                "e.g. `promptgate test {flag} {example}`, or in the suite: defaultTest: {{options: {{provider: {example}}}}}; promptgate never picks a paid grader by itself"
+                            )),
+                        );
+                    None
+                }
+            };
+            if a.kind.needs_text_grader() {
+                g.text = need(
+                    chosen.text.as_ref(),
+                    "a grader",
+                    "--grader",
+                    "defaultTest.options.provider",
+                    "openai:chat:gpt-4o-mini",
+                );
+            }
+            if a.kind.needs_embedding() {
+                g.embedding = need(
+                    chosen.embedding.as_ref(),
+                    "an embedding grader",
+                    "--grader-embedding",
+                    "defaultTest.options.provider.embedding",
+                    "openai:embedding:text-embedding-3-small",
+                );
+            }
+        }
+        out.push(g);
+    }
+    out.into()
+}
+
+fn grader_slot(
+    spec: &ProviderSpec,
+    env: &Env,
+    client: &reqwest::Client,
+    work_dir: &Path,
+    slots: &mut BTreeMap<String, Arc<ProviderSlot>>,
+    diags: &mut Diagnostics,
+    loc: Option<Location>,
+) -> Option<Arc<ProviderSlot>> {
+    let key = format!(
+        "{}\u{0}{}",
+        spec.id,
+        serde_json::to_string(&spec.config).unwrap_or_default()
+    );
+    if let Some(s) = slots.get(&key) {
+        return Some(s.clone());
+    }
+    let built = match provider::build(&spec.id, &spec.config, env, client, work_dir) {
+        Ok(p) => p,
+        Err(msg) => {
+            diags.push(Diagnostic::error(format!("grader: {msg}"), loc));
+            return None;
+        }
+    };
+    let slot = Arc::new(ProviderSlot {
+        spec: spec.clone(),
+        model: ProviderKind::parse(&spec.id)
+            .ok()
+            .and_then(|k| k.model().map(str::to_string)),
+        provider: Arc::new(Resilient::new(built, &spec.config)),
+        limit: spec.config.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
+    });
+    slots.insert(key, slot.clone());
+    Some(slot)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub(super) struct LoadedCase {
     pub line: Option<usize>,
     pub assertions: Vec<Assertion>,
     pub vars: Map<String, Json>,
+    pub options: super::vars_asserts::TestOptions,
 }
 
 /// Loads the cases in `path`; `at` is where the suite references it.
@@ -172,6 +173,7 @@ fn one_case(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templat
     let test: RawTest = cx.deserialize(item, p, Section::Test)?;
     let assertions = build_assertions(cx, test.assert.as_deref().unwrap_or(&[]), p, templates);
     let vars = resolve_vars(cx, test.vars.as_ref(), p);
+    let options = super::vars_asserts::test_options(cx, test.options.as_ref(), p, templates);
     let line = cx.at(p).line;
     Some(LoadedCase {
         test,
@@ -179,6 +181,7 @@ fn one_case(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templat
         line,
         assertions,
         vars,
+        options,
     })
 }
 
@@ -298,12 +301,21 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
                 continue;
             };
             let value = value.strip_prefix(' ').unwrap_or(value);
+            // promptfoo's CSV shorthand: `grade:RUBRIC` is `llm-rubric:RUBRIC`.
+            let kind = match kind.trim() {
+                "grade" => "llm-rubric",
+                "not-grade" => "not-llm-rubric",
+                other => other,
+            };
             let raw = RawAssertion {
-                kind: kind.trim().to_string(),
+                kind: kind.to_string(),
                 value: (!value.is_empty()).then(|| Value::String(value.to_string())),
                 threshold: None,
                 weight: None,
                 metric: metric.clone(),
+                provider: None,
+                rubric_prompt: None,
+                context_var: None,
             };
             let before = cx.diags.0.len();
             match build_assertion(&mut cx, &raw, &YamlPath::root(), line, templates) {
@@ -328,6 +340,7 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             line,
             assertions,
             vars: vars_json,
+            options: Default::default(),
         });
     }
     out

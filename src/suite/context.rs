@@ -150,6 +150,18 @@ fn humanize(msg: &str) -> String {
     }
     let mut out = msg.to_string();
     for (from, to) in [
+        (
+            "expected struct RawThresholds",
+            "expected a mapping like `{pass_rate: 0.95, metrics: {faithfulness: {mean: 0.85}}}`",
+        ),
+        (
+            "expected struct RawMetricThreshold",
+            "expected a mapping like `{mean: 0.85}` or `{min: 0.6}`",
+        ),
+        (
+            "expected struct RawOptions",
+            "expected a mapping (`provider`, `rubricPrompt`)",
+        ),
         ("expected f64", "expected a number"),
         ("expected f32", "expected a number"),
         ("expected u64", "expected a whole number ≥ 0"),
@@ -178,6 +190,10 @@ fn section_of(root: Section, rel: &YamlPath) -> Section {
         (_, Some(Seg::Key(k))) if k == "defaultTest" => Section::Test,
         (_, Some(Seg::Key(k))) if k == "options" => Section::Options,
         (_, Some(Seg::Key(k))) if k == "config" => Section::ProviderConfig,
+        (1, Some(Seg::Key(k))) if k == "thresholds" => Section::Thresholds,
+        (n, Some(Seg::Key(_))) if n >= 2 && matches!(&segs[n - 2], Seg::Key(m) if m == "metrics") => {
+            Section::MetricThreshold
+        }
         (n, Some(Seg::Index(_))) if n >= 2 => match &segs[n - 2] {
             Seg::Key(k) if k == "assert" => Section::Assertion,
             Seg::Key(k) if k == "tests" => Section::Test,

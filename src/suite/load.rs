@@ -226,6 +226,7 @@ fn load_one(
         templates,
     );
     let default_vars = resolve_vars(&mut cx, default_test.vars.as_ref(), &dpath);
+    let default_options = super::vars_asserts::test_options(&mut cx, default_test.options.as_ref(), &dpath, templates);
 
     let mut raw_tests: Vec<cases::LoadedCase> = Vec::new();
     let tpath = root_path.key("tests");
@@ -283,6 +284,7 @@ fn load_one(
                 if let Some(t) = cx.deserialize::<RawTest>(item, &p, Section::Test) {
                     let asserts = build_assertions(&mut cx, t.assert.as_deref().unwrap_or(&[]), &p, templates);
                     let vars = resolve_vars(&mut cx, t.vars.as_ref(), &p);
+                    let options = super::vars_asserts::test_options(&mut cx, t.options.as_ref(), &p, templates);
                     let line = cx.at(&p).line;
                     raw_tests.push(cases::LoadedCase {
                         test: t,
@@ -290,6 +292,7 @@ fn load_one(
                         line,
                         assertions: asserts,
                         vars,
+                        options,
                     });
                 }
             }
@@ -323,6 +326,7 @@ fn load_one(
             line,
             assertions: asserts,
             vars,
+            options,
         } = case;
         let mut all_vars = default_vars.clone();
         all_vars.extend(vars);
@@ -330,6 +334,7 @@ fn load_one(
         metadata.extend(yaml_map_to_json(t.metadata.as_ref()));
         let mut assertions = default_asserts.clone();
         assertions.extend(asserts);
+        options.or(&default_options).apply(&mut assertions);
         let mut name = t
             .description
             .as_deref()
@@ -395,6 +400,23 @@ fn load_one(
             );
             continue;
         }
+        let mut vars_ok = true;
+        for a in &assertions {
+            if let Err(msg) = a.check_vars(&all_vars) {
+                let (file, line) = match (&a.file, a.line) {
+                    (Some(f), Some(l)) if f == &tfile || default_asserts.is_empty() => (f.clone(), Some(l)),
+                    _ => (tfile.clone(), line),
+                };
+                cx.diags.push(Diagnostic::error(
+                    format!("test `{name}`: {msg}"),
+                    Some(Location { file, line, col: None }),
+                ));
+                vars_ok = false;
+            }
+        }
+        if !vars_ok {
+            continue;
+        }
         tests.push(Arc::new(TestCase {
             name,
             description: t.description,
@@ -430,6 +452,10 @@ fn load_one(
             return None;
         }
     }
+    let thresholds = match raw.thresholds {
+        Some(t) => Some(suite_thresholds(&mut cx, t, &tests)?),
+        None => None,
+    };
     let name = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -441,7 +467,88 @@ fn load_one(
         prompts,
         providers,
         tests,
+        thresholds,
     })
+}
+
+/// Validates `thresholds`: bounds in [0, 1], and every metric named by some
+/// assertion of the suite (a typo would otherwise be a breach in every run).
+fn suite_thresholds(
+    cx: &mut FileCx<'_>,
+    raw: super::raw::RawThresholds,
+    tests: &[Arc<TestCase>],
+) -> Option<crate::thresholds::SuiteThresholds> {
+    use crate::thresholds::{MetricThreshold, SuiteThresholds};
+    let at = YamlPath::root().key("thresholds");
+    let mut ok = true;
+    let check = |cx: &mut FileCx<'_>, v: Option<f64>, p: YamlPath| -> bool {
+        match v.filter(|x| !(*x > 0.0 && *x <= 1.0)) {
+            Some(x) => {
+                let why = if x == 0.0 { " (0 could never fail)" } else { "" };
+                cx.error(
+                    format!("a suite threshold is a number above 0 and at most 1, got {x}{why}"),
+                    &p,
+                );
+                false
+            }
+            None => true,
+        }
+    };
+    ok &= check(cx, raw.pass_rate, at.key("pass_rate"));
+    let named: BTreeSet<&str> = tests
+        .iter()
+        .flat_map(|t| t.assertions.iter().filter_map(|a| a.metric.as_deref()))
+        .collect();
+    let mut metrics = BTreeMap::new();
+    for (name, m) in raw.metrics.unwrap_or_default() {
+        let mp = at.key("metrics").key(&name);
+        ok &= check(cx, m.mean, mp.key("mean"));
+        ok &= check(cx, m.min, mp.key("min"));
+        if m.mean.is_none() && m.min.is_none() {
+            cx.error_help(
+                format!("metric threshold `{name}` sets no bound"),
+                &mp,
+                "give `mean`, `min` or both, e.g. faithfulness: {mean: 0.85}",
+            );
+            ok = false;
+        }
+        if !named.contains(name.as_str()) {
+            let help = match crate::diagnostic::nearest(&name, named.iter().copied()) {
+                Some(n) => format!(
+                    "did you mean `{n}`? metrics in this suite: {}",
+                    named.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+                None if named.is_empty() => "name it on an assertion with `metric: NAME`".to_string(),
+                None => format!(
+                    "metrics in this suite: {}",
+                    named.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            };
+            let loc = cx.key_at(&mp);
+            cx.diags.push(
+                Diagnostic::error(format!("no assertion in this suite has `metric: {name}`"), Some(loc))
+                    .with_help(help),
+            );
+            ok = false;
+        }
+        metrics.insert(
+            name,
+            MetricThreshold {
+                mean: m.mean,
+                min: m.min,
+            },
+        );
+    }
+    let t = SuiteThresholds {
+        pass_rate: raw.pass_rate,
+        metrics,
+        line: cx.key_at(&at).line,
+    };
+    if t.is_empty() {
+        cx.error_help("`thresholds` sets nothing", &at, "set `pass_rate` and/or `metrics`");
+        ok = false;
+    }
+    ok.then_some(t)
 }
 fn yaml_map_to_json(m: Option<&BTreeMap<String, Value>>) -> Map<String, Json> {
     m.map(|m| {

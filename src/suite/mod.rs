@@ -105,6 +105,8 @@ pub struct Suite {
     pub providers: Vec<ProviderSpec>,
     /// Test cases.
     pub tests: Vec<Arc<TestCase>>,
+    /// Suite-level `thresholds`, checked per prompt × provider after its cases ran.
+    pub thresholds: Option<crate::thresholds::SuiteThresholds>,
 }
 
 /// Turns a description into an identifier: lowercase ASCII letters, digits

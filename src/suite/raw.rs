@@ -25,6 +25,26 @@ pub(crate) struct RawSuite {
     #[serde(default, rename = "$schema")]
     #[allow(dead_code)]
     pub schema: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub thresholds: Option<RawThresholds>,
+}
+
+/// Suite-level `thresholds`.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub(crate) struct RawThresholds {
+    #[serde(default)]
+    pub pass_rate: Option<f64>,
+    #[serde(default)]
+    pub metrics: Option<BTreeMap<String, RawMetricThreshold>>,
+}
+
+/// `thresholds.metrics.NAME`.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub(crate) struct RawMetricThreshold {
+    #[serde(default)]
+    pub mean: Option<f64>,
+    #[serde(default)]
+    pub min: Option<f64>,
 }
 
 /// One test case (also `defaultTest`).
@@ -43,13 +63,18 @@ pub(crate) struct RawTest {
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, Value>>,
     #[serde(default)]
-    #[allow(dead_code)]
     pub options: Option<RawOptions>,
 }
 
-/// Test `options`: every promptfoo option is recognised and warned about.
+/// Test `options`: the grader settings; every other promptfoo option is
+/// recognised and warned about.
 #[derive(Debug, Deserialize, Default, Clone)]
-pub(crate) struct RawOptions {}
+pub(crate) struct RawOptions {
+    #[serde(default)]
+    pub provider: Option<Value>,
+    #[serde(default, rename = "rubricPrompt")]
+    pub rubric_prompt: Option<Value>,
+}
 
 /// One assertion.
 #[derive(Debug, Deserialize, Clone)]
@@ -64,6 +89,12 @@ pub(crate) struct RawAssertion {
     pub weight: Option<f64>,
     #[serde(default)]
     pub metric: Option<String>,
+    #[serde(default)]
+    pub provider: Option<Value>,
+    #[serde(default, rename = "rubricPrompt")]
+    pub rubric_prompt: Option<Value>,
+    #[serde(default, rename = "contextVar")]
+    pub context_var: Option<String>,
 }
 
 /// A provider given as an object.
@@ -97,6 +128,8 @@ pub(crate) enum Section {
     Provider,
     ProviderConfig,
     Prompt,
+    Thresholds,
+    MetricThreshold,
 }
 
 impl Section {
@@ -109,6 +142,8 @@ impl Section {
             Section::Provider => "a provider",
             Section::ProviderConfig => "a provider config",
             Section::Prompt => "a prompt",
+            Section::Thresholds => "`thresholds`",
+            Section::MetricThreshold => "a metric threshold",
         }
     }
 
@@ -122,6 +157,7 @@ impl Section {
                 "defaultTest",
                 "tests",
                 "metadata",
+                "thresholds",
             ],
             Section::Test => &[
                 "description",
@@ -132,8 +168,17 @@ impl Section {
                 "metadata",
                 "options",
             ],
-            Section::Assertion => &["type", "value", "threshold", "weight", "metric"],
-            Section::Options => &[],
+            Section::Assertion => &[
+                "type",
+                "value",
+                "threshold",
+                "weight",
+                "metric",
+                "provider",
+                "rubricPrompt",
+                "contextVar",
+            ],
+            Section::Options => &["provider", "rubricPrompt"],
             Section::Provider => &["id", "label", "config"],
             Section::ProviderConfig => &[
                 "apiBaseUrl",
@@ -157,6 +202,8 @@ impl Section {
                 "cache_system_prompt",
             ],
             Section::Prompt => &["id", "raw", "label"],
+            Section::Thresholds => &["pass_rate", "metrics"],
+            Section::MetricThreshold => &["mean", "min"],
         }
     }
 
@@ -185,21 +232,12 @@ impl Section {
                 "prompts",
                 "providers",
             ],
-            Section::Assertion => &[
-                "provider",
-                "rubricPrompt",
-                "transform",
-                "contextTransform",
-                "config",
-                "assert",
-            ],
+            Section::Assertion => &["transform", "contextTransform", "config", "assert"],
             Section::Options => &[
-                "provider",
                 "transform",
                 "postprocess",
                 "prefix",
                 "suffix",
-                "rubricPrompt",
                 "storeOutputAs",
                 "disableVarExpansion",
                 "disableConversationVar",
@@ -225,6 +263,7 @@ impl Section {
                 "top_k",
             ],
             Section::Prompt => &["config", "function"],
+            Section::Thresholds | Section::MetricThreshold => &[],
         }
     }
 }

@@ -243,44 +243,24 @@ pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Opti
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let p = base.index(i);
-        let spec = match item {
-            Value::String(id) => Some(ProviderSpec {
-                id: id.clone(),
-                label: None,
-                config: Default::default(),
-            }),
-            Value::Mapping(_) => cx
-                .deserialize::<RawProvider>(item, &p, Section::Provider)
-                .map(|r| ProviderSpec {
-                    id: r.id,
-                    label: r.label,
-                    config: r.config.unwrap_or_default(),
-                }),
-            other => {
-                cx.error(
-                    format!("a provider is an id or a mapping with `id`, found {}", kind_of(other)),
-                    &p,
-                );
-                None
-            }
-        };
-        let Some(spec) = spec else {
+        let Some((spec, kind)) = parse_provider(cx, item, &p) else {
             ok = false;
             continue;
         };
-        let kind = match ProviderKind::parse(&spec.id) {
-            Ok(k) => k,
-            Err(msg) => {
-                let idp = if matches!(item, Value::Mapping(_)) {
-                    p.key("id")
-                } else {
-                    p.clone()
-                };
-                cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
-                ok = false;
-                continue;
-            }
-        };
+        if matches!(kind, ProviderKind::OpenAiEmbedding { .. }) {
+            let idp = if matches!(item, Value::Mapping(_)) {
+                p.key("id")
+            } else {
+                p.clone()
+            };
+            cx.error_help(
+                format!("`{}` is an embedding model: it grades (`similar`, `answer-relevance`) but cannot answer a prompt", spec.id),
+                &idp,
+                "put it under `defaultTest.options.provider.embedding` (or an assertion's `provider`), and list a chat provider here",
+            );
+            ok = false;
+            continue;
+        }
         if matches!(kind, ProviderKind::AnthropicMessages { .. }) {
             // The Messages API has neither; say so instead of dropping them silently.
             for (key, set) in [
@@ -314,6 +294,182 @@ pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Opti
         out.push(spec);
     }
     ok.then_some(out)
+}
+
+/// One provider entry (an id, or a mapping with `id`, `label`, `config`),
+/// parsed and its id checked; errors are reported at `p`.
+pub(super) fn parse_provider(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath) -> Option<(ProviderSpec, ProviderKind)> {
+    let spec = match item {
+        Value::String(id) => ProviderSpec {
+            id: id.clone(),
+            label: None,
+            config: Default::default(),
+        },
+        Value::Mapping(_) => {
+            let r = cx.deserialize::<RawProvider>(item, p, Section::Provider)?;
+            ProviderSpec {
+                id: r.id,
+                label: r.label,
+                config: r.config.unwrap_or_default(),
+            }
+        }
+        other => {
+            cx.error(
+                format!("a provider is an id or a mapping with `id`, found {}", kind_of(other)),
+                p,
+            );
+            return None;
+        }
+    };
+    match ProviderKind::parse(&spec.id) {
+        Ok(k) => Some((spec, k)),
+        Err(msg) => {
+            let idp = if matches!(item, Value::Mapping(_)) {
+                p.key("id")
+            } else {
+                p.clone()
+            };
+            cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
+            None
+        }
+    }
+}
+
+/// A grader `provider` (assertion or test `options`): an id, a mapping with
+/// `id`, or promptfoo's `{text: ..., embedding: ...}`. An embedding model
+/// given alone is taken as the embedding grader.
+pub(super) fn parse_grader_providers(
+    cx: &mut FileCx<'_>,
+    value: &Value,
+    p: &YamlPath,
+) -> Option<crate::assertion::GraderProviders> {
+    let mut out = crate::assertion::GraderProviders::default();
+    if matches!(value, Value::Null) {
+        cx.error_help(
+            "`provider` is empty",
+            p,
+            "name the grader, e.g. provider: openai:chat:gpt-4o-mini, or remove the key",
+        );
+        return None;
+    }
+    let split = matches!(value, Value::Mapping(m) if !m.contains_key("id")
+        && m.keys().all(|k| matches!(k.as_str(), Some("text" | "embedding"))) && !m.is_empty());
+    if split {
+        let Value::Mapping(m) = value else { return None };
+        for (k, v) in m {
+            let key = k.as_str().unwrap_or_default();
+            let (spec, kind) = parse_provider(cx, v, &p.key(key))?;
+            let is_embedding = matches!(kind, ProviderKind::OpenAiEmbedding { .. });
+            if (key == "embedding") != is_embedding {
+                let want = if key == "embedding" {
+                    "an embedding model (e.g. openai:embedding:text-embedding-3-small)"
+                } else {
+                    "a chat model (e.g. openai:chat:gpt-4o-mini)"
+                };
+                cx.error(format!("`{key}` grader `{}` must be {want}", spec.id), &p.key(key));
+                return None;
+            }
+            if is_embedding {
+                out.embedding = Some(spec);
+            } else {
+                out.text = Some(spec);
+            }
+        }
+        return Some(out);
+    }
+    if let Value::Mapping(m) = value {
+        if !m.contains_key("id") {
+            cx.error_help(
+                "a grader `provider` is an id, a mapping with `id`, or `{text: ..., embedding: ...}`",
+                p,
+                "e.g. provider: openai:chat:gpt-4o-mini, or provider: {id: openai:chat:gpt-4o-mini, config: {temperature: 0}}",
+            );
+            return None;
+        }
+    }
+    let (spec, kind) = parse_provider(cx, value, p)?;
+    if matches!(kind, ProviderKind::OpenAiEmbedding { .. }) {
+        out.embedding = Some(spec);
+    } else {
+        out.text = Some(spec);
+    }
+    Some(out)
+}
+
+/// A `rubricPrompt`: a template string, or a list of `{role, content}` messages.
+pub(super) fn parse_rubric_prompt(
+    cx: &mut FileCx<'_>,
+    value: &Value,
+    p: &YamlPath,
+    templates: &crate::template::Templates,
+) -> Option<crate::assertion::RubricPrompt> {
+    use crate::assertion::RubricPrompt;
+    use crate::provider::Message;
+    let rp = match value {
+        Value::String(s) => RubricPrompt::Text(s.clone()),
+        Value::Sequence(items) => {
+            let mut msgs = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let role = item.get("role").and_then(Value::as_str);
+                let content = item.get("content").and_then(Value::as_str);
+                if let Value::Mapping(m) = item {
+                    if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), Some("role" | "content"))) {
+                        let k = k.as_str().unwrap_or("?");
+                        cx.error(
+                            format!("unknown key `{k}` in a `rubricPrompt` message (valid keys: role, content)"),
+                            &p.index(i).key(k),
+                        );
+                        return None;
+                    }
+                }
+                match (role, content) {
+                    (Some(r @ ("system" | "user" | "assistant")), Some(c)) => msgs.push(Message::new(r, c)),
+                    _ => {
+                        cx.error_help(
+                            "a `rubricPrompt` message needs `role` (system, user or assistant) and `content` (text)",
+                            &p.index(i),
+                            "e.g. - {role: user, content: \"Grade {{ output }} against: {{ rubric }}\"}",
+                        );
+                        return None;
+                    }
+                }
+            }
+            if msgs.is_empty() {
+                cx.error("`rubricPrompt` is an empty list", p);
+                return None;
+            }
+            RubricPrompt::Messages(msgs)
+        }
+        other => {
+            cx.error(
+                format!(
+                    "`rubricPrompt` is a template string or a list of messages, found {}",
+                    kind_of(other)
+                ),
+                p,
+            );
+            return None;
+        }
+    };
+    let blank = match &rp {
+        RubricPrompt::Text(t) => t.trim().is_empty(),
+        RubricPrompt::Messages(ms) => ms.iter().all(|m| m.content.trim().is_empty()),
+    };
+    if blank {
+        cx.error("`rubricPrompt` is empty: the grader would be asked nothing", p);
+        return None;
+    }
+    let texts: Vec<&str> = match &rp {
+        RubricPrompt::Text(t) => vec![t.as_str()],
+        RubricPrompt::Messages(ms) => ms.iter().map(|m| m.content.as_str()).collect(),
+    };
+    for t in texts {
+        if let Err(e) = templates.check(t) {
+            cx.error(format!("`rubricPrompt` is not a valid template: {}", e.message), p);
+            return None;
+        }
+    }
+    Some(rp)
 }
 
 /// A folder as shown in messages: `prompts/` relative to the working directory,

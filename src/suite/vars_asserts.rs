@@ -63,6 +63,57 @@ pub(super) fn resolve_vars(
     out
 }
 
+/// A test's (or `defaultTest`'s) `options` that promptgate implements: the
+/// grader providers and the `rubricPrompt`, inherited by every model-graded
+/// assertion of the test that does not set its own.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TestOptions {
+    pub graders: crate::assertion::GraderProviders,
+    pub rubric_prompt: Option<std::sync::Arc<crate::assertion::RubricPrompt>>,
+}
+
+impl TestOptions {
+    /// Fills what `self` leaves unset from `fallback`.
+    pub fn or(&self, fallback: &TestOptions) -> TestOptions {
+        TestOptions {
+            graders: self.graders.or(&fallback.graders),
+            rubric_prompt: self.rubric_prompt.clone().or_else(|| fallback.rubric_prompt.clone()),
+        }
+    }
+
+    /// Applies the options to the assertions that do not set their own.
+    pub fn apply(&self, assertions: &mut [Assertion]) {
+        for a in assertions.iter_mut().filter(|a| a.kind.is_model_graded()) {
+            a.graders = a.graders.or(&self.graders);
+            if a.rubric_prompt.is_none() {
+                a.rubric_prompt = self.rubric_prompt.clone();
+            }
+        }
+    }
+}
+
+/// Parses a test's `options` (at `at.options`).
+pub(super) fn test_options(
+    cx: &mut FileCx<'_>,
+    options: Option<&super::raw::RawOptions>,
+    at: &YamlPath,
+    templates: &Templates,
+) -> TestOptions {
+    let mut out = TestOptions::default();
+    let Some(o) = options else { return out };
+    let p = at.key("options");
+    if let Some(v) = &o.provider {
+        if let Some(g) = super::refs::parse_grader_providers(cx, v, &p.key("provider")) {
+            out.graders = g;
+        }
+    }
+    if let Some(v) = &o.rubric_prompt {
+        out.rubric_prompt =
+            super::refs::parse_rubric_prompt(cx, v, &p.key("rubricPrompt"), templates).map(std::sync::Arc::new);
+    }
+    out
+}
+
 /// Builds and validates assertions (types, values, regexes, schemas).
 pub(super) fn build_assertions(
     cx: &mut FileCx<'_>,
@@ -156,6 +207,53 @@ pub(super) fn build_assertion(
             }
         }
     }
+    let graders = match &raw.provider {
+        Some(v) => super::refs::parse_grader_providers(cx, v, &p.key("provider"))?,
+        None => Default::default(),
+    };
+    if kind == crate::assertion::AssertionType::Similar {
+        if let Some(text) = &graders.text {
+            cx.error_help(
+                format!("`similar` compares embeddings: `{}` is a chat model", text.id),
+                &p.key("provider"),
+                "give an embedding model, e.g. provider: openai:embedding:text-embedding-3-small",
+            );
+            return None;
+        }
+    }
+    let rubric_prompt = match &raw.rubric_prompt {
+        Some(v) => Some(std::sync::Arc::new(super::refs::parse_rubric_prompt(
+            cx,
+            v,
+            &p.key("rubricPrompt"),
+            templates,
+        )?)),
+        None => None,
+    };
+    if !kind.is_model_graded() {
+        for (key, set) in [
+            ("provider", raw.provider.is_some()),
+            ("rubricPrompt", raw.rubric_prompt.is_some()),
+            ("contextVar", raw.context_var.is_some()),
+        ] {
+            if set {
+                cx.error(
+                    format!("`{key}` only applies to model-graded assertions, not `{}`", raw.kind),
+                    &p.key(key),
+                );
+                return None;
+            }
+        }
+    } else if raw.context_var.is_some() && !kind.needs_context() {
+        cx.error(
+            format!(
+                "`contextVar` only applies to context-based assertions, not `{}`",
+                raw.kind
+            ),
+            &p.key("contextVar"),
+        );
+        return None;
+    }
     let mut a = Assertion {
         kind,
         negate,
@@ -167,6 +265,9 @@ pub(super) fn build_assertion(
         line,
         file: Some(cx.file.clone()),
         compiled: Default::default(),
+        graders: graders.clone(),
+        rubric_prompt: rubric_prompt.clone(),
+        context_var: raw.context_var.clone(),
     };
     if let Err(msg) = a.prepare() {
         let key = if msg.contains("threshold") {
