@@ -62,6 +62,8 @@ pub const PRICES: &[(&str, f64, f64, f64)] = &[
     ("o3-mini", 1.10, 4.40, 0.55),
     ("o4-mini", 1.10, 4.40, 0.275),
     ("o1", 15.00, 60.00, 7.50),
+    ("text-embedding-3-small", 0.02, 0.0, 0.02),
+    ("text-embedding-3-large", 0.13, 0.0, 0.13),
     // Anthropic (cached input = 0.1 × input)
     ("claude-opus-4-5", 5.00, 25.00, 0.50),
     ("claude-opus-4-1", 15.00, 75.00, 1.50),
@@ -318,6 +320,7 @@ mod tests {
         assert_eq!(builtin("gpt-4o-2024-08-06").unwrap().input, 2.50);
         assert_eq!(builtin("claude-sonnet-4-5-20250929").unwrap().output, 15.0);
         assert!(builtin("gpt-4oops").is_none());
+        assert_eq!(builtin("text-embedding-3-small").unwrap().input, 0.02);
         assert!(builtin("llama3.2").is_none());
     }
 
