@@ -317,16 +317,13 @@ impl Store {
     /// A row that cannot be read (a newer format) is a miss.
     pub fn get(&self, key: &str) -> Option<ProviderResponse> {
         let oldest = now_secs() - self.ttl.as_secs() as i64;
-        let text: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT response FROM responses WHERE key = ?1 AND created_at >= ?2",
-                params![key, oldest],
-                |row| row.get(0),
-            )
-            .optional()
+        let conn = self.conn();
+        let text: Option<String> = conn
+            .prepare_cached("SELECT response FROM responses WHERE key = ?1 AND created_at >= ?2")
+            .and_then(|mut stmt| stmt.query_row(params![key, oldest], |row| row.get(0)).optional())
             .ok()
             .flatten();
+        drop(conn);
         text.and_then(|t| serde_json::from_str(&t).ok())
     }
 
