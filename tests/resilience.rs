@@ -335,6 +335,22 @@ fn repeat_5_on_a_case_that_passes_3_of_5_reports_3_of_5_the_wilson_interval_and_
     let xml = std::fs::read_to_string(s.path().join("j.xml")).unwrap();
     assert_eq!(xml.matches("<flakyFailure").count(), 2, "{xml}");
     assert!(!xml.contains("<failure"), "{xml}");
+
+    // The GitHub step summary says so too.
+    let md = s.path().join("summary.md");
+    let out = s
+        .command()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &md)
+        .args(["test", "s.yaml", "--repeat", "5", "--min-pass-rate", "0.6"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("1 flaky (passed and failed across `--repeat` runs)"),
+        "{md}"
+    );
 }
 
 #[test]
