@@ -212,7 +212,17 @@ fn load_one(
         fixed_line: None,
     };
     let root_path = YamlPath::root();
-    let raw: RawSuite = cx.deserialize(&root, &root_path, Section::Suite)?;
+    // `tests` is most of a big suite: take it out of the document instead of
+    // letting RawSuite deserialize a copy of it, and free the rest of the
+    // document at once (a 100,000-test suite otherwise holds its parsed YAML twice).
+    let mut root = root;
+    let tests_value = match &mut root {
+        Value::Mapping(m) => m.shift_remove("tests"),
+        _ => None,
+    };
+    let mut raw: RawSuite = cx.deserialize(&root, &root_path, Section::Suite)?;
+    drop(root);
+    raw.tests = tests_value;
     let errors_before = cx.diags.errors().count();
 
     let prompts = load_prompts(&mut cx, raw.prompts.as_ref(), catalog, templates);
@@ -257,7 +267,9 @@ fn load_one(
             }
         }
         Some(Value::Sequence(items)) => {
-            for (i, item) in items.iter().enumerate() {
+            // By value: each test's YAML is freed once its case is built.
+            for (i, item) in items.into_iter().enumerate() {
+                let item = &item;
                 let p = tpath.index(i);
                 if let Some(rel) = item.as_str().and_then(|s| s.strip_prefix("file://")) {
                     let at = cx.at(&p);
