@@ -17,6 +17,12 @@
 //! input = 0.30
 //! output = 1.20
 //! cached_input = 0.15
+//!
+//! [registry]
+//! path = ".promptgate/registry.db" # the registry file (--registry and $PROMPTGATE_REGISTRY win)
+//! protected_labels = ["staging"]  # labels that move only after a passing run (production always does)
+//! alpha = 0.05                    # significance level of the gate's regression tests
+//! max_token_growth = 0.10         # largest prompt growth (fraction) without a significant improvement
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -35,6 +41,9 @@ pub struct Config {
     /// `[test]`: defaults for `promptgate test`.
     #[serde(default)]
     pub test: TestConfig,
+    /// `[registry]`: the prompt registry and the gate.
+    #[serde(default)]
+    pub registry: RegistryConfig,
     /// `[cache]`: the response cache.
     #[serde(default)]
     pub cache: CacheConfig,
@@ -66,6 +75,39 @@ impl CacheConfig {
     /// The entries' time to live.
     pub fn ttl(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.ttl_days.unwrap_or(crate::cache::DEFAULT_TTL_DAYS) * 86_400)
+    }
+}
+
+/// `[registry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// The registry file (default `.promptgate/registry.db`).
+    pub path: Option<PathBuf>,
+    /// Labels that, like `production`, move only to a version with a passing run.
+    #[serde(default)]
+    pub protected_labels: Vec<String>,
+    /// Significance level of the gate's paired tests, in (0, 1) (default 0.05).
+    pub alpha: Option<f64>,
+    /// Largest growth of the prompt's token count, as a fraction (0.10 = 10%),
+    /// allowed without a significant improvement (default 0.10).
+    pub max_token_growth: Option<f64>,
+}
+
+impl RegistryConfig {
+    /// `alpha`, default 0.05.
+    pub fn alpha(&self) -> f64 {
+        self.alpha.unwrap_or(0.05)
+    }
+
+    /// `max_token_growth`, default 0.10.
+    pub fn max_token_growth(&self) -> f64 {
+        self.max_token_growth.unwrap_or(0.10)
+    }
+
+    /// Whether `label` is protected (`production` always is).
+    pub fn is_protected(&self, label: &str) -> bool {
+        label == crate::registry::PRODUCTION || self.protected_labels.iter().any(|l| l == label)
     }
 }
 
@@ -122,6 +164,23 @@ impl Config {
                 ));
             }
         }
+        if let Some(alpha) = config.registry.alpha {
+            if !(alpha > 0.0 && alpha < 1.0) {
+                return Err(Diagnostic::error(
+                    format!("invalid config: `alpha` must be between 0 and 1 (exclusive), got {alpha}"),
+                    Some(at(text.find("alpha").unwrap_or(0))),
+                )
+                .with_help("0.05 is the usual significance level"));
+            }
+        }
+        if let Some(g) = config.registry.max_token_growth {
+            if !(g >= 0.0 && g.is_finite()) {
+                return Err(Diagnostic::error(
+                    format!("invalid config: `max_token_growth` must be a fraction >= 0 (0.10 = 10%), got {g}"),
+                    Some(at(text.find("max_token_growth").unwrap_or(0))),
+                ));
+            }
+        }
         Ok(config)
     }
 }
@@ -142,5 +201,26 @@ mod tests {
         let err = Config::load(&p, true).unwrap_err();
         assert_eq!(err.location.and_then(|l| l.line), Some(2));
         assert!(Config::load(&dir.path().join("none.toml"), false).is_ok());
+    }
+
+    #[test]
+    fn reads_registry_settings_and_checks_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &p,
+            "[registry]\npath = \"x.db\"\nprotected_labels = [\"staging\"]\nalpha = 0.01\nmax_token_growth = 0.2\n",
+        )
+        .unwrap();
+        let c = Config::load(&p, true).unwrap();
+        assert_eq!(c.registry.path, Some(PathBuf::from("x.db")));
+        assert!(c.registry.is_protected("staging") && c.registry.is_protected("production"));
+        assert!(!c.registry.is_protected("canary"));
+        assert_eq!((c.registry.alpha(), c.registry.max_token_growth()), (0.01, 0.2));
+        std::fs::write(&p, "[registry]\nalpha = 1.5\n").unwrap();
+        let err = Config::load(&p, true).unwrap_err();
+        assert!(err.message.contains("alpha"), "{}", err.message);
+        std::fs::write(&p, "[registry]\npaht = \"x\"\n").unwrap();
+        assert!(Config::load(&p, true).is_err());
     }
 }

@@ -13,15 +13,18 @@
 pub mod assertion;
 pub mod cache;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod cost;
 pub mod diagnostic;
 pub mod exit;
 #[cfg(feature = "fake-provider")]
 pub mod fake_provider;
+pub mod pipeline;
 pub mod prompt;
 pub mod provider;
 pub mod recording;
+pub mod registry;
 pub mod report;
 pub mod result;
 pub mod runner;
@@ -30,3 +33,8 @@ pub mod suite;
 pub mod template;
 pub mod thresholds;
 pub mod yaml_loc;
+
+// The README's Rust examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

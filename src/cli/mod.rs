@@ -2,8 +2,11 @@
 //! the outcome to a process exit code ([`crate::exit`]).
 
 mod cache_cmd;
+mod gate_cmd;
+mod registry_cmd;
 mod report_cmd;
 mod test_cmd;
+mod test_registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +50,12 @@ pub enum Command {
     Cache(cache_cmd::CacheArgs),
     /// Spending from the call log (live runs): per model, suite or prompt.
     Costs(cache_cmd::CostsArgs),
+    /// The prompt registry: versions, labels, activation, rollback, drift status, audit log.
+    #[command(after_help = registry_cmd::HELP)]
+    Registry(registry_cmd::RegistryArgs),
+    /// Register, test and activate every prompt file that differs from its active version.
+    #[command(after_help = gate_cmd::HELP)]
+    Gate(gate_cmd::GateArgs),
 }
 
 /// Runs the command line and returns the exit code.
@@ -79,6 +88,8 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(args),
         Command::Cache(args) => cache_cmd::run_cache(args),
         Command::Costs(args) => cache_cmd::run_costs(args),
+        Command::Registry(args) => registry_cmd::run(args),
+        Command::Gate(args) => gate_cmd::run(args),
     };
     ExitCode::from(code as u8)
 }

@@ -84,6 +84,18 @@ pub struct TestArgs {
     /// Stop making calls once their estimated cost would pass USD; the rest are skipped (exit 3).
     #[arg(long, value_name = "USD", value_parser = parse_usd)]
     pub max_cost: Option<f64>,
+    /// Record the run in the prompt registry at PATH (see also --record-run).
+    #[arg(long, value_name = "PATH")]
+    pub registry: Option<PathBuf>,
+    /// Record the run in the registry ($PROMPTGATE_REGISTRY, promptgate.toml, or .promptgate/registry.db).
+    #[arg(long)]
+    pub record_run: bool,
+    /// Also run the versions holding LABEL (e.g. production) on the same cases and compare.
+    #[arg(long, value_name = "LABEL")]
+    pub baseline: Option<String>,
+    /// Who runs (recorded with the run) [default: git user.name, else $USER].
+    #[arg(long, value_name = "NAME")]
+    pub author: Option<String>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -101,7 +113,7 @@ fn parse_usd(s: &str) -> Result<f64, String> {
 }
 
 /// `--grader` / `--grader-embedding` as grader providers, checked.
-fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Diagnostics> {
+pub(super) fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Diagnostics> {
     use crate::provider::ProviderKind;
     let mut out = crate::assertion::GraderProviders::default();
     for (flag, id, embedding) in [
@@ -178,6 +190,13 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         prompt_overrides: args.prompts.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
     let project = suite::load(&args.paths, &opts)?;
+    let hooks = match super::test_registry::Hooks::prepare(&args, &config, &project, &opts.prompts_dir) {
+        Ok(h) => h,
+        Err((code, d)) => {
+            print_diagnostics(&d);
+            return Ok(code);
+        }
+    };
     {
         let mut err = std::io::stderr().lock();
         for w in &project.warnings {
@@ -236,19 +255,13 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         .iter()
         .chain(&plan.graders)
         .any(|s| !s.provider.is_local());
-    let mode = if !calls_out {
-        Mode::Live
-    } else if let Some(dir) = &args.record {
-        Mode::Record(dir.clone())
-    } else if let Some(dir) = &args.replay {
-        Mode::Replay(dir.clone())
-    } else if args.live {
-        Mode::Live
-    } else if let Some(dir) = &config.test.replay {
-        Mode::Replay(dir.clone())
-    } else {
-        Mode::Live
-    };
+    let mode = crate::pipeline::ModeFlags {
+        record: args.record.clone(),
+        replay: args.replay.clone(),
+        live: args.live,
+        config_replay: config.test.replay.clone(),
+    }
+    .mode(calls_out);
     if !matches!(mode, Mode::Replay(_)) {
         let mut diags = Diagnostics::default();
         for slot in plan.providers.iter().chain(&plan.graders) {
@@ -274,14 +287,16 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     };
     let recordings = RecordingStore::open(mode)?;
 
-    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    let mut reporters: Vec<Box<dyn Reporter>> = hooks.reporters();
     let mut console = ConsoleReporter::new(Box::new(std::io::stdout()), ConsoleReporter::want_progress());
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         // Model output in the failure list must not run workflow commands.
         console = console.with_stop_commands(ConsoleReporter::stop_commands_token());
     }
     reporters.push(Box::new(console));
-    reporters.push(Box::new(JunitReporter::new(junit)));
+    reporters.push(Box::new(
+        JunitReporter::new(junit).with_extra_properties(hooks.junit_properties()),
+    ));
     if let Some(path) = &args.json {
         let r = JsonReporter::new(path.clone())
             .map_err(|e| Diagnostic::error(format!("cannot write --json {}: {e}", path.display()), None))?;
@@ -313,15 +328,17 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     if let Mode::Record(dir) = ctx.recordings.mode() {
         eprintln!("recorded {} responses in {}", ctx.recordings.recorded(), dir.display());
     }
-    if !errors.is_empty() {
+    let code = if !errors.is_empty() {
         for e in &errors {
             eprintln!("error: {e}");
         }
-        return Ok(if summary.failed > 0 {
+        if summary.failed > 0 {
             exit::TEST_FAILED
         } else {
             exit::INFRA_ERROR
-        });
-    }
-    Ok(summary.exit_code())
+        }
+    } else {
+        summary.exit_code()
+    };
+    Ok(hooks.finish(code, &summary))
 }

@@ -56,7 +56,13 @@ pub struct JunitReporter {
     started_at: Option<DateTime<Local>>,
     cases: Vec<Arc<CaseResult>>,
     thresholds: Vec<Arc<ThresholdOutcome>>,
+    extra: Option<ExtraProperties>,
 }
+
+/// Properties added to the `<testsuite>`s of one suite when the run finishes:
+/// (suite name, property name, value). Filled by another reporter placed
+/// before this one (the baseline comparison, [`crate::compare`]).
+pub type ExtraProperties = Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
 
 impl JunitReporter {
     /// A reporter that writes to `path` (created, with its parent directory, on `RunFinished`).
@@ -66,7 +72,14 @@ impl JunitReporter {
             started_at: None,
             cases: Vec::new(),
             thresholds: Vec::new(),
+            extra: None,
         }
+    }
+
+    /// Also writes the properties in `extra` (read when the run finishes).
+    pub fn with_extra_properties(mut self, extra: ExtraProperties) -> Self {
+        self.extra = Some(extra);
+        self
     }
 }
 
@@ -81,11 +94,21 @@ impl Reporter for JunitReporter {
             Event::ThresholdsChecked(t) => self.thresholds.push(Arc::clone(t)),
             Event::RunFinished(summary) => {
                 let started_at = self.started_at.unwrap_or_else(Local::now);
-                let xml = build_report_with(&self.cases, &self.thresholds, summary, started_at)
-                    .to_string()
-                    .map_err(|e| {
-                        std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", self.path.display()))
-                    })?;
+                let mut report = build_report_with(&self.cases, &self.thresholds, summary, started_at);
+                if let Some(extra) = self.extra.as_ref().and_then(|e| e.lock().ok().map(|e| e.clone())) {
+                    for suite in report.test_suites.iter_mut() {
+                        let name = suite.name.as_str().to_string();
+                        let props: Vec<Property> = extra
+                            .iter()
+                            .filter(|(s, _, _)| name.starts_with(&format!("{s} [")))
+                            .map(|(_, k, v)| Property::new(xml_text(k), xml_text(v)))
+                            .collect();
+                        suite.add_properties(props);
+                    }
+                }
+                let xml = report.to_string().map_err(|e| {
+                    std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", self.path.display()))
+                })?;
                 write_atomically(&self.path, xml.as_bytes())?;
             }
         }

@@ -191,6 +191,7 @@ fn section_of(root: Section, rel: &YamlPath) -> Section {
         (_, Some(Seg::Key(k))) if k == "options" => Section::Options,
         (_, Some(Seg::Key(k))) if k == "config" => Section::ProviderConfig,
         (1, Some(Seg::Key(k))) if k == "thresholds" => Section::Thresholds,
+        (1, Some(Seg::Key(k))) if k == "gate" => Section::Gate,
         (n, Some(Seg::Key(_))) if n >= 2 && matches!(&segs[n - 2], Seg::Key(m) if m == "metrics") => {
             Section::MetricThreshold
         }

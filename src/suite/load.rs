@@ -468,6 +468,17 @@ fn load_one(
         Some(t) => Some(suite_thresholds(&mut cx, t, &tests)?),
         None => None,
     };
+    let gate_alpha = match raw.gate.and_then(|g| g.alpha) {
+        Some(a) if !(a > 0.0 && a < 1.0) => {
+            cx.error_help(
+                format!("`gate.alpha` must be between 0 and 1 (exclusive), got {a}"),
+                &YamlPath::root().key("gate").key("alpha"),
+                "0.05 is the usual significance level",
+            );
+            return None;
+        }
+        a => a,
+    };
     let name = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -480,6 +491,7 @@ fn load_one(
         providers,
         tests,
         thresholds,
+        gate_alpha,
     })
 }
 

@@ -107,6 +107,9 @@ pub struct Suite {
     pub tests: Vec<Arc<TestCase>>,
     /// Suite-level `thresholds`, checked per prompt × provider after its cases ran.
     pub thresholds: Option<crate::thresholds::SuiteThresholds>,
+    /// `gate.alpha`: the significance level of the registry gate's comparison
+    /// for this suite, in (0, 1) (default: `[registry] alpha`).
+    pub gate_alpha: Option<f64>,
 }
 
 /// Turns a description into an identifier: lowercase ASCII letters, digits

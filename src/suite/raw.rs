@@ -27,6 +27,15 @@ pub(crate) struct RawSuite {
     pub schema: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub thresholds: Option<RawThresholds>,
+    #[serde(default)]
+    pub gate: Option<RawGate>,
+}
+
+/// Suite-level `gate` settings (the registry gate's comparison).
+#[derive(Debug, Deserialize, Default, Clone)]
+pub(crate) struct RawGate {
+    #[serde(default)]
+    pub alpha: Option<f64>,
 }
 
 /// Suite-level `thresholds`.
@@ -130,6 +139,7 @@ pub(crate) enum Section {
     Prompt,
     Thresholds,
     MetricThreshold,
+    Gate,
 }
 
 impl Section {
@@ -144,6 +154,7 @@ impl Section {
             Section::Prompt => "a prompt",
             Section::Thresholds => "`thresholds`",
             Section::MetricThreshold => "a metric threshold",
+            Section::Gate => "`gate`",
         }
     }
 
@@ -158,6 +169,7 @@ impl Section {
                 "tests",
                 "metadata",
                 "thresholds",
+                "gate",
             ],
             Section::Test => &[
                 "description",
@@ -204,6 +216,7 @@ impl Section {
             Section::Prompt => &["id", "raw", "label"],
             Section::Thresholds => &["pass_rate", "metrics"],
             Section::MetricThreshold => &["mean", "min"],
+            Section::Gate => &["alpha"],
         }
     }
 
@@ -263,7 +276,7 @@ impl Section {
                 "top_k",
             ],
             Section::Prompt => &["config", "function"],
-            Section::Thresholds | Section::MetricThreshold => &[],
+            Section::Thresholds | Section::MetricThreshold | Section::Gate => &[],
         }
     }
 }

@@ -1,0 +1,224 @@
+//! Load → plan → run as one library call, for the commands that run suites
+//! more than once (`test --baseline`, `gate`): the baseline run, and the
+//! gate's candidate runs. `promptgate test`'s own flow is in `cli::test_cmd`;
+//! the mode choice here follows the same rules (`--record` / `--replay` /
+//! `--live` / `promptgate.toml`'s `replay`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::compare::Collector;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::exit;
+use crate::provider::Env;
+use crate::recording::{Mode, RecordingStore};
+use crate::registry::{RunCase, RunSuite};
+use crate::report::Reporter;
+use crate::result::{CaseResult, RunSummary};
+use crate::runner::{self, RunContext, RunOptions};
+use crate::suite::{self, LoadOptions, Suite};
+
+/// How provider calls are answered, as the flags and config say.
+#[derive(Debug, Clone, Default)]
+pub struct ModeFlags {
+    /// `--record DIR`.
+    pub record: Option<PathBuf>,
+    /// `--replay DIR`.
+    pub replay: Option<PathBuf>,
+    /// `--live`.
+    pub live: bool,
+    /// `replay` in `promptgate.toml`.
+    pub config_replay: Option<PathBuf>,
+}
+
+impl ModeFlags {
+    /// The recording mode for a plan: live when no provider calls out,
+    /// else the flag given, else the config's `replay`, else live.
+    pub fn mode(&self, calls_out: bool) -> Mode {
+        if !calls_out {
+            Mode::Live
+        } else if let Some(d) = &self.record {
+            Mode::Record(d.clone())
+        } else if let Some(d) = &self.replay {
+            Mode::Replay(d.clone())
+        } else if self.live {
+            Mode::Live
+        } else if let Some(d) = &self.config_replay {
+            Mode::Replay(d.clone())
+        } else {
+            Mode::Live
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Every case, in plan order.
+    pub cases: Vec<Arc<CaseResult>>,
+    /// Counts and metrics.
+    pub summary: RunSummary,
+    /// Suite-level threshold outcomes (suites with `thresholds:`).
+    pub thresholds: Vec<Arc<crate::thresholds::ThresholdOutcome>>,
+    /// The run's exit code (0 pass, 1 failure, 3 no verdict; a report that
+    /// could not be written makes it 3 unless a case failed).
+    pub exit_code: i32,
+    /// When the run started, UTC, RFC 3339.
+    pub started_at: String,
+}
+
+/// Runs `suites` with `reporters` (a [`Collector`] is added) and returns the
+/// outcome; `plan_opts` carries the graders of `--grader` / `--grader-embedding`.
+///
+/// # Errors
+/// Input errors (exit 2): a plan that cannot be made, a missing API key
+/// outside replay, no case selected.
+pub fn run_suites(
+    suites: Vec<Suite>,
+    templates: crate::template::Templates,
+    filters: &[String],
+    plan_opts: &runner::PlanOptions,
+    flags: &ModeFlags,
+    jobs: usize,
+    mut reporters: Vec<Box<dyn Reporter>>,
+) -> Result<Outcome, Diagnostics> {
+    let env = Env::process();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("promptgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the HTTP client: {e}"), None))?;
+    let work_dir = std::env::current_dir().unwrap_or_default();
+    let plan = runner::plan_with(suites, filters, &env, &client, &work_dir, plan_opts)?;
+    if plan.cases.is_empty() {
+        return Err(Diagnostic::error("no test cases", None).into());
+    }
+    // Graders call out too: they are recorded, replayed and need their keys.
+    let mode = flags.mode(
+        plan.providers
+            .iter()
+            .chain(&plan.graders)
+            .any(|s| !s.provider.is_local()),
+    );
+    if !matches!(mode, Mode::Replay(_)) {
+        let mut diags = Diagnostics::default();
+        for slot in plan.providers.iter().chain(&plan.graders) {
+            if let Err(e) = slot.provider.check_ready() {
+                diags.push(Diagnostic::error(e.to_string(), None));
+            }
+        }
+        if diags.has_errors() {
+            return Err(diags);
+        }
+    }
+    let recordings = RecordingStore::open(mode)?;
+    let collector = Collector::new();
+    reporters.push(Box::new(collector.clone()));
+    let ctx = Arc::new(RunContext::new(templates, recordings));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}"), None))?;
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let opts = RunOptions {
+        jobs,
+        ..Default::default()
+    };
+    let (summary, errors) = runtime.block_on(runner::run(plan, ctx, &opts, &mut reporters));
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    let exit_code = if errors.is_empty() {
+        summary.exit_code()
+    } else if summary.failed > 0 {
+        exit::TEST_FAILED
+    } else {
+        exit::INFRA_ERROR
+    };
+    Ok(Outcome {
+        cases: collector.cases(),
+        thresholds: collector.thresholds(),
+        summary,
+        exit_code,
+        started_at,
+    })
+}
+
+/// Loads the suites under `paths` with `overrides` (`NAME` → file).
+///
+/// # Errors
+/// Input errors, as `promptgate test`.
+pub fn load(
+    paths: &[PathBuf],
+    prompts_dir: &Path,
+    overrides: BTreeMap<String, PathBuf>,
+) -> Result<suite::Project, Diagnostics> {
+    suite::load(
+        paths,
+        &LoadOptions {
+            prompts_dir: prompts_dir.to_path_buf(),
+            prompt_overrides: overrides,
+        },
+    )
+}
+
+/// What a run covered: file-backed prompts (name, full SHA-256, file) and suites.
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// (prompt name, SHA-256, file) of every file-backed prompt run.
+    pub prompts: Vec<(String, String, PathBuf)>,
+    /// The suites.
+    pub suites: Vec<RunSuite>,
+}
+
+impl Coverage {
+    /// Describes `suites` before they are planned.
+    pub fn of(suites: &[Suite]) -> Coverage {
+        let mut prompts: Vec<(String, String, PathBuf)> = Vec::new();
+        let mut out = Vec::new();
+        for s in suites {
+            for p in &s.prompts {
+                if let Some(f) = &p.file {
+                    if !prompts.iter().any(|(n, h, _)| n == &p.name && h == &p.sha256) {
+                        prompts.push((p.name.clone(), p.sha256.clone(), f.clone()));
+                    }
+                }
+            }
+            let sha = std::fs::read(&s.file)
+                .map(|b| crate::prompt::sha256_hex(&b))
+                .unwrap_or_default();
+            out.push(RunSuite {
+                name: s.name.clone(),
+                file: s.file.display().to_string(),
+                sha256: sha,
+                prompts: s.prompts.iter().map(|p| p.name.clone()).collect(),
+            });
+        }
+        Coverage { prompts, suites: out }
+    }
+
+    /// The full SHA-256 of a case's prompt (cases carry the first 12 characters).
+    pub fn sha_of(&self, case: &CaseResult) -> Option<&str> {
+        self.prompts
+            .iter()
+            .find(|(n, h, _)| n == &case.prompt && h.starts_with(&case.prompt_hash))
+            .map(|(_, h, _)| h.as_str())
+    }
+
+    /// The recorded form of `cases`.
+    pub fn run_cases(&self, cases: &[Arc<CaseResult>]) -> Vec<RunCase> {
+        cases
+            .iter()
+            .map(|c| RunCase {
+                name: c.name.clone(),
+                suite: c.suite.clone(),
+                prompt: c.prompt.clone(),
+                prompt_sha256: self.sha_of(c).unwrap_or(&c.prompt_hash).to_string(),
+                provider: c.provider.clone(),
+                verdict: format!("{:?}", c.verdict).to_lowercase(),
+                score: c.score,
+                metrics: serde_json::to_value(&c.metrics).unwrap_or_default(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,542 @@
+//! The prompt registry: every version of every prompt, immutable and hashed;
+//! labels (`production` = the active version) that move only when the suites
+//! have passed on exactly that content; recorded test runs; an append-only
+//! audit log.
+//!
+//! The policy (which moves are allowed, what rollback means) lives in
+//! [`Registry`]; the data lives behind the small [`Store`] trait, implemented
+//! for SQLite by [`sqlite::SqliteStore`] (a server database can implement the
+//! trait later without touching callers).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), promptgate::registry::RegistryError> {
+//! let live = promptgate::registry::Registry::open(".promptgate/registry.db")?.active("rag_system")?;
+//! println!("rag_system v{} ({}): {}", live.version, &live.sha256[..12], live.content);
+//! # Ok(())
+//! # }
+//! ```
+
+mod model;
+pub mod record;
+pub mod sqlite;
+
+use std::path::{Path, PathBuf};
+
+pub use model::{
+    AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord, RunSuite, RunVerdict, Selector, Version, VersionRef,
+};
+
+use crate::exit;
+
+/// The label of the active version. Always protected: it moves only after a
+/// passing run (or with `--force --reason`).
+pub const PRODUCTION: &str = "production";
+
+/// The default registry file, relative to the project root.
+pub const DEFAULT_PATH: &str = ".promptgate/registry.db";
+
+/// The environment variable naming the registry file.
+pub const ENV_VAR: &str = "PROMPTGATE_REGISTRY";
+
+/// What can go wrong with the registry. [`RegistryError::exit_code`] maps each
+/// kind to the process exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// An unknown prompt, version or label, or an invalid argument (exit 2).
+    #[error("{0}")]
+    NotFound(String),
+    /// Invalid input: a bad file, a malformed reference (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database file is not a registry, is corrupt, or was written by a
+    /// newer promptgate (exit 2).
+    #[error("{0}")]
+    Corrupt(String),
+    /// The database is locked by another writer past the busy timeout, or
+    /// cannot be opened (exit 3: try again).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The move is refused by the activation rule (exit 1): no passing run on
+    /// this version, or a later run failed.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl RegistryError {
+    /// The process exit code: 1 refused, 2 bad input or a corrupt/newer
+    /// database, 3 locked or unavailable database.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RegistryError::Refused(_) => exit::TEST_FAILED,
+            RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_) => exit::INVALID_INPUT,
+            RegistryError::Unavailable(_) => exit::INFRA_ERROR,
+        }
+    }
+}
+
+/// Result alias for registry operations.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// The storage behind the registry. Every method that writes more than one
+/// row does so in one transaction: a killed process leaves either all of a
+/// change or none of it.
+pub trait Store: Send {
+    /// Stores a version, or returns the existing version with the same
+    /// content hash (`false` = not created). Numbers are 1, 2, 3, ... per prompt.
+    fn register(&self, new: &NewVersion) -> Result<(Version, bool)>;
+    /// Names of every registered prompt, sorted.
+    fn prompts(&self) -> Result<Vec<String>>;
+    /// Every version of `prompt`, oldest first, with their labels.
+    fn versions(&self, prompt: &str) -> Result<Vec<Version>>;
+    /// Moves a label in one transaction that also appends the audit entry;
+    /// returns the version number the label pointed at before (if any).
+    /// Concurrent moves serialize (`BEGIN IMMEDIATE`); at most one version
+    /// holds a label per prompt (a unique index).
+    fn move_label(&self, mv: &LabelMove) -> Result<Option<u32>>;
+    /// Audit entries (of `prompt`, or all), oldest first.
+    fn audit(&self, prompt: Option<&str>) -> Result<Vec<AuditEntry>>;
+    /// Records a finished test run with its cases, suites and audit entries;
+    /// returns the run id.
+    fn record_run(&self, run: &NewRun) -> Result<i64>;
+    /// Runs that covered `prompt` version `number`, oldest first.
+    fn runs_of(&self, prompt: &str, number: u32) -> Result<Vec<RunRecord>>;
+    /// Cases of run `run_id` (all prompts).
+    fn run_cases(&self, run_id: i64) -> Result<Vec<RunCase>>;
+}
+
+/// The content of an active prompt version, as applications load it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivePrompt {
+    /// The prompt's name.
+    pub name: String,
+    /// Its version number (1, 2, 3, ...).
+    pub version: u32,
+    /// SHA-256 of the content, lowercase hex (64 characters).
+    pub sha256: String,
+    /// The exact content.
+    pub content: String,
+}
+
+/// Whether a version may take a protected label (see [`Registry::eligibility`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Eligibility {
+    /// A run passed on exactly this content and no later run failed.
+    Passed {
+        /// The latest passing run.
+        run: i64,
+    },
+    /// No recorded run covers this version.
+    NeverRan,
+    /// Runs exist, none passed (errors or filtered runs do not count).
+    NoPassingRun,
+    /// A run after the last pass failed.
+    FailedLater {
+        /// The failing run.
+        run: i64,
+    },
+}
+
+/// The registry: policy on top of a [`Store`].
+pub struct Registry {
+    store: Box<dyn Store>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("path", &self.path).finish()
+    }
+}
+
+impl Registry {
+    /// Opens (creating it and its folder when missing) the SQLite registry at
+    /// `path`, migrating an older schema.
+    ///
+    /// # Errors
+    /// [`RegistryError::Corrupt`] for a file that is not a registry or was
+    /// written by a newer promptgate; [`RegistryError::Unavailable`] when it
+    /// cannot be opened or stays locked.
+    pub fn open(path: impl AsRef<Path>) -> Result<Registry> {
+        let path = path.as_ref();
+        Ok(Registry {
+            store: Box::new(sqlite::SqliteStore::open(path, true)?),
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// Opens an existing registry; a missing file is [`RegistryError::NotFound`].
+    ///
+    /// # Errors
+    /// As [`Registry::open`], and a missing file.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Registry> {
+        let path = path.as_ref();
+        Ok(Registry {
+            store: Box::new(sqlite::SqliteStore::open(path, false)?),
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// A registry over any store.
+    pub fn with_store(store: Box<dyn Store>) -> Registry {
+        Registry { store, path: None }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The registry file, when it is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Registers the prompt file at `path` as a version of `name` (see
+    /// [`new_version_from_file`]); returns the existing version when the
+    /// content is already registered.
+    ///
+    /// # Errors
+    /// An unreadable or invalid prompt file; storage errors.
+    pub fn register_file(&self, name: &str, path: &Path, author: &str, notes: Option<&str>) -> Result<Version> {
+        let nv = new_version_from_file(name, path, author, notes)?;
+        Ok(self.store.register(&nv)?.0)
+    }
+
+    /// The active (`production`) version of `prompt`: content, version number and hash.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] for an unknown prompt or one with no active version.
+    pub fn active(&self, prompt: &str) -> Result<ActivePrompt> {
+        let v = self.resolve(&VersionRef {
+            prompt: prompt.to_string(),
+            selector: model::Selector::Label(PRODUCTION.to_string()),
+        })?;
+        Ok(ActivePrompt {
+            name: prompt.to_string(),
+            version: v.number,
+            sha256: v.sha256,
+            content: v.content,
+        })
+    }
+
+    /// The version holding `label`, if any (no error when none does).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn labelled(&self, prompt: &str, label: &str) -> Result<Option<Version>> {
+        Ok(self
+            .store
+            .versions(prompt)?
+            .into_iter()
+            .find(|v| v.labels.iter().any(|l| l == label)))
+    }
+
+    /// Every version of `prompt`, oldest first.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] for an unknown prompt.
+    pub fn versions(&self, prompt: &str) -> Result<Vec<Version>> {
+        let v = self.store.versions(prompt)?;
+        if v.is_empty() {
+            return Err(self.unknown_prompt(prompt));
+        }
+        Ok(v)
+    }
+
+    fn unknown_prompt(&self, prompt: &str) -> RegistryError {
+        let known = self.store.prompts().unwrap_or_default();
+        let hint = match crate::diagnostic::nearest(prompt, known.iter().map(String::as_str)) {
+            Some(n) => format!("; did you mean `{n}`?"),
+            None if known.is_empty() => "; the registry is empty (`promptgate registry add NAME --file PATH`)".into(),
+            None => format!("; registered prompts: {}", known.join(", ")),
+        };
+        RegistryError::NotFound(format!("unknown prompt `{prompt}`{hint}"))
+    }
+
+    /// Resolves `NAME@V`, `NAME@LABEL` or `NAME@HASHPREFIX` to a version.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] naming what exists instead.
+    pub fn resolve(&self, r: &VersionRef) -> Result<Version> {
+        let versions = self.versions(&r.prompt)?;
+        let found = match &r.selector {
+            model::Selector::Number(n) => versions.iter().find(|v| v.number == *n),
+            model::Selector::Label(l) => versions.iter().find(|v| v.labels.iter().any(|x| x == l)),
+            model::Selector::Hash(h) => {
+                let m: Vec<&Version> = versions.iter().filter(|v| v.sha256.starts_with(h.as_str())).collect();
+                if m.len() > 1 {
+                    return Err(RegistryError::Invalid(format!(
+                        "hash prefix `{h}` matches several versions of {}",
+                        r.prompt
+                    )));
+                }
+                m.into_iter().next()
+            }
+        };
+        found.cloned().ok_or_else(|| {
+            let numbers: Vec<String> = versions.iter().map(|v| v.number.to_string()).collect();
+            let mut labels: Vec<&str> = versions
+                .iter()
+                .flat_map(|v| v.labels.iter().map(String::as_str))
+                .collect();
+            labels.sort_unstable();
+            let what = match &r.selector {
+                model::Selector::Number(n) => {
+                    format!("{} has no version {n} (versions: {})", r.prompt, numbers.join(", "))
+                }
+                model::Selector::Label(l) if l == PRODUCTION => format!(
+                    "{} has no active version; activate one with `promptgate registry activate {}@N`",
+                    r.prompt, r.prompt
+                ),
+                model::Selector::Label(l) => format!(
+                    "{} has no label `{l}` (labels: {})",
+                    r.prompt,
+                    if labels.is_empty() {
+                        "none".to_string()
+                    } else {
+                        labels.join(", ")
+                    }
+                ),
+                model::Selector::Hash(h) => format!("no version of {} has a hash starting with `{h}`", r.prompt),
+            };
+            RegistryError::NotFound(what)
+        })
+    }
+
+    /// Whether `prompt` version `number` may take a protected label: a
+    /// recorded, unfiltered run passed on exactly its content, and no run
+    /// after that pass failed. Errored runs are no evidence either way.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn eligibility(&self, prompt: &str, number: u32) -> Result<Eligibility> {
+        let runs = self.store.runs_of(prompt, number)?;
+        if runs.is_empty() {
+            return Ok(Eligibility::NeverRan);
+        }
+        let Some(last_pass) = runs.iter().rposition(|r| r.counts_as_pass()) else {
+            return Ok(Eligibility::NoPassingRun);
+        };
+        if let Some(f) = runs[last_pass + 1..].iter().find(|r| r.verdict == RunVerdict::Fail) {
+            return Ok(Eligibility::FailedLater { run: f.id });
+        }
+        Ok(Eligibility::Passed {
+            run: runs[last_pass].id,
+        })
+    }
+
+    /// Moves `label` of `version`'s prompt to it. For a protected label
+    /// (`production` always is) the version must pass [`Registry::eligibility`]
+    /// unless `force_reason` is given (then the move is audited as forced with
+    /// the reason). Returns the version number the label held before.
+    ///
+    /// # Errors
+    /// [`RegistryError::Refused`] with what to run; storage errors.
+    pub fn set_label(
+        &self,
+        version: &Version,
+        label: &str,
+        protected: bool,
+        actor: &str,
+        force_reason: Option<&str>,
+        suites_hint: &str,
+    ) -> Result<Option<u32>> {
+        let mut run_id = None;
+        if protected && force_reason.is_none() {
+            let why = match self.eligibility(&version.prompt, version.number)? {
+                Eligibility::Passed { run } => {
+                    run_id = Some(run);
+                    None
+                }
+                Eligibility::NeverRan => Some("no recorded test run covers it".to_string()),
+                Eligibility::NoPassingRun => Some("no recorded run passed on it".to_string()),
+                Eligibility::FailedLater { run } => Some(format!("run {run} failed on it after its last pass")),
+            };
+            if let Some(why) = why {
+                return Err(RegistryError::Refused(format!(
+                    "refusing to move `{label}` of {} to version {} ({}): {why}.\n\
+                     The suites covering it must pass on exactly this content first:\n  {suites_hint}\n\
+                     (or override with --force --reason TEXT, which is audited)",
+                    version.prompt,
+                    version.number,
+                    &version.sha256[..12]
+                )));
+            }
+        }
+        let action = if force_reason.is_some() {
+            "force"
+        } else if label == PRODUCTION {
+            "activate"
+        } else {
+            "promote"
+        };
+        self.store.move_label(&LabelMove {
+            prompt: version.prompt.clone(),
+            label: label.to_string(),
+            to_version: version.number,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            run_id,
+            reason: force_reason.map(str::to_string),
+        })
+    }
+
+    /// Moves `production` back: to `to` (which must have been active before),
+    /// else to the version that was active before the current one. No test
+    /// run is needed; the move is audited. Returns (from, to).
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] when there is nothing to roll back to, or
+    /// `to` was never active.
+    pub fn rollback(&self, prompt: &str, to: Option<u32>, actor: &str, reason: Option<&str>) -> Result<(u32, u32)> {
+        let versions = self.versions(prompt)?;
+        let current = versions
+            .iter()
+            .find(|v| v.labels.iter().any(|l| l == PRODUCTION))
+            .map(|v| v.number)
+            .ok_or_else(|| RegistryError::NotFound(format!("{prompt} has no active version to roll back from")))?;
+        let moves: Vec<AuditEntry> = self
+            .store
+            .audit(Some(prompt))?
+            .into_iter()
+            .filter(|e| e.label.as_deref() == Some(PRODUCTION) && e.to_version.is_some())
+            .collect();
+        let target = match to {
+            Some(v) => {
+                if !moves.iter().any(|e| e.to_version == Some(v)) {
+                    let was: Vec<String> = moves
+                        .iter()
+                        .filter_map(|e| e.to_version)
+                        .map(|n| n.to_string())
+                        .collect();
+                    return Err(RegistryError::NotFound(format!(
+                        "{prompt}@{v} was never active, so it cannot be rolled back to (versions that were active: {})",
+                        if was.is_empty() { "none".into() } else { was.join(", ") }
+                    )));
+                }
+                v
+            }
+            None => moves
+                .iter()
+                .rev()
+                .find(|e| e.to_version == Some(current))
+                .and_then(|e| e.from_version)
+                .ok_or_else(|| {
+                    RegistryError::NotFound(format!(
+                        "{prompt}@{current} is the first active version; there is nothing to roll back to"
+                    ))
+                })?,
+        };
+        if target == current {
+            return Err(RegistryError::Invalid(format!(
+                "{prompt}@{target} is already the active version"
+            )));
+        }
+        self.store.move_label(&LabelMove {
+            prompt: prompt.to_string(),
+            label: PRODUCTION.to_string(),
+            to_version: target,
+            actor: actor.to_string(),
+            action: "rollback".to_string(),
+            run_id: None,
+            reason: reason.map(str::to_string),
+        })?;
+        Ok((current, target))
+    }
+}
+
+/// Registers the prompt file at `path` as a version of `name`: the content
+/// (byte-order mark dropped, as runs read it), its SHA-256, template
+/// variables, token count and model settings.
+///
+/// # Errors
+/// [`RegistryError::Invalid`] when the file cannot be read or is not a valid
+/// prompt (the message names file and line).
+pub fn new_version_from_file(name: &str, path: &Path, author: &str, notes: Option<&str>) -> Result<NewVersion> {
+    let mut templates = crate::template::Templates::new();
+    let prompt = crate::prompt::load_file(path, name, &mut templates)
+        .map_err(|d| RegistryError::Invalid(d.to_string().trim_start_matches("error: ").to_string()))?;
+    let mut variables: Vec<String> = match &prompt.body {
+        crate::prompt::PromptBody::Text(id) => templates.variables(id).into_iter().collect(),
+        crate::prompt::PromptBody::Chat(m) => m.iter().flat_map(|(_, id)| templates.variables(id)).collect(),
+    };
+    variables.sort();
+    variables.dedup();
+    let (token_count, tokenizer) = count_tokens(&prompt.content, prompt.model.as_deref());
+    let settings = serde_json::to_value(&prompt.settings)
+        .ok()
+        .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("txt")
+        .to_ascii_lowercase();
+    Ok(NewVersion {
+        prompt: name.to_string(),
+        content: prompt.content,
+        sha256: prompt.sha256,
+        file_ext: ext,
+        variables,
+        token_count,
+        tokenizer,
+        model: prompt.model,
+        settings,
+        author: author.to_string(),
+        notes: notes.map(str::to_string),
+    })
+}
+
+/// Tokens in `text` with tiktoken: the tokenizer of `model` when tiktoken
+/// knows it, else `cl100k_base`. Returns (count, tokenizer name).
+pub fn count_tokens(text: &str, model: Option<&str>) -> (u64, String) {
+    use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
+    let tok = model.and_then(get_tokenizer).unwrap_or(Tokenizer::Cl100kBase);
+    let (tok, bpe) = match tiktoken_rs::bpe_for_tokenizer(tok) {
+        Ok(b) => (tok, b),
+        Err(_) => (Tokenizer::Cl100kBase, tiktoken_rs::cl100k_base_singleton()),
+    };
+    let name = match tok {
+        Tokenizer::Cl100kBase => "cl100k_base".to_string(),
+        Tokenizer::O200kBase => "o200k_base".to_string(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    (bpe.encode_with_special_tokens(text).len() as u64, name)
+}
+
+/// The registry path: `--registry`, else `$PROMPTGATE_REGISTRY`, else
+/// `[registry] path` in `promptgate.toml`, else [`DEFAULT_PATH`].
+pub fn resolve_path(flag: Option<&Path>, config: &crate::config::Config) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    config
+        .registry
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+/// Who is acting: `--author`, else `git config user.name`, else `$USER`,
+/// else `unknown`.
+pub fn actor(flag: Option<&str>) -> String {
+    if let Some(a) = flag.map(str::trim).filter(|a| !a.is_empty()) {
+        return a.to_string();
+    }
+    let git = std::process::Command::new("git")
+        .args(["config", "user.name"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    git.or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests;
