@@ -512,6 +512,10 @@ mod tests {
             finish_reason: None,
             cost_usd: None,
             replayed: false,
+            cached: false,
+            attempts: 0,
+            min_pass_rate: None,
+            repeats: None,
             duration_ms: 0,
         })
     }

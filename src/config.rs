@@ -8,6 +8,16 @@
 //! junit = "reports/junit.xml"     # JUnit report path
 //! jobs = 8                        # cases in flight
 //!
+//! [cache]
+//! path = ".promptgate/cache.db"   # response cache and call log (SQLite)
+//! ttl_days = 14                   # cached responses older than this are not used
+//! enabled = true                  # false = like --no-cache
+//!
+//! [prices."my-finetune"]          # USD per million tokens, over the built-in table
+//! input = 0.30
+//! output = 1.20
+//! cached_input = 0.15
+//!
 //! [registry]
 //! path = ".promptgate/registry.db" # the registry file (--registry and $PROMPTGATE_REGISTRY win)
 //! protected_labels = ["staging"]  # labels that move only after a passing run (production always does)
@@ -34,6 +44,38 @@ pub struct Config {
     /// `[registry]`: the prompt registry and the gate.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// `[cache]`: the response cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// `[prices."MODEL"]`: prices over the built-in table ([`crate::cost`]).
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, crate::cost::Price>,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// The SQLite file (default `.promptgate/cache.db`).
+    pub path: Option<PathBuf>,
+    /// Days a cached response is used (default 14).
+    pub ttl_days: Option<u64>,
+    /// `false` turns the cache off, like `--no-cache` (calls are still logged).
+    pub enabled: Option<bool>,
+}
+
+impl CacheConfig {
+    /// The database path.
+    pub fn path(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::cache::DEFAULT_PATH))
+    }
+
+    /// The entries' time to live.
+    pub fn ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.ttl_days.unwrap_or(crate::cache::DEFAULT_TTL_DAYS) * 86_400)
+    }
 }
 
 /// `[registry]`.

@@ -7,7 +7,15 @@
 //!
 //! The reply is chosen by [`Rule`]s matched against the request's messages
 //! (all contents joined by newlines); without a matching rule it echoes the
-//! last message's content. Every answer waits `latency` first.
+//! last message's content (or, with [`FakeConfig::cycle`], the next of a
+//! list of replies). Every answer waits `latency` first.
+//!
+//! Faults, for retry tests and the benchmark: a [`FaultMix`] answers a share
+//! of requests with 429 (with `retry-after-ms`), 500 or a 200 whose body is
+//! not JSON. The choice is deterministic: a hash of the request body and of
+//! how many times that body was seen before, so a retry (the same body, one
+//! more time) gets a fresh roll and two runs see the same faults. A
+//! [`FakeConfig::scripted`] fault answers the first attempts of every request.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,10 +79,77 @@ pub struct FakeConfig {
     pub latency: Duration,
     /// Scripted answers, first match wins.
     pub rules: Vec<Rule>,
+    /// Without a matching rule: the k-th time a request body is seen (from
+    /// 0) it is answered `cycle[k % len]` instead of the echo.
+    pub cycle: Vec<String>,
+    /// Random-looking but deterministic faults.
+    pub faults: FaultMix,
+    /// `(fault, n)`: the first `n` attempts of every distinct request get `fault`.
+    pub scripted: Option<(Fault, u32)>,
+}
+
+/// One way to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 `rate_limit_exceeded` with `retry-after-ms: MS`.
+    RateLimited {
+        /// The `retry-after-ms` value.
+        retry_after_ms: u64,
+    },
+    /// 500 `server_error`.
+    ServerError,
+    /// 200 with a body that is not JSON.
+    NotJson,
+    /// 401 `invalid_api_key`.
+    Unauthorized,
+}
+
+/// Shares (0–1) of requests answered with each fault.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaultMix {
+    /// Share answered 429.
+    pub rate_limited: f64,
+    /// Share answered 500.
+    pub server_error: f64,
+    /// Share answered 200 with a non-JSON body.
+    pub not_json: f64,
+    /// The `retry-after-ms` of the 429s.
+    pub retry_after_ms: u64,
+}
+
+impl FaultMix {
+    /// Issue 5's benchmark mix: 10% 429 (retry-after 50 ms), 5% 500, 1% non-JSON 200.
+    pub fn standard() -> Self {
+        FaultMix {
+            rate_limited: 0.10,
+            server_error: 0.05,
+            not_json: 0.01,
+            retry_after_ms: 50,
+        }
+    }
+
+    /// The fault for a roll in [0, 1), if any.
+    fn pick(&self, roll: f64) -> Option<Fault> {
+        let mut edge = self.rate_limited;
+        if roll < edge {
+            return Some(Fault::RateLimited {
+                retry_after_ms: self.retry_after_ms,
+            });
+        }
+        edge += self.server_error;
+        if roll < edge {
+            return Some(Fault::ServerError);
+        }
+        edge += self.not_json;
+        (roll < edge).then_some(Fault::NotJson)
+    }
 }
 
 struct AppState {
     config: FakeConfig,
+    /// Times each request body (by hash) was seen.
+    seen: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
+    faults: AtomicU64,
     requests: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
@@ -99,6 +174,11 @@ impl FakeServer {
         self.state.requests.load(Ordering::Relaxed)
     }
 
+    /// Requests answered with a fault so far.
+    pub fn faults(&self) -> u64 {
+        self.state.faults.load(Ordering::Relaxed)
+    }
+
     /// The most requests that were in progress at the same time.
     pub fn max_in_flight(&self) -> u64 {
         self.state.max_in_flight.load(Ordering::SeqCst)
@@ -121,6 +201,8 @@ pub async fn start(addr: SocketAddr, config: FakeConfig) -> std::io::Result<Fake
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
         config,
+        seen: Default::default(),
+        faults: AtomicU64::new(0),
         requests: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
         max_in_flight: AtomicU64::new(0),
@@ -135,7 +217,7 @@ pub async fn start(addr: SocketAddr, config: FakeConfig) -> std::io::Result<Fake
     Ok(FakeServer { addr, state, handle })
 }
 
-async fn chat(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> (StatusCode, Json<Value>) {
+async fn chat(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> axum::response::Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -144,7 +226,79 @@ async fn chat(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> (S
     answer
 }
 
-async fn answer(state: &AppState, body: &[u8]) -> (StatusCode, Json<Value>) {
+/// FNV-1a, 64 bits: a stable hash that needs no dependency.
+fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn fault_response(fault: Fault) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let error = |status: StatusCode, kind: &str, code: &str, message: &str| {
+        (
+            status,
+            Json(json!({"error": {"message": message, "type": kind, "param": null, "code": code}})),
+        )
+    };
+    match fault {
+        Fault::RateLimited { retry_after_ms } => {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "requests",
+                "rate_limit_exceeded",
+                "Rate limit reached for requests",
+            )
+            .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_ms.to_string()) {
+                r.headers_mut().insert("retry-after-ms", v);
+            }
+            r
+        }
+        Fault::ServerError => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "server_error",
+            "The server had an error while processing your request.",
+        )
+        .into_response(),
+        Fault::NotJson => (StatusCode::OK, "<html>upstream hiccup</html>").into_response(),
+        Fault::Unauthorized => error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided.",
+        )
+        .into_response(),
+    }
+}
+
+async fn answer(state: &AppState, body: &[u8]) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let key = fnv1a(body, 0);
+    let seen = {
+        let mut map = state.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key).or_insert(0);
+        *n += 1;
+        *n - 1
+    };
+    let fault = match state.config.scripted {
+        Some((fault, n)) if seen < n => Some(fault),
+        _ => {
+            let roll = (fnv1a(&seen.to_le_bytes(), key) >> 11) as f64 / (1u64 << 53) as f64;
+            state.config.faults.pick(roll)
+        }
+    };
+    if let Some(fault) = fault {
+        if !state.config.latency.is_zero() {
+            tokio::time::sleep(state.config.latency).await;
+        }
+        state.faults.fetch_add(1, Ordering::Relaxed);
+        return fault_response(fault);
+    }
     let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
@@ -154,6 +308,7 @@ async fn answer(state: &AppState, body: &[u8]) -> (StatusCode, Json<Value>) {
                     json!({"error": {"message": format!("invalid JSON body: {e}"), "type": "invalid_request_error", "param": null, "code": null}}),
                 ),
             )
+                .into_response()
         }
     };
     let contents: Vec<&str> = req["messages"]
@@ -167,6 +322,10 @@ async fn answer(state: &AppState, body: &[u8]) -> (StatusCode, Json<Value>) {
         .iter()
         .find(|r| r.pattern.is_match(&joined) && !r.unless.as_ref().is_some_and(|u| u.is_match(&joined)))
         .map(|r| r.reply.clone())
+        .or_else(|| {
+            let cycle = &state.config.cycle;
+            (!cycle.is_empty()).then(|| cycle[seen as usize % cycle.len()].clone())
+        })
         .unwrap_or_else(|| contents.last().copied().unwrap_or("").to_string());
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
@@ -186,4 +345,5 @@ async fn answer(state: &AppState, body: &[u8]) -> (StatusCode, Json<Value>) {
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
         })),
     )
+        .into_response()
 }

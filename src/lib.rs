@@ -11,9 +11,11 @@
 #![warn(missing_docs)]
 
 pub mod assertion;
+pub mod cache;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod cost;
 pub mod diagnostic;
 pub mod exit;
 #[cfg(feature = "fake-provider")]

@@ -114,13 +114,16 @@ pub fn run_suites(
     let recordings = RecordingStore::open(mode)?;
     let collector = Collector::new();
     reporters.push(Box::new(collector.clone()));
-    let ctx = Arc::new(RunContext { templates, recordings });
+    let ctx = Arc::new(RunContext::new(templates, recordings));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}"), None))?;
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let opts = RunOptions { jobs, fail_fast: false };
+    let opts = RunOptions {
+        jobs,
+        ..Default::default()
+    };
     let (summary, errors) = runtime.block_on(runner::run(plan, ctx, &opts, &mut reporters));
     for e in &errors {
         eprintln!("error: {e}");

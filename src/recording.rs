@@ -283,6 +283,7 @@ mod tests {
             tokens: TokenUsage::default(),
             finish_reason: None,
             cost_usd: None,
+            ..Default::default()
         }
     }
 

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::provider::TokenUsage;
 
 /// The verdict of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Every assertion passed (or the weighted score reached the test's threshold).
@@ -34,7 +34,7 @@ impl Verdict {
 }
 
 /// The result of one assertion on one output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssertionResult {
     /// The assertion type as written, with its `not-` prefix (`not-icontains`).
     #[serde(rename = "type")]
@@ -69,49 +69,49 @@ pub struct AssertionResult {
 }
 
 /// What a model-graded assertion asked its grader and what came back.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GraderDetails {
     /// Every call made to a grader (text or embedding), in order.
     pub calls: Vec<GraderCall>,
     /// `context-faithfulness` / `context-recall`: each claim (or reference
     /// statement) with the grader's verdict.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<ClaimVerdict>,
     /// The grader's last reply, verbatim (kept so that a grader error or a
     /// surprising score can be checked by a human).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_reply: Option<String>,
 }
 
 /// One call to a grader.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GraderCall {
     /// Which step of the assertion (`grade`, `extract-claims`, `verify-claims`, `embed-output`, ...).
     pub step: String,
     /// The grader's provider id.
     pub provider: String,
     /// Wall time of the call in ms (as recorded, when replayed).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
     /// Tokens the call used, when reported.
     pub tokens: TokenUsage,
     /// True when answered from the recordings.
     pub replayed: bool,
     /// Set when the call failed (the assertion is then an ERROR).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// A claim of the answer (or a statement of the reference) and whether the
 /// grader found it supported by the context.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimVerdict {
     /// The claim, as the grader stated it.
     pub claim: String,
     /// True when the context supports it.
     pub supported: bool,
     /// The grader's reason.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
 }
 
@@ -127,7 +127,7 @@ impl AssertionResult {
 }
 
 /// Everything known about one finished case. Shared with reporters as `Arc`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseResult {
     /// Position of the case in the plan (0-based), for stable ordering.
     pub index: usize,
@@ -186,8 +186,155 @@ pub struct CaseResult {
     pub cost_usd: Option<f64>,
     /// True when the answer came from a recording.
     pub replayed: bool,
+    /// True when the answer came from promptgate's response cache (no request sent).
+    #[serde(default)]
+    pub cached: bool,
+    /// HTTP requests the case's call took (1 = first try; 0 = none sent:
+    /// replayed, cached, local provider, or no call made). Summed over repeats.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The test's `min_pass_rate`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_pass_rate: Option<f64>,
+    /// With `--repeat N` (N > 1): how the N runs went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Repeats>,
     /// Wall time of the whole case (render, call, assertions), in milliseconds.
     pub duration_ms: u64,
+}
+
+/// The runs of a case under `--repeat N`, and the verdict rule applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repeats {
+    /// Runs made (N).
+    pub runs: u32,
+    /// Runs that passed (k).
+    pub passed: u32,
+    /// Runs that failed.
+    pub failed: u32,
+    /// Runs without a verdict (errors).
+    pub errored: u32,
+    /// Runs not made (skipped).
+    pub skipped: u32,
+    /// The share of runs that had to pass, in [0, 1].
+    pub min_pass_rate: f64,
+    /// Wilson 95% score interval of the pass rate over the runs that reached
+    /// a verdict (passed + failed) ([`crate::stats::wilson`]).
+    pub interval: (f64, f64),
+    /// True when some runs passed and others failed.
+    pub flaky: bool,
+    /// Every run in order: its verdict and, when it did not pass, why.
+    pub outcomes: Vec<RepeatOutcome>,
+}
+
+/// One run of a repeated case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatOutcome {
+    /// The run's verdict.
+    pub verdict: Verdict,
+    /// The failed assertions or the error, when it did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The output of that run, when it did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+impl Repeats {
+    /// `3/5 passed (95% CI 23–88%)`, plus `, flaky` when flaky.
+    pub fn describe(&self) -> String {
+        let (lo, hi) = self.interval;
+        format!(
+            "{}/{} passed, min pass rate {}% (95% CI {:.0}–{:.0}%){}",
+            self.passed,
+            self.passed + self.failed,
+            fmt_pct(self.min_pass_rate),
+            lo * 100.0,
+            hi * 100.0,
+            if self.flaky { ", flaky" } else { "" }
+        )
+    }
+}
+
+fn fmt_pct(rate: f64) -> String {
+    let pct = rate * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("{}", pct.round() as i64)
+    } else {
+        format!("{pct:.1}")
+    }
+}
+
+/// Combines the runs of one case (`--repeat N`, in any order) into one
+/// result. With `rate` the share of runs that must pass and N runs: the case
+/// passes when at least ⌈rate·N⌉ runs passed, fails when even counting every
+/// run without a verdict as a pass it could not get there, and otherwise has
+/// no verdict (an ERROR, or skipped when no run errored). The result shown is
+/// the first failing run (else the first errored, else the first passing
+/// one); `attempts`, `duration_ms` and `cost_usd` are summed over the runs.
+pub fn combine_repeats(mut runs: Vec<CaseResult>, rate: f64) -> CaseResult {
+    let count = |v: Verdict| runs.iter().filter(|r| r.verdict == v).count() as u32;
+    let (passed, failed, errored, skipped) = (
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Error),
+        count(Verdict::Skipped),
+    );
+    let n = runs.len() as u32;
+    let needed = ((rate * f64::from(n)) - 1e-9).ceil().max(0.0) as u32;
+    let verdict = if passed >= needed && passed + failed > 0 {
+        Verdict::Pass
+    } else if passed + errored + skipped < needed {
+        Verdict::Fail
+    } else if errored > 0 {
+        Verdict::Error
+    } else {
+        Verdict::Skipped
+    };
+    let interval = crate::stats::wilson(u64::from(passed), u64::from(passed + failed));
+    let outcomes = runs
+        .iter()
+        .map(|r| RepeatOutcome {
+            verdict: r.verdict,
+            reason: (r.verdict != Verdict::Pass).then(|| r.reason()),
+            output: if r.verdict == Verdict::Pass {
+                None
+            } else {
+                r.output.clone()
+            },
+        })
+        .collect();
+    let attempts = runs.iter().map(|r| r.attempts).sum();
+    let duration_ms = runs.iter().map(|r| r.duration_ms).sum();
+    let cost: Option<f64> = runs.iter().map(|r| r.cost_usd).sum();
+    let cached = runs.iter().all(|r| r.cached);
+    let pick = [Verdict::Fail, Verdict::Error, Verdict::Pass, Verdict::Skipped]
+        .iter()
+        .find_map(|v| runs.iter().position(|r| r.verdict == *v))
+        .unwrap_or(0);
+    let mut out = runs.swap_remove(pick);
+    out.verdict = verdict;
+    if verdict == Verdict::Pass {
+        out.error = None;
+    } else if verdict == Verdict::Error && out.error.is_none() {
+        out.error = runs.iter().find_map(|r| r.error.clone());
+    }
+    out.attempts = attempts;
+    out.duration_ms = duration_ms;
+    out.cost_usd = cost;
+    out.cached = cached;
+    out.repeats = Some(Repeats {
+        runs: n,
+        passed,
+        failed,
+        errored,
+        skipped,
+        min_pass_rate: rate,
+        interval: (interval.low, interval.high),
+        flaky: passed > 0 && failed > 0,
+        outcomes,
+    });
+    out
 }
 
 impl CaseResult {
@@ -213,10 +360,27 @@ impl CaseResult {
     pub fn failed_assertions(&self) -> impl Iterator<Item = &AssertionResult> {
         self.assertions.iter().filter(|a| !a.pass || a.error.is_some())
     }
+
+    /// Why the case did not pass, in one line: the error, else the failed
+    /// assertions' reasons joined with `; `.
+    pub fn reason(&self) -> String {
+        if let Some(e) = &self.error {
+            return e.clone();
+        }
+        self.failed_assertions()
+            .map(|a| format!("{}: {}", a.kind, a.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// True when runs of this case both passed and failed (`--repeat`).
+    pub fn is_flaky(&self) -> bool {
+        self.repeats.as_ref().is_some_and(|r| r.flaky)
+    }
 }
 
 /// Counts and timing of a whole run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Cases that passed.
     pub passed: usize,
@@ -230,20 +394,42 @@ pub struct RunSummary {
     pub duration_ms: u64,
     /// Every named metric (`metric:` on assertions) over the cases that have it.
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// Cases whose call failed at first and succeeded on a retry.
+    #[serde(default)]
+    pub retried: usize,
+    /// Cases answered by the response cache.
+    #[serde(default)]
+    pub cached: usize,
+    /// Cases marked flaky (`--repeat`: some runs passed, some failed).
+    #[serde(default)]
+    pub flaky: usize,
+    /// Cost of the calls sent, in USD, per suite (cases with a known cost).
+    #[serde(default)]
+    pub cost_by_suite: BTreeMap<String, f64>,
+    /// Cost of the calls sent, in USD, per provider (id or label).
+    #[serde(default)]
+    pub cost_by_provider: BTreeMap<String, f64>,
+    /// What the answers from the response cache would have cost, USD.
+    #[serde(default)]
+    pub saved_usd: f64,
     /// Suite × prompt × provider groups whose `thresholds` were breached.
+    #[serde(default)]
     pub thresholds_failed: usize,
     /// Groups whose `thresholds` could not be judged (cases without a verdict).
+    #[serde(default)]
     pub thresholds_errored: usize,
     /// Groups whose `thresholds` were met.
+    #[serde(default)]
     pub thresholds_passed: usize,
     /// Assertions that could not be evaluated (e.g. a grader error) in cases
     /// that still reached a verdict (a failure elsewhere decided them).
+    #[serde(default)]
     pub assertions_errored: usize,
 }
 
 /// A named metric aggregated over cases: each case contributes its own value
 /// (the mean score of its assertions naming the metric).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
     /// Cases with a value.
     pub count: usize,
@@ -284,6 +470,38 @@ impl RunSummary {
             Verdict::Error => self.errored += 1,
             Verdict::Skipped => self.skipped += 1,
         }
+    }
+
+    /// Adds one finished case: its verdict, metrics, retries, cache use and cost.
+    pub fn add(&mut self, case: &CaseResult) {
+        self.count(case.verdict);
+        if case.verdict != Verdict::Error {
+            self.assertions_errored += case.assertions.iter().filter(|a| a.error.is_some()).count();
+            self.add_metrics(&case.metrics);
+        }
+        if case.is_flaky() {
+            self.flaky += 1;
+        }
+        let runs = case.repeats.as_ref().map_or(1, |r| r.runs);
+        if case.attempts > runs && case.output.is_some() {
+            self.retried += 1;
+        }
+        if case.cached {
+            self.cached += 1;
+        }
+        if let Some(usd) = case.cost_usd {
+            if case.cached {
+                self.saved_usd += usd;
+            } else if !case.replayed {
+                *self.cost_by_suite.entry(case.suite.clone()).or_default() += usd;
+                *self.cost_by_provider.entry(case.provider.clone()).or_default() += usd;
+            }
+        }
+    }
+
+    /// USD spent on the calls of the run.
+    pub fn cost_usd(&self) -> f64 {
+        self.cost_by_suite.values().sum()
     }
 
     /// Adds one case's named metrics.
@@ -328,6 +546,75 @@ mod tests {
         }
         let m = s.metrics["faithfulness"];
         assert_eq!((m.count, m.mean, m.min, m.max), (3, 0.5, 0.0, 1.0));
+    }
+
+    fn run(verdict: Verdict) -> CaseResult {
+        CaseResult {
+            index: 0,
+            name: "s::t".into(),
+            suite: "s".into(),
+            suite_file: "s.yaml".into(),
+            line: None,
+            test_file: "s.yaml".into(),
+            description: None,
+            prompt: "p".into(),
+            prompt_hash: "abc".into(),
+            provider: "echo".into(),
+            category: None,
+            vars: Default::default(),
+            verdict,
+            score: 0.0,
+            threshold: None,
+            metrics: BTreeMap::new(),
+            assertions: Vec::new(),
+            output: Some(format!("{verdict:?}")),
+            error: (verdict == Verdict::Error).then(|| "HTTP 500".to_string()),
+            latency_ms: None,
+            tokens: Default::default(),
+            finish_reason: None,
+            cost_usd: Some(0.5),
+            replayed: false,
+            cached: false,
+            attempts: 1,
+            min_pass_rate: None,
+            repeats: None,
+            duration_ms: 10,
+        }
+    }
+
+    fn combined(verdicts: &[Verdict], rate: f64) -> CaseResult {
+        combine_repeats(verdicts.iter().map(|v| run(*v)).collect(), rate)
+    }
+
+    #[test]
+    fn repeats_pass_at_the_min_pass_rate_with_a_wilson_interval() {
+        use Verdict::*;
+        let c = combined(&[Pass, Pass, Fail, Pass, Fail], 1.0);
+        assert_eq!(c.verdict, Fail);
+        let r = c.repeats.as_ref().unwrap();
+        assert_eq!((r.runs, r.passed, r.failed, r.flaky), (5, 3, 2, true));
+        assert!((r.interval.0 - 0.2307).abs() < 1e-3 && (r.interval.1 - 0.8824).abs() < 1e-3);
+        assert_eq!(c.output.as_deref(), Some("Fail"), "a failing run is shown");
+        assert_eq!((c.attempts, c.duration_ms, c.cost_usd), (5, 50, Some(2.5)));
+        assert_eq!(combined(&[Pass, Pass, Fail, Pass, Fail], 0.6).verdict, Pass);
+        assert_eq!(combined(&[Pass, Pass, Fail, Pass, Fail], 0.61).verdict, Fail);
+        assert!(combined(&[Pass; 4], 1.0).repeats.unwrap().interval.1 > 0.99);
+        assert!(!combined(&[Pass; 4], 1.0).is_flaky());
+    }
+
+    #[test]
+    fn runs_without_a_verdict_decide_only_when_they_matter() {
+        use Verdict::*;
+        // 4 of 5 passed: the error cannot change a 0.8 requirement.
+        assert_eq!(combined(&[Pass, Pass, Pass, Pass, Error], 0.8).verdict, Pass);
+        // It could have passed with the errored run: no verdict.
+        let c = combined(&[Pass, Pass, Pass, Fail, Error], 0.8);
+        assert_eq!(c.verdict, Error);
+        assert_eq!(c.error.as_deref(), Some("HTTP 500"));
+        // Even counting the error as a pass it fails.
+        assert_eq!(combined(&[Pass, Fail, Fail, Fail, Error], 0.8).verdict, Fail);
+        assert_eq!(combined(&[Error, Error], 1.0).verdict, Error);
+        assert_eq!(combined(&[Skipped, Skipped], 1.0).verdict, Skipped);
     }
 
     #[test]

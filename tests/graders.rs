@@ -62,6 +62,7 @@ fn grader(rt: &tokio::runtime::Runtime, scores: &[&str]) -> FakeServer {
         FakeConfig {
             latency: std::time::Duration::ZERO,
             rules,
+            ..Default::default()
         },
     ))
     .expect("start the fake grader")

@@ -59,6 +59,10 @@ fn case(index: usize, test: &str, provider: &str, verdict: Verdict) -> CaseResul
         finish_reason: Some("stop".into()),
         cost_usd: None,
         replayed: false,
+        cached: false,
+        attempts: 0,
+        min_pass_rate: None,
+        repeats: None,
         duration_ms: 1234,
     }
 }

@@ -53,10 +53,7 @@ fn main() {
         eprintln!("{d}");
         std::process::exit(2);
     });
-    let ctx = Arc::new(RunContext {
-        templates: project.templates,
-        recordings,
-    });
+    let ctx = Arc::new(RunContext::new(project.templates, recordings));
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()

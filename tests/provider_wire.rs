@@ -399,11 +399,15 @@ async fn openai_error_body_is_an_http_error_with_the_message_and_code() {
             provider,
             status,
             message,
+            ..
         } => {
             assert_eq!(provider, "openai:chat:gpt-4o");
             assert_eq!(*status, 401);
             assert!(message.starts_with("Incorrect API key provided"), "{message}");
-            assert!(message.ends_with(" (invalid_api_key)"), "{message}");
+            assert!(
+                message.ends_with(" (invalid_api_key) [the API key is read from $OPENAI_API_KEY]"),
+                "{message}"
+            );
         }
         other => panic!("expected Http, got {other:?}"),
     }
@@ -462,7 +466,13 @@ async fn openai_success_body_that_is_not_a_completion_is_invalid() {
             .call(&request("m", user("x"), ModelSettings::default()))
             .await
             .expect_err("invalid");
-        assert!(matches!(err, ProviderError::InvalidResponse { .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                ProviderError::InvalidResponse { .. } | ProviderError::Malformed { .. }
+            ),
+            "{err:?}"
+        );
         assert_no_key(&err);
     }
 }
@@ -629,6 +639,53 @@ async fn anthropic_sends_the_documented_request_and_reads_the_answer() {
 }
 
 #[tokio::test]
+async fn anthropic_cache_system_prompt_marks_the_system_block_and_reads_cache_tokens() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 10, "output_tokens": 2,
+                      "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 0}
+        })),
+    )
+    .await;
+    let cfg = ProviderConfig {
+        api_base_url: Some(server.uri()),
+        cache_system_prompt: Some(true),
+        ..Default::default()
+    };
+    let provider = AnthropicMessages::new(
+        "anthropic:messages:claude-sonnet-4-5",
+        "claude-sonnet-4-5",
+        &cfg,
+        &env(&[("ANTHROPIC_API_KEY", KEY)]),
+        reqwest::Client::new(),
+    );
+    let messages = vec![Message::new("system", "Long policy."), Message::new("user", "Hi")];
+    let resp = provider
+        .call(&request("claude-sonnet-4-5", messages, ModelSettings::default()))
+        .await
+        .expect("success");
+    let sent = body(&only_request(&server).await);
+    assert_eq!(
+        sent["system"],
+        json!([{"type": "text", "text": "Long policy.", "cache_control": {"type": "ephemeral"}}])
+    );
+    assert_eq!(resp.cache_write_tokens, Some(1500));
+    // Priced with the 1.25x write multiplier: 10 x $3 + 1500 x $3.75 + 2 x $15 per million.
+    let usd = promptgate::cost::PriceTable::default()
+        .cost("anthropic:messages:claude-sonnet-4-5", "claude-sonnet-4-5", None, &resp)
+        .unwrap();
+    assert!(
+        (usd - (10.0 * 3.0 + 1500.0 * 3.75 + 2.0 * 15.0) / 1e6).abs() < 1e-12,
+        "{usd}"
+    );
+}
+
+#[tokio::test]
 async fn anthropic_minimal_request_from_env_base_url() {
     let server = MockServer::start().await;
     mount(
@@ -684,7 +741,8 @@ async fn anthropic_overloaded_is_an_http_error_with_type_and_message() {
         ProviderError::Http {
             provider: "anthropic:messages:m".into(),
             status: 529,
-            message: "overloaded_error: Overloaded".into()
+            message: "overloaded_error: Overloaded".into(),
+            retry_after_ms: None,
         }
     );
     assert_no_key(&err);
@@ -1010,7 +1068,8 @@ async fn ollama_model_not_found_is_an_http_error() {
         ProviderError::Http {
             provider: "ollama:chat:nope".into(),
             status: 404,
-            message: "model \"nope\" not found, try pulling it first".into()
+            message: "model \"nope\" not found, try pulling it first".into(),
+            retry_after_ms: None,
         }
     );
 }

@@ -22,6 +22,7 @@ fn a_thousand_cases_against_a_local_openai_compatible_server() {
             FakeConfig {
                 latency: Duration::from_millis(20),
                 rules: Vec::new(),
+                ..Default::default()
             },
         ))
         .unwrap();
@@ -109,6 +110,7 @@ fn peak_concurrency(cases: usize, jobs: &str, provider_limit: Option<usize>) -> 
             FakeConfig {
                 latency: Duration::from_millis(150),
                 rules: Vec::new(),
+                ..Default::default()
             },
         ))
         .unwrap();

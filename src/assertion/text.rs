@@ -428,8 +428,8 @@ fn cost(cost_usd: Option<f64>, threshold: Option<f64>) -> Result<Outcome, String
     let max = threshold.ok_or("`cost` needs a `threshold` (in USD)")?;
     let max = check_threshold(AssertionType::Cost, max)?;
     let usd = cost_usd.ok_or(
-        "the provider reported no cost for this call (no pricing or token usage is known), \
-         so `cost` cannot be checked",
+        "no cost is known for this call (the model has no price: set the provider's `config.cost` \
+         or `[prices]` in promptgate.toml; or the provider reported no token usage), so `cost` cannot be checked",
     )?;
     if !usd.is_finite() {
         return Err(format!("the provider reported an invalid cost ({usd})"));
@@ -919,7 +919,7 @@ mod tests {
         assert_eq!(r.reason, "cost $0.05 > threshold $0.01");
         let r = with(None, "cost");
         errors(&r);
-        assert!(r.reason.contains("reported no cost"), "{}", r.reason);
+        assert!(r.reason.contains("no cost is known"), "{}", r.reason);
         errors(&with(None, "not-cost"));
         passes(&with(Some(1.0), "not-cost"));
     }

@@ -2,7 +2,7 @@
 //! for benchmarks and for regenerating the example recordings.
 //!
 //! ```text
-//! promptgate-fake-provider [--port N] [--latency-ms MS] [--script FILE]
+//! promptgate-fake-provider [--port N] [--latency-ms MS] [--script FILE] [--faults]
 //! ```
 //! Prints `listening on http://127.0.0.1:PORT/v1` and serves until killed.
 
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use promptgate::fake_provider::{parse_script, start, FakeConfig};
+use promptgate::fake_provider::{parse_script, start, FakeConfig, FaultMix};
 
 /// A fake OpenAI-compatible chat completions server.
 #[derive(Debug, Parser)]
@@ -26,6 +26,10 @@ struct Args {
     /// YAML list of `{match: REGEX, unless: REGEX, reply: TEXT}`; without a match the last message is echoed.
     #[arg(long)]
     script: Option<PathBuf>,
+    /// Answer with the benchmark's fault mix: 10% 429 (retry-after-ms 50), 5% 500, 1% non-JSON 200
+    /// (deterministic per request body and attempt).
+    #[arg(long)]
+    faults: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +50,12 @@ fn main() -> std::process::ExitCode {
     let config = FakeConfig {
         latency: Duration::from_millis(args.latency_ms),
         rules,
+        faults: if args.faults {
+            FaultMix::standard()
+        } else {
+            FaultMix::default()
+        },
+        ..Default::default()
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

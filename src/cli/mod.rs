@@ -1,8 +1,10 @@
 //! The command line. `main` parses arguments, runs the subcommand and maps
 //! the outcome to a process exit code ([`crate::exit`]).
 
+mod cache_cmd;
 mod gate_cmd;
 mod registry_cmd;
+mod report_cmd;
 mod test_cmd;
 mod test_registry;
 
@@ -41,7 +43,13 @@ pub enum Color {
 pub enum Command {
     /// Run prompt test suites and report (console, JUnit, JSON, GitHub).
     #[command(after_help = exit::HELP_TABLE)]
-    Test(test_cmd::TestArgs),
+    Test(Box<test_cmd::TestArgs>),
+    /// Work with JSON reports (merge shards).
+    Report(report_cmd::ReportArgs),
+    /// The response cache: stats, clear.
+    Cache(cache_cmd::CacheArgs),
+    /// Spending from the call log (live runs): per model, suite or prompt.
+    Costs(cache_cmd::CostsArgs),
     /// The prompt registry: versions, labels, activation, rollback, drift status, audit log.
     #[command(after_help = registry_cmd::HELP)]
     Registry(registry_cmd::RegistryArgs),
@@ -76,7 +84,10 @@ pub fn main() -> ExitCode {
         Color::Auto => {}
     }
     let code = match cli.command {
-        Command::Test(args) => test_cmd::run(args),
+        Command::Test(args) => test_cmd::run(*args),
+        Command::Report(args) => report_cmd::run(args),
+        Command::Cache(args) => cache_cmd::run_cache(args),
+        Command::Costs(args) => cache_cmd::run_costs(args),
         Command::Registry(args) => registry_cmd::run(args),
         Command::Gate(args) => gate_cmd::run(args),
     };

@@ -69,6 +69,21 @@ pub struct TestArgs {
     /// Project config file [default: promptgate.toml when present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Run every case N times (independent calls); the verdict uses min_pass_rate.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: Option<u32>,
+    /// With --repeat: the share of runs that must pass when the test sets no `min_pass_rate` [default: 1].
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub min_pass_rate: Option<f64>,
+    /// Run only part I of N of the cases (stable hash of suite file, test, prompt and provider).
+    #[arg(long, value_name = "I/N", value_parser = runner::Shard::parse)]
+    pub shard: Option<runner::Shard>,
+    /// Neither read nor write the response cache (calls are still logged).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Stop making calls once their estimated cost would pass USD; the rest are skipped (exit 3).
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub max_cost: Option<f64>,
     /// Record the run in the prompt registry at PATH (see also --record-run).
     #[arg(long, value_name = "PATH")]
     pub registry: Option<PathBuf>,
@@ -81,6 +96,20 @@ pub struct TestArgs {
     /// Who runs (recorded with the run) [default: git user.name, else $USER].
     #[arg(long, value_name = "NAME")]
     pub author: Option<String>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("expected a number from 0 to 1 (e.g. 0.8), got `{s}`")),
+    }
+}
+
+fn parse_usd(s: &str) -> Result<f64, String> {
+    match s.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!("expected an amount in USD (e.g. 2.50), got `{s}`")),
+    }
 }
 
 /// `--grader` / `--grader-embedding` as grader providers, checked.
@@ -182,18 +211,24 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     let work_dir = std::env::current_dir().unwrap_or_default();
     let plan_opts = runner::PlanOptions {
         graders: grader_flags(&args)?,
+        repeat: args.repeat.unwrap_or(1),
+        shard: args.shard,
     };
     let plan = runner::plan_with(project.suites, &args.filter, &env, &client, &work_dir, &plan_opts)?;
 
     if args.list {
         let mut out = std::io::stdout().lock();
-        for c in &plan.cases {
+        for c in plan.cases.iter().filter(|c| c.repeat == 0) {
             let _ = writeln!(out, "{}: case", c.full_name());
         }
-        let _ = writeln!(out, "\n{} cases", plan.cases.len());
+        let _ = writeln!(out, "\n{} cases", plan.distinct_cases());
         return Ok(exit::SUCCESS);
     }
-    if plan.cases.is_empty() {
+    if let (true, Some(shard)) = (plan.cases.is_empty(), args.shard) {
+        // A small suite over many shards: an empty shard is not an error; it
+        // still writes (empty) reports for the merge.
+        eprintln!("note: shard {}/{} holds no test cases", shard.index, shard.total);
+    } else if plan.cases.is_empty() {
         let what = if args.filter.is_empty() {
             String::new()
         } else {
@@ -240,6 +275,16 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
             return Err(diags);
         }
     }
+    // The response cache and call log: live and record runs only (a replayed
+    // run calls nothing; its recordings are the source of truth).
+    let store = if matches!(mode, Mode::Replay(_)) || !calls_out {
+        None
+    } else {
+        let path = config.cache.path();
+        Some(crate::cache::Store::open(&path, config.cache.ttl()).map_err(|e| {
+            Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml")
+        })?)
+    };
     let recordings = RecordingStore::open(mode)?;
 
     let mut reporters: Vec<Box<dyn Reporter>> = hooks.reporters();
@@ -265,11 +310,16 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     let run_opts = RunOptions {
         jobs,
         fail_fast: args.fail_fast,
+        min_pass_rate: args.min_pass_rate.unwrap_or(1.0),
     };
-    let ctx = Arc::new(RunContext {
-        templates: project.templates,
-        recordings,
-    });
+    let mut ctx = RunContext::new(project.templates, recordings);
+    ctx.store = store;
+    ctx.use_cache = !args.no_cache && config.cache.enabled.unwrap_or(true);
+    ctx.prices = crate::cost::PriceTable {
+        overrides: config.prices.clone(),
+    };
+    ctx.budget = args.max_cost.map(crate::cost::Budget::new);
+    let ctx = Arc::new(ctx);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

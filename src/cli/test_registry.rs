@@ -194,6 +194,7 @@ impl Hooks {
                     let overrides: BTreeMap<String, PathBuf> = args.prompts.iter().cloned().collect();
                     let plan_opts = crate::runner::PlanOptions {
                         graders: super::test_cmd::grader_flags(args).map_err(|d| (exit::INVALID_INPUT, d))?,
+                        ..Default::default()
                     };
                     baseline = run_baseline(
                         reg,

@@ -12,10 +12,13 @@
 //!   [`DEFAULT_MAX_TOKENS`]), `messages` (the `user`/`assistant` messages),
 //!   `system` (the system messages joined with a blank line, as a plain string,
 //!   when there are any), and only when set `temperature`, `top_p`,
-//!   `stop_sequences` (from `stop`). `seed` and `response_format` have no
+//!   `stop_sequences` (from `stop`). With `config.cache_system_prompt: true`
+//!   the system prompt is sent as `[{type: "text", text, cache_control:
+//!   {type: "ephemeral"}}]` so Anthropic caches it (prompt caching). `seed` and `response_format` have no
 //!   Anthropic counterpart and are not sent.
 //! - Response: `{content: [{type: "text", text}, ...], stop_reason,
-//!   usage: {input_tokens, output_tokens, cache_read_input_tokens}}`; the text
+//!   usage: {input_tokens, output_tokens, cache_creation_input_tokens,
+//!   cache_read_input_tokens}}`; the text
 //!   blocks are concatenated. A response without any text block (`stop_reason`
 //!   `refusal`, only `tool_use`) is an invalid response, so the case is an
 //!   error rather than an empty answer.
@@ -44,6 +47,7 @@ pub struct AnthropicMessages {
     id: String,
     model: String,
     key_var: String,
+    cache_system_prompt: bool,
     endpoint: Endpoint,
 }
 
@@ -70,6 +74,7 @@ impl AnthropicMessages {
             id: id.to_string(),
             model: model.to_string(),
             key_var,
+            cache_system_prompt: config.cache_system_prompt.unwrap_or(false),
             endpoint: Endpoint::new(id, client, url, config.timeout(), api_key),
         }
     }
@@ -97,7 +102,12 @@ impl AnthropicMessages {
             json!(s.max_tokens.or(s.max_completion_tokens).unwrap_or(DEFAULT_MAX_TOKENS)),
         );
         body.insert("messages".into(), Value::Array(messages));
-        if !system.is_empty() {
+        if !system.is_empty() && self.cache_system_prompt {
+            body.insert(
+                "system".into(),
+                json!([{"type": "text", "text": system.join("\n\n"), "cache_control": {"type": "ephemeral"}}]),
+            );
+        } else if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
         if let Some(v) = s.temperature {
@@ -149,6 +159,8 @@ struct Usage {
     #[serde(default)]
     output_tokens: Option<u64>,
     #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
     cache_read_input_tokens: Option<u64>,
 }
 
@@ -158,6 +170,10 @@ impl Provider for AnthropicMessages {
         &self.id
     }
 
+    fn endpoint(&self) -> Option<&str> {
+        Some(self.endpoint.url())
+    }
+
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         let Some(key) = self.endpoint.api_key() else {
             return Err(self.endpoint.missing_key(&self.key_var));
@@ -165,9 +181,12 @@ impl Provider for AnthropicMessages {
         let headers = [("x-api-key", key), ("anthropic-version", API_VERSION)];
         let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
         if !raw.is_success() {
-            return Err(self
-                .endpoint
-                .http_error(&raw, &http::error_message(&raw.body, error_text)));
+            let mut message = http::error_message(&raw.body, error_text);
+            if raw.status == 401 {
+                // Name the variable (never the key) so the fix is obvious.
+                message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
+            }
+            return Err(self.endpoint.http_error(&raw, &message));
         }
         let message: MessageResponse = self.endpoint.parse(&raw)?;
         let texts: Vec<&str> = message
@@ -185,6 +204,7 @@ impl Provider for AnthropicMessages {
             )));
         }
         let output = texts.concat();
+        let cache_write_tokens = message.usage.as_ref().and_then(|u| u.cache_creation_input_tokens);
         let tokens = message
             .usage
             .map(|u| TokenUsage {
@@ -199,6 +219,8 @@ impl Provider for AnthropicMessages {
             tokens,
             finish_reason: message.stop_reason,
             cost_usd: None,
+            cache_write_tokens,
+            ..Default::default()
         })
     }
 

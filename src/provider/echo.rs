@@ -20,6 +20,7 @@ impl Provider for Echo {
             tokens: TokenUsage::default(),
             finish_reason: Some("stop".into()),
             cost_usd: None,
+            ..Default::default()
         })
     }
 

@@ -354,6 +354,7 @@ impl Provider for Exec {
             tokens: TokenUsage::default(),
             finish_reason: None,
             cost_usd: None,
+            ..Default::default()
         })
     }
 }

@@ -86,6 +86,31 @@ pub(crate) struct RawResponse {
     pub(crate) body: String,
     /// Wall time of the call, in milliseconds.
     pub(crate) latency_ms: u64,
+    /// The wait asked for by `retry-after-ms` / `retry-after`, in ms (capped at 60 s).
+    pub(crate) retry_after_ms: Option<u64>,
+}
+
+/// Longest server-requested wait honoured, in milliseconds (the OpenAI SDK's cap).
+pub(crate) const MAX_RETRY_AFTER_MS: u64 = 60_000;
+
+/// The wait a response asks for: `retry-after-ms` (milliseconds, OpenAI), else
+/// `retry-after` as seconds or as an HTTP date (RFC 9110 §10.2.3), capped at
+/// [`MAX_RETRY_AFTER_MS`]. `None` when absent or unreadable.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let ms = if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        ms
+    } else {
+        let v = text("retry-after")?;
+        match v.parse::<f64>() {
+            Ok(secs) => secs * 1000.0,
+            Err(_) => {
+                let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+                (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds() as f64
+            }
+        }
+    };
+    (ms.is_finite() && ms >= 0.0).then(|| (ms as u64).min(MAX_RETRY_AFTER_MS))
 }
 
 impl RawResponse {
@@ -134,6 +159,11 @@ impl Endpoint {
         }
     }
 
+    /// The URL requests are posted to.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The API key, when one was found in the environment.
     pub(crate) fn api_key(&self) -> Option<&str> {
         self.api_key.as_deref()
@@ -153,6 +183,7 @@ impl Endpoint {
             provider: self.provider.clone(),
             status: raw.status,
             message: self.redact(message),
+            retry_after_ms: raw.retry_after_ms,
         }
     }
 
@@ -180,14 +211,15 @@ impl Endpoint {
         }
     }
 
-    /// A 2xx body parsed as `T`; [`ProviderError::InvalidResponse`] (with an
-    /// excerpt of the body) when it is not JSON of that shape.
+    /// A 2xx body parsed as `T`; [`ProviderError::Malformed`] (with an
+    /// excerpt of the body; retried) when it is not JSON of that shape.
     pub(crate) fn parse<T: DeserializeOwned>(&self, raw: &RawResponse) -> Result<T, ProviderError> {
-        serde_json::from_str(&raw.body).map_err(|e| {
-            self.invalid(&format!(
+        serde_json::from_str(&raw.body).map_err(|e| ProviderError::Malformed {
+            provider: self.provider.clone(),
+            message: self.redact(&format!(
                 "the body is not the documented JSON ({e}); body: {}",
                 truncate(raw.body.trim(), MAX_BODY_CHARS)
-            ))
+            )),
         })
     }
 
@@ -219,6 +251,7 @@ impl Endpoint {
         let started = Instant::now();
         let response = request.send().await.map_err(|e| self.transport(&self.describe(&e)))?;
         let status = response.status().as_u16();
+        let retry_after_ms = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|e| self.transport(&self.describe(&e)))?;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         // A server that echoes the request (a hostile proxy, a debug endpoint)
@@ -228,6 +261,7 @@ impl Endpoint {
             status,
             body: self.redact(&String::from_utf8_lossy(&bytes)),
             latency_ms,
+            retry_after_ms,
         })
     }
 
@@ -273,6 +307,24 @@ mod tests {
             resolve_base(Some("  "), &Env::from_map(BTreeMap::new()), "X_BASE", "http://d/"),
             "http://d"
         );
+    }
+
+    #[test]
+    fn reads_retry_after_headers_capped_at_60_s() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(2000));
+        h.insert("retry-after-ms", HeaderValue::from_static("50"));
+        assert_eq!(retry_after(&h), Some(50), "retry-after-ms wins");
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3600"));
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER_MS));
+        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), None, "a date in the past asks for no wait");
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

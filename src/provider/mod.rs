@@ -22,6 +22,7 @@ mod http;
 pub mod ollama;
 pub mod openai;
 pub mod openai_embedding;
+pub mod resilience;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -144,7 +145,7 @@ pub struct TokenUsage {
 }
 
 /// A provider's answer to one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProviderResponse {
     /// The generated text.
     pub output: String,
@@ -159,6 +160,18 @@ pub struct ProviderResponse {
     /// Cost of the call in USD, when known (price tables arrive with cost tracking).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// Input tokens written to the provider's prompt cache (Anthropic
+    /// `cache_creation_input_tokens`), billed at 1.25× input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+    /// HTTP attempts the call took (1 = no retry); 0 when no request was
+    /// sent (replayed, cached, or a local provider). Set by
+    /// [`resilience::Resilient`]; never stored in recordings.
+    #[serde(skip)]
+    pub attempts: u32,
+    /// True when promptgate's response cache answered (no request sent).
+    #[serde(skip)]
+    pub from_cache: bool,
 }
 
 /// Why a provider call produced no usable answer. Never a verdict on the
@@ -182,6 +195,9 @@ pub enum ProviderError {
         status: u16,
         /// The provider's error message (from its error body), or the body itself.
         message: String,
+        /// The wait the server asked for (`retry-after-ms`, else `retry-after`
+        /// in seconds or as an HTTP date), in milliseconds, capped at 60 000.
+        retry_after_ms: Option<u64>,
     },
     /// The request could not be sent or the answer not received.
     #[error("{provider}: request failed: {message}")]
@@ -198,6 +214,42 @@ pub enum ProviderError {
         provider: String,
         /// What was wrong with the body.
         message: String,
+    },
+    /// The provider answered 2xx with a body that is not JSON of the
+    /// documented shape (a truncated or garbled answer): retried.
+    #[error("{provider}: unexpected response: {message}")]
+    Malformed {
+        /// Provider id.
+        provider: String,
+        /// The parse error and an excerpt of the body.
+        message: String,
+    },
+    /// Every attempt failed with a retryable error; `last` is the last one.
+    #[error("{last} (gave up after {attempts} attempts)")]
+    Exhausted {
+        /// Attempts made (retries + 1).
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<ProviderError>,
+    },
+    /// The circuit breaker is open: the provider failed too many calls in a
+    /// row, so this run sends it nothing more.
+    #[error("{provider}: not called: the circuit breaker opened after {failures} consecutive failed requests (last: {last}); set `config.circuit_breaker` to change the limit (0 disables it)")]
+    BreakerOpen {
+        /// Provider id.
+        provider: String,
+        /// The consecutive failures that opened it.
+        failures: u32,
+        /// The error that opened it.
+        last: String,
+    },
+    /// `--max-cost` would be exceeded by this call.
+    #[error("not run: the estimated cost would pass --max-cost {budget_usd} USD (spent so far: {spent_usd:.6} USD)")]
+    OverBudget {
+        /// The budget, USD.
+        budget_usd: f64,
+        /// Spent so far, USD.
+        spent_usd: f64,
     },
     /// `exec:` command failed to start or exited non-zero.
     #[error("{provider}: {message}")]
@@ -223,6 +275,36 @@ pub enum ProviderError {
     },
 }
 
+impl ProviderError {
+    /// True when trying again may succeed: HTTP 408, 409, 429 (except
+    /// OpenAI's `insufficient_quota`) and 5xx, transport errors (connection
+    /// reset, timeout) and 2xx bodies that do not parse. Never 400, 401, 403,
+    /// 404, a missing key or a replay miss. The rule of OpenAI's and
+    /// Anthropic's official SDKs.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Http { status, message, .. } => match status {
+                429 => !message.contains("insufficient_quota"),
+                408 | 409 => true,
+                s => *s >= 500,
+            },
+            ProviderError::Transport { .. } | ProviderError::Malformed { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The wait the server asked for, when it did (429, 503, 529).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Http {
+                retry_after_ms: Some(ms),
+                ..
+            } => Some(Duration::from_millis(*ms)),
+            _ => None,
+        }
+    }
+}
+
 /// A configured provider. Implementations are cheap to share (`Arc`).
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
@@ -243,6 +325,18 @@ pub trait Provider: Send + Sync {
     /// (`echo`): such providers are neither recorded nor replayed.
     fn is_local(&self) -> bool {
         false
+    }
+
+    /// The URL requests are sent to (part of the response cache key), when
+    /// the provider speaks HTTP.
+    fn endpoint(&self) -> Option<&str> {
+        None
+    }
+
+    /// The suite's `config` of this provider, when it was built from one
+    /// (cache policy, prices).
+    fn config(&self) -> Option<&ProviderConfig> {
+        None
     }
 }
 
@@ -282,6 +376,47 @@ pub struct ProviderConfig {
     /// Per-request timeout in milliseconds (default 120 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Retries of a failed request (default 3: up to 4 attempts), 0 to 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// First backoff delay between attempts, in ms (default 500; doubles up to 8 s, with jitter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay_ms: Option<u64>,
+    /// Consecutive failed requests after which the provider is not called
+    /// again in this run (default 10; 0 disables the breaker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<u32>,
+    /// Requests per minute sent at most (client-side limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute sent at most (estimated: input characters / 4 plus
+    /// the request's token limit), client-side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    /// Response cache policy: `deterministic` (default: only requests with
+    /// temperature 0 or a seed), `always`, or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CachePolicy>,
+    /// Prices overriding the built-in table, USD per million tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Price>,
+    /// `anthropic:messages`: mark the system prompt `cache_control:
+    /// {type: ephemeral}` so Anthropic caches it (5-minute TTL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_system_prompt: Option<bool>,
+}
+
+/// When the response cache may answer a provider's requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CachePolicy {
+    /// Only deterministic requests: temperature 0 or a seed.
+    #[default]
+    Deterministic,
+    /// Every request (sampled answers are then frozen until the entry expires).
+    Always,
+    /// Never.
+    Never,
 }
 
 impl ProviderConfig {

@@ -170,6 +170,10 @@ impl Provider for OllamaChat {
         &self.id
     }
 
+    fn endpoint(&self) -> Option<&str> {
+        Some(self.endpoint.url())
+    }
+
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         let raw = self.endpoint.post_json(&[], &self.body(request)).await?;
         if !raw.is_success() {
@@ -204,6 +208,7 @@ impl Provider for OllamaChat {
             },
             finish_reason: chat.done_reason,
             cost_usd: None,
+            ..Default::default()
         })
     }
 }

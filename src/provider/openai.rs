@@ -177,15 +177,22 @@ impl Provider for OpenAiChat {
         &self.id
     }
 
+    fn endpoint(&self) -> Option<&str> {
+        Some(self.endpoint.url())
+    }
+
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         self.check_ready()?;
         let auth = self.endpoint.api_key().map(|k| format!("Bearer {k}"));
         let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
         let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
         if !raw.is_success() {
-            return Err(self
-                .endpoint
-                .http_error(&raw, &http::error_message(&raw.body, error_text)));
+            let mut message = http::error_message(&raw.body, error_text);
+            if raw.status == 401 {
+                // Name the variable (never the key) so the fix is obvious.
+                message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
+            }
+            return Err(self.endpoint.http_error(&raw, &message));
         }
         let completion: ChatCompletion = self.endpoint.parse(&raw)?;
         let Some(choice) = completion.choices.into_iter().next() else {
@@ -220,6 +227,7 @@ impl Provider for OpenAiChat {
             tokens,
             finish_reason: choice.finish_reason,
             cost_usd: None,
+            ..Default::default()
         })
     }
 

@@ -112,6 +112,7 @@ impl Provider for OpenAiEmbedding {
             },
             finish_reason: None,
             cost_usd: None,
+            ..Default::default()
         })
     }
 

@@ -211,6 +211,7 @@ impl ConsoleReporter {
             summary.skipped,
             summary.duration_ms as f64 / 1000.0
         ));
+        text.push_str(&run_notes(summary));
         if !self.by_suite.is_empty() {
             text.push_str(&rate_table("pass rate by suite", &self.by_suite));
         }
@@ -248,6 +249,47 @@ impl ConsoleReporter {
         let result = write!(self.out, "{text}").and_then(|()| self.out.flush());
         self.check(result)
     }
+}
+
+/// Flaky cases, retried calls, the response cache and costs, when there is
+/// anything to say.
+fn run_notes(summary: &RunSummary) -> String {
+    let mut text = String::new();
+    if summary.flaky > 0 {
+        let _ = writeln!(
+            text,
+            "flaky: {} case{} both passed and failed across --repeat runs",
+            summary.flaky,
+            if summary.flaky == 1 { "" } else { "s" }
+        );
+    }
+    if summary.retried > 0 {
+        let _ = writeln!(
+            text,
+            "retried: {} case{} succeeded after a retry",
+            summary.retried,
+            if summary.retried == 1 { "" } else { "s" }
+        );
+    }
+    if summary.cached > 0 {
+        let _ = writeln!(
+            text,
+            "response cache: {} answer{} (no request sent), saved ${:.4}",
+            summary.cached,
+            if summary.cached == 1 { "" } else { "s" },
+            summary.saved_usd
+        );
+    }
+    if !summary.cost_by_suite.is_empty() {
+        let _ = writeln!(text, "cost: ${:.4}", summary.cost_usd());
+        for (suite, usd) in &summary.cost_by_suite {
+            let _ = writeln!(text, "    suite {}  ${usd:.4}", sanitize_for_terminal(suite));
+        }
+        for (provider, usd) in &summary.cost_by_provider {
+            let _ = writeln!(text, "    model {}  ${usd:.4}", sanitize_for_terminal(provider));
+        }
+    }
+    text
 }
 
 fn rate_table(title: &str, rows: &BTreeMap<String, Tally>) -> String {
@@ -420,6 +462,19 @@ pub fn failure_block(case: &CaseResult) -> String {
             }
         }
     }
+    if let Some(repeats) = &case.repeats {
+        s.push_str(&format!("repeats: {}\n", repeats.describe()));
+        for (i, run) in repeats.outcomes.iter().enumerate() {
+            if let Some(reason) = &run.reason {
+                s.push_str(&format!(
+                    "  run {}: {} {}\n",
+                    i + 1,
+                    run.verdict.word(),
+                    clean(&truncate(reason, 300))
+                ));
+            }
+        }
+    }
     if let Some(t) = case.threshold.filter(|_| case.verdict == Verdict::Fail) {
         s.push_str(&format!("  score {:.3} vs threshold {t}\n", case.score));
     }
@@ -451,7 +506,22 @@ impl Reporter for ConsoleReporter {
                     Verdict::Fail | Verdict::Error => style(case.verdict.word()).red(),
                     Verdict::Skipped => style(case.verdict.word()).yellow(),
                 };
-                let line = format!("test {} ... {word}", sanitize_for_terminal(&case.full_name()));
+                let mut line = format!("test {} ... {word}", sanitize_for_terminal(&case.full_name()));
+                if let Some(repeats) = &case.repeats {
+                    let flaky = if repeats.flaky {
+                        format!(" {}", style("flaky").yellow())
+                    } else {
+                        String::new()
+                    };
+                    let (lo, hi) = repeats.interval;
+                    line.push_str(&format!(
+                        " ({}/{} passed, 95% CI {:.0}–{:.0}%){flaky}",
+                        repeats.passed,
+                        repeats.passed + repeats.failed,
+                        lo * 100.0,
+                        hi * 100.0
+                    ));
+                }
                 self.print(&line)?;
                 if let Some(pb) = &self.progress {
                     pb.inc(1);
@@ -560,6 +630,10 @@ mod tests {
             finish_reason: None,
             cost_usd: None,
             replayed: false,
+            cached: false,
+            attempts: 0,
+            min_pass_rate: None,
+            repeats: None,
             duration_ms: 1,
         }
     }

@@ -315,6 +315,28 @@ fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>]
         summary.total(),
         summary.duration_ms as f64 / 1000.0
     );
+    let mut notes = Vec::new();
+    if summary.flaky > 0 {
+        notes.push(format!(
+            "{} flaky (passed and failed across `--repeat` runs)",
+            summary.flaky
+        ));
+    }
+    if summary.retried > 0 {
+        notes.push(format!("{} succeeded after a retry", summary.retried));
+    }
+    if summary.cached > 0 {
+        notes.push(format!(
+            "{} answered by the response cache (saved ${:.4})",
+            summary.cached, summary.saved_usd
+        ));
+    }
+    if !summary.cost_by_suite.is_empty() {
+        notes.push(format!("cost ${:.4}", summary.cost_usd()));
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(md, "{}\n", notes.join(" · "));
+    }
 
     if !rows.is_empty() {
         md.push_str("| Suite | Prompt | Provider | Passed | Failed | Errored | Skipped |\n");
@@ -520,6 +542,10 @@ mod tests {
             finish_reason: None,
             cost_usd: None,
             replayed: false,
+            cached: false,
+            attempts: 0,
+            min_pass_rate: None,
+            repeats: None,
             duration_ms: 1,
         };
         let mut reporter = GithubReporter::new(Box::new(io::sink()), None);

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString};
 
 use crate::report::{write_atomically, Reporter};
 use crate::result::{CaseResult, RunSummary, Verdict};
@@ -214,6 +214,10 @@ fn test_case(case: &CaseResult) -> TestCase {
             status
         }
     };
+    let mut status = status;
+    if let Some(repeats) = &case.repeats {
+        add_reruns(&mut status, case, repeats);
+    }
     let mut tc = TestCase::new(xml_text(&name), status);
     tc.set_classname(xml_text(&case.suite));
     tc.set_time(Duration::from_millis(case.duration_ms));
@@ -221,6 +225,39 @@ fn test_case(case: &CaseResult) -> TestCase {
         tc.set_system_out(xml_text(output));
     }
     tc
+}
+
+/// `--repeat`: the runs that did not pass, as `<flakyFailure>`/`<flakyError>`
+/// in a passing case (it is flaky) and `<rerunFailure>`/`<rerunError>` in a
+/// failing one (besides the run its `<failure>` shows). Each has a `type`
+/// (`repeat`), as the Jenkins schema requires, the run's reason as message and
+/// its output.
+fn add_reruns(status: &mut TestCaseStatus, case: &CaseResult, repeats: &crate::result::Repeats) {
+    let mut shown_one = case.verdict == Verdict::Pass;
+    for (i, run) in repeats.outcomes.iter().enumerate() {
+        let kind = match run.verdict {
+            Verdict::Fail => NonSuccessKind::Failure,
+            Verdict::Error => NonSuccessKind::Error,
+            Verdict::Pass | Verdict::Skipped => continue,
+        };
+        if !shown_one && run.verdict == case.verdict {
+            // This is the run the case's own <failure>/<error> reports.
+            shown_one = true;
+            continue;
+        }
+        let mut rerun = TestRerun::new(kind);
+        rerun.set_type(xml_text("repeat"));
+        rerun.set_message(one_line(&format!(
+            "run {} of {}: {}",
+            i + 1,
+            repeats.runs,
+            run.reason.as_deref().unwrap_or("did not pass")
+        )));
+        if let Some(out) = &run.output {
+            rerun.set_system_out(xml_text(out));
+        }
+        status.add_rerun(rerun);
+    }
 }
 
 /// The `<testcase>` of a suite's thresholds for one prompt × provider.
@@ -497,6 +534,10 @@ mod tests {
             finish_reason: None,
             cost_usd: None,
             replayed: false,
+            cached: false,
+            attempts: 0,
+            min_pass_rate: None,
+            repeats: None,
             duration_ms: 1500,
         })
     }

@@ -5,6 +5,7 @@ pub mod console;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod merge;
 
 use crate::runner::Event;
 

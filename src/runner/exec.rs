@@ -11,12 +11,14 @@ use super::events::{Event, RunInfo};
 use super::plan::{Case, Plan};
 use crate::assertion::graded::GradeInput;
 use crate::assertion::{aggregate, EvalContext, GraderBackend};
+use crate::cache::{cache_key, is_deterministic, CallRecord, Store};
+use crate::cost::{Budget, PriceTable};
+use crate::provider::{CachePolicy, Provider, ProviderError, ProviderRequest, ProviderResponse};
 use crate::provider::{Message, ModelSettings};
-use crate::provider::{Provider, ProviderError, ProviderRequest, ProviderResponse};
 use crate::recording::{request_key, Entry, Mode, RecordingStore};
 use crate::report::Reporter;
 use crate::result::GraderCall;
-use crate::result::{AssertionResult, CaseResult, RunSummary, Verdict};
+use crate::result::{combine_repeats, AssertionResult, CaseResult, RunSummary, Verdict};
 use crate::template::Templates;
 
 /// How to run.
@@ -26,6 +28,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Stop scheduling new cases after the first failure or error.
     pub fail_fast: bool,
+    /// `--min-pass-rate`: the share of `--repeat` runs that must pass when
+    /// the test sets no `min_pass_rate` (default 1.0).
+    pub min_pass_rate: f64,
 }
 
 impl Default for RunOptions {
@@ -33,6 +38,7 @@ impl Default for RunOptions {
         RunOptions {
             jobs: 8,
             fail_fast: false,
+            min_pass_rate: 1.0,
         }
     }
 }
@@ -44,6 +50,28 @@ pub struct RunContext {
     pub templates: Templates,
     /// Recordings (record / replay / live).
     pub recordings: RecordingStore,
+    /// The response cache and call log (live and record modes), when open.
+    pub store: Option<Store>,
+    /// Whether the cache may answer (false with `--no-cache`; calls are still logged and stored).
+    pub use_cache: bool,
+    /// Prices, for the cost of every call.
+    pub prices: PriceTable,
+    /// `--max-cost`, when set.
+    pub budget: Option<Budget>,
+}
+
+impl RunContext {
+    /// A context without cache, call log or budget, with the built-in prices.
+    pub fn new(templates: Templates, recordings: RecordingStore) -> Self {
+        RunContext {
+            templates,
+            recordings,
+            store: None,
+            use_cache: false,
+            prices: PriceTable::default(),
+            budget: None,
+        }
+    }
 }
 
 /// Runs `plan`, sending every event to every reporter, and returns the
@@ -66,7 +94,8 @@ pub async fn run(
             }
         }
     };
-    let total = plan.cases.len();
+    let total = plan.distinct_cases();
+    let repeats = plan.cases.first().map_or(1, |c| c.repeats.max(1)) as usize;
     emit(
         &Event::RunStarted(RunInfo {
             total_cases: total,
@@ -96,6 +125,9 @@ pub async fn run(
                     // are not written (their temporary files are left behind).
                     if let Err(e) = ctx.recordings.save() {
                         eprintln!("error: saving recordings: {e}");
+                    }
+                    if let Some(Err(e)) = ctx.store.as_ref().map(Store::flush) {
+                        eprintln!("error: {e}");
                     }
                     std::process::exit(130);
                 }
@@ -127,14 +159,24 @@ pub async fn run(
     drop(tx);
 
     let mut summary = RunSummary::default();
+    // Runs of a repeated case are held until the last one arrives, then
+    // combined into one result (reporters see cases, never runs).
+    let mut pending: std::collections::HashMap<usize, Vec<CaseResult>> = std::collections::HashMap::new();
     while let Some(result) = rx.recv().await {
-        summary.count(result.verdict);
-        if result.verdict != Verdict::Error {
-            summary.assertions_errored += result.assertions.iter().filter(|a| a.error.is_some()).count();
-        }
-        if result.verdict != Verdict::Error {
-            summary.add_metrics(&result.metrics);
-        }
+        let result = if repeats > 1 {
+            let index = result.index;
+            let runs = pending.entry(index).or_default();
+            runs.push(result);
+            if runs.len() < repeats {
+                continue;
+            }
+            let runs = pending.remove(&index).unwrap_or_default();
+            let rate = runs[0].min_pass_rate.unwrap_or(opts.min_pass_rate);
+            combine_repeats(runs, rate)
+        } else {
+            result
+        };
+        summary.add(&result);
         thresholds.add(&result);
         emit(&Event::CaseFinished(Arc::new(result)), &mut report_errors);
     }
@@ -150,6 +192,9 @@ pub async fn run(
     summary.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(e) = ctx.recordings.save() {
         report_errors.push(e);
+    }
+    if let Some(Err(e)) = ctx.store.as_ref().map(Store::flush) {
+        report_errors.push(std::io::Error::other(e));
     }
     emit(&Event::RunFinished(summary.clone()), &mut report_errors);
     (summary, report_errors)
@@ -250,6 +295,10 @@ fn base_result(case: &Case) -> CaseResult {
         finish_reason: None,
         cost_usd: None,
         replayed: false,
+        cached: false,
+        attempts: 0,
+        min_pass_rate: case.test.min_pass_rate,
+        repeats: None,
         duration_ms: 0,
     }
 }
@@ -331,15 +380,36 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
         messages,
         settings: case.prompt.settings.overlay(&slot.spec.config.settings()),
     };
-    let (response, replayed) = match call(&case.provider.spec.id, case.provider.provider.as_ref(), ctx, &request).await
+    let site = CallSite {
+        suite: &case.suite.name,
+        prompt: &case.prompt.name,
+        prompt_hash: case.prompt.short_hash(),
+        repeat: case.repeat,
+    };
+    let (response, replayed) = match call_at(
+        &case.provider.spec.id,
+        case.provider.provider.as_ref(),
+        ctx,
+        &request,
+        &site,
+    )
+    .await
     {
         Ok(x) => x,
         Err(e) => {
+            if let ProviderError::Exhausted { attempts, .. } = &e {
+                r.attempts = *attempts;
+            }
+            if matches!(e, ProviderError::OverBudget { .. }) {
+                r.verdict = Verdict::Skipped;
+            }
             r.error = Some(e.to_string());
             return finish(r);
         }
     };
     r.replayed = replayed;
+    r.cached = response.from_cache;
+    r.attempts = response.attempts;
     r.latency_ms = Some(response.latency_ms);
     r.tokens = response.tokens;
     r.finish_reason = response.finish_reason.clone();
@@ -390,6 +460,7 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
         let backend = RunGrader {
             slots: &slots,
             ctx,
+            site,
             calls: std::sync::Mutex::new(Vec::new()),
         };
         let input = GradeInput {
@@ -491,11 +562,13 @@ impl ThresholdGroups {
 }
 
 /// The runner's side of model-graded assertions: grader calls go through
-/// [`call`] like every other call (recordings, concurrency limits), and each
+/// [`call_at`] like every other call (recordings, concurrency limits), and each
 /// one is kept, with its latency and tokens, for the report.
 struct RunGrader<'a> {
     slots: &'a super::plan::GraderSlots,
     ctx: &'a RunContext,
+    /// The case's suite and prompt (call log), and its repeat index (cache key).
+    site: CallSite<'a>,
     calls: std::sync::Mutex<Vec<GraderCall>>,
 }
 
@@ -517,7 +590,7 @@ impl RunGrader<'_> {
             Some(sem) => sem.clone().acquire_owned().await.ok(),
             None => None,
         };
-        let outcome = call(&slot.spec.id, slot.provider.as_ref(), self.ctx, &request).await;
+        let outcome = call_at(&slot.spec.id, slot.provider.as_ref(), self.ctx, &request, &self.site).await;
         let mut record = GraderCall {
             step: step.to_string(),
             provider: slot.spec.id.clone(),
@@ -590,25 +663,92 @@ fn metrics(results: &[AssertionResult]) -> BTreeMap<String, f64> {
     sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect()
 }
 
-/// Sends `request` to `provider` (id `provider_id`) the way the run is set
-/// up: live, recording, or answered from the recordings. Every provider call
-/// of a run goes through here: the case's own call and grader calls alike.
-/// Returns the response and whether it was replayed.
+/// Where a provider call comes from, for the response cache key and the call log.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallSite<'a> {
+    /// Suite name.
+    pub suite: &'a str,
+    /// Prompt name.
+    pub prompt: &'a str,
+    /// Prompt hash (12 hex characters).
+    pub prompt_hash: &'a str,
+    /// Repeat index (`--repeat`), part of the cache key.
+    pub repeat: u32,
+}
+
+/// [`call_at`] with no call site (repeat 0, no suite or prompt in the call log).
+#[allow(dead_code)] // kept for callers outside a case (none at the moment)
 pub(crate) async fn call(
     provider_id: &str,
     provider: &dyn Provider,
     ctx: &RunContext,
     request: &ProviderRequest,
 ) -> Result<(ProviderResponse, bool), ProviderError> {
+    call_at(provider_id, provider, ctx, request, &CallSite::default()).await
+}
+
+/// Sends `request` to `provider` (id `provider_id`) the way the run is set
+/// up: live, recording, or answered from the recordings; live and recording
+/// runs go through the response cache, the `--max-cost` budget and the call
+/// log. Every provider call of a run goes through here: the case's own call
+/// and grader calls alike. Returns the response (with its cost, when the
+/// model has a price; `from_cache` set when the cache answered) and whether
+/// it was replayed.
+pub(crate) async fn call_at(
+    provider_id: &str,
+    provider: &dyn Provider,
+    ctx: &RunContext,
+    request: &ProviderRequest,
+    site: &CallSite<'_>,
+) -> Result<(ProviderResponse, bool), ProviderError> {
     if provider.is_local() {
         return provider.call(request).await.map(|r| (r, false));
     }
+    let price_override = provider.config().and_then(|c| c.cost);
+    let priced = |mut r: ProviderResponse| {
+        if r.cost_usd.is_none() {
+            r.cost_usd = ctx.prices.cost(provider_id, &request.model, price_override, &r);
+        }
+        r
+    };
+    let log = |r: &ProviderResponse| {
+        if let Some(store) = &ctx.store {
+            let record = CallRecord {
+                suite: site.suite.to_string(),
+                prompt: site.prompt.to_string(),
+                prompt_hash: site.prompt_hash.to_string(),
+                provider: provider_id.to_string(),
+                model: request.model.clone(),
+                tokens_in: r.tokens.input.unwrap_or(0),
+                tokens_out: r.tokens.output.unwrap_or(0),
+                tokens_cached: r.tokens.cached_input.unwrap_or(0),
+                cost_usd: r.cost_usd,
+                latency_ms: r.latency_ms,
+                cached: r.from_cache,
+            };
+            if let Err(e) = store.log_call(&record) {
+                eprintln!("warning: {e}");
+            }
+        }
+    };
+    let record = |response: &ProviderResponse| {
+        if matches!(ctx.recordings.mode(), Mode::Record(_)) {
+            ctx.recordings.insert(Entry {
+                key: request_key(provider_id, request),
+                provider: provider_id.to_string(),
+                request: request.clone(),
+                response: ProviderResponse {
+                    cost_usd: None,
+                    ..response.clone()
+                },
+            });
+        }
+    };
     match ctx.recordings.mode() {
-        Mode::Live => provider.call(request).await.map(|r| (r, false)),
         Mode::Replay(dir) => {
             let key = request_key(provider_id, request);
             match ctx.recordings.get(&key) {
-                Some(r) => Ok((r, true)),
+                Some(r) => Ok((priced(r), true)),
                 None => {
                     let last = request.messages.last().map(|m| m.content.as_str()).unwrap_or("");
                     let excerpt: String = last.chars().take(80).collect();
@@ -627,15 +767,51 @@ pub(crate) async fn call(
                 }
             }
         }
-        Mode::Record(_) => {
-            let response = provider.call(request).await?;
-            let key = request_key(provider_id, request);
-            ctx.recordings.insert(Entry {
-                key,
-                provider: provider_id.to_string(),
-                request: request.clone(),
-                response: response.clone(),
-            });
+        Mode::Live | Mode::Record(_) => {
+            let policy = provider.config().and_then(|c| c.cache).unwrap_or_default();
+            let cacheable = match policy {
+                CachePolicy::Always => true,
+                CachePolicy::Never => false,
+                CachePolicy::Deterministic => is_deterministic(request),
+            };
+            let key = match &ctx.store {
+                Some(_) if cacheable => Some(cache_key(provider_id, provider.endpoint(), request, site.repeat)),
+                _ => None,
+            };
+            if let (Some(store), Some(key), true) = (&ctx.store, &key, ctx.use_cache) {
+                if let Some(mut hit) = store.get(key) {
+                    hit.from_cache = true;
+                    hit.attempts = 0;
+                    let hit = priced(hit);
+                    log(&hit);
+                    record(&hit);
+                    return Ok((hit, false));
+                }
+            }
+            let estimate = match &ctx.budget {
+                Some(budget) => Some(budget.reserve(&ctx.prices, provider_id, request, price_override)?),
+                None => None,
+            };
+            let result = provider.call(request).await;
+            let response = match result {
+                Ok(r) => priced(r),
+                Err(e) => {
+                    if let (Some(budget), Some(estimate)) = (&ctx.budget, estimate) {
+                        budget.settle(estimate, None);
+                    }
+                    return Err(e);
+                }
+            };
+            if let (Some(budget), Some(estimate)) = (&ctx.budget, estimate) {
+                budget.settle(estimate, Some(&response));
+            }
+            if let (Some(store), Some(key)) = (&ctx.store, &key) {
+                if let Err(e) = store.put(key, provider_id, &request.model, &response) {
+                    eprintln!("warning: {e}");
+                }
+            }
+            log(&response);
+            record(&response);
             Ok((response, false))
         }
     }

@@ -8,4 +8,4 @@ mod plan;
 
 pub use events::{Event, RunInfo};
 pub use exec::{run, run_case, RunContext, RunOptions};
-pub use plan::{plan, plan_with, Case, GraderSlots, Plan, PlanOptions, ProviderSlot};
+pub use plan::{plan, plan_with, Case, GraderSlots, Plan, PlanOptions, ProviderSlot, Shard};

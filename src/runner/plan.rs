@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use crate::assertion::GraderProviders;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::prompt::Prompt;
+use crate::provider::resilience::Resilient;
 use crate::provider::{self, Env, Provider, ProviderKind};
 use crate::suite::{ProviderSpec, Suite, TestCase};
 
@@ -18,10 +19,18 @@ pub struct ProviderSlot {
     pub spec: ProviderSpec,
     /// The model named by the id, if any.
     pub model: Option<String>,
-    /// The built provider.
+    /// The built provider, behind its retries, rate limits and circuit
+    /// breaker ([`Resilient`]).
     pub provider: Arc<dyn Provider>,
     /// `max_concurrency`, when set.
     pub limit: Option<Arc<Semaphore>>,
+}
+
+impl Plan {
+    /// Distinct cases (repeats of a case count once).
+    pub fn distinct_cases(&self) -> usize {
+        self.cases.iter().filter(|c| c.repeat == 0).count()
+    }
 }
 
 impl std::fmt::Debug for ProviderSlot {
@@ -33,7 +42,7 @@ impl std::fmt::Debug for ProviderSlot {
 /// One unit of work: a test of a suite, for one prompt and one provider.
 #[derive(Debug, Clone)]
 pub struct Case {
-    /// Position in the plan.
+    /// Position of the case in the plan (repeats of a case share it).
     pub index: usize,
     /// The suite.
     pub suite: Arc<Suite>,
@@ -43,6 +52,10 @@ pub struct Case {
     pub prompt: Arc<Prompt>,
     /// The provider.
     pub provider: Arc<ProviderSlot>,
+    /// Which run of the case this is, 0-based (`--repeat N` runs 0..N).
+    pub repeat: u32,
+    /// How many times the case runs (`--repeat`, default 1).
+    pub repeats: u32,
     /// The graders of the test's assertions, by assertion index; an empty
     /// list when the test has no model-graded assertion. Shared by every
     /// case of the test.
@@ -65,6 +78,10 @@ pub struct PlanOptions {
     /// `--grader-embedding`): the last fallback, after the assertion's
     /// `provider` and the test's and `defaultTest`'s `options.provider`.
     pub graders: GraderProviders,
+    /// `--repeat N`: runs of every case (0 or 1 = once).
+    pub repeat: u32,
+    /// `--shard I/N`.
+    pub shard: Option<Shard>,
 }
 
 impl Case {
@@ -79,6 +96,19 @@ impl Case {
             "{} [{} {}]",
             self.name(),
             self.prompt.label(),
+            self.provider.spec.display()
+        )
+    }
+
+    /// The case's identity for sharding: suite file, test, prompt name and
+    /// provider — not its position, so a case keeps its shard when others
+    /// are added or removed.
+    pub fn identity(&self) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}",
+            self.suite.file.display(),
+            self.test.name,
+            self.prompt.name,
             self.provider.spec.display()
         )
     }
@@ -108,6 +138,43 @@ pub struct Plan {
     pub suites: usize,
 }
 
+/// `--shard I/N`: run the I-th of N parts (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This part, 1 to `total`.
+    pub index: u32,
+    /// Number of parts, at least 1.
+    pub total: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` with 1 ≤ I ≤ N.
+    ///
+    /// # Errors
+    /// A message saying what form is expected.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let total: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || total == 0 || index > total {
+            return Err(bad());
+        }
+        Ok(Shard { index, total })
+    }
+
+    /// True when the case with `identity` belongs to this shard: the first
+    /// 8 bytes of the SHA-256 of the identity, modulo N, equal I − 1. Stable
+    /// across runs, machines and plan changes.
+    pub fn contains(&self, identity: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(identity.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % u64::from(self.total) == u64::from(self.index - 1)
+    }
+}
+
 /// Plans the run: every suite × prompt × provider × test that `filters` selects.
 ///
 /// # Errors
@@ -122,7 +189,8 @@ pub fn plan(
     plan_with(suites, filters, env, client, work_dir, &PlanOptions::default())
 }
 
-/// [`plan`], with the grader fallbacks of `opts`.
+/// [`plan`], with the grader fallbacks, repeats and shard of `opts`
+/// (repeats of a case are adjacent in the plan).
 ///
 /// # Errors
 /// A provider that cannot be built, or a model-graded assertion with no grader.
@@ -134,6 +202,7 @@ pub fn plan_with(
     work_dir: &Path,
     opts: &PlanOptions,
 ) -> Result<Plan, Diagnostics> {
+    let repeats = opts.repeat.max(1);
     let mut slots: BTreeMap<String, Arc<ProviderSlot>> = BTreeMap::new();
     let mut grader_slots: BTreeMap<String, Arc<ProviderSlot>> = BTreeMap::new();
     let mut diags = Diagnostics::default();
@@ -172,7 +241,7 @@ pub fn plan_with(
                             model: ProviderKind::parse(&spec.id)
                                 .ok()
                                 .and_then(|k| k.model().map(str::to_string)),
-                            provider: built,
+                            provider: Arc::new(Resilient::new(built, &spec.config)),
                             limit: spec.config.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
                         });
                         slots.insert(key, slot.clone());
@@ -186,10 +255,15 @@ pub fn plan_with(
                         test: test.clone(),
                         prompt: prompt.clone(),
                         provider: slot.clone(),
+                        repeat: 0,
+                        repeats,
                         graders: test_graders[t].clone(),
                     };
-                    if case.matches(filters) {
-                        cases.push(case);
+                    if !case.matches(filters) || opts.shard.is_some_and(|s| !s.contains(&case.identity())) {
+                        continue;
+                    }
+                    for repeat in 0..repeats {
+                        cases.push(Case { repeat, ..case.clone() });
                     }
                 }
             }
@@ -201,8 +275,13 @@ pub fn plan_with(
     if diags.has_errors() {
         return Err(diags);
     }
-    for (i, c) in cases.iter_mut().enumerate() {
-        c.index = i;
+    // Repeats of a case share its index: the runner combines them into one result.
+    let mut next = 0;
+    for c in cases.iter_mut() {
+        if c.repeat == 0 {
+            next += 1;
+        }
+        c.index = next - 1;
     }
     let used: std::collections::BTreeSet<*const ProviderSlot> =
         cases.iter().map(|c| Arc::as_ptr(&c.provider)).collect();
@@ -321,9 +400,37 @@ fn grader_slot(
         model: ProviderKind::parse(&spec.id)
             .ok()
             .and_then(|k| k.model().map(str::to_string)),
-        provider: built,
+        provider: Arc::new(Resilient::new(built, &spec.config)),
         limit: spec.config.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
     });
     slots.insert(key, slot.clone());
     Some(slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shards() {
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, total: 3 }));
+        for bad in ["0/3", "4/3", "1/0", "x/3", "3", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_identity_is_in_exactly_one_shard_and_shards_are_balanced() {
+        let shards: Vec<Shard> = (1..=3).map(|i| Shard { index: i, total: 3 }).collect();
+        let mut sizes = [0usize; 3];
+        for n in 0..3000 {
+            let id = format!("suites/a.yaml\u{0}test_{n}\u{0}p\u{0}echo");
+            let homes: Vec<usize> = (0..3).filter(|&i| shards[i].contains(&id)).collect();
+            assert_eq!(homes.len(), 1, "{id}");
+            sizes[homes[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&s| (900..1100).contains(&s)), "{sizes:?}");
+        // Stable: the hash of the identity, nothing else.
+        assert!(Shard { index: 1, total: 1 }.contains("anything"));
+    }
 }

@@ -212,7 +212,17 @@ fn load_one(
         fixed_line: None,
     };
     let root_path = YamlPath::root();
-    let raw: RawSuite = cx.deserialize(&root, &root_path, Section::Suite)?;
+    // `tests` is most of a big suite: take it out of the document instead of
+    // letting RawSuite deserialize a copy of it, and free the rest of the
+    // document at once (a 100,000-test suite otherwise holds its parsed YAML twice).
+    let mut root = root;
+    let tests_value = match &mut root {
+        Value::Mapping(m) => m.shift_remove("tests"),
+        _ => None,
+    };
+    let mut raw: RawSuite = cx.deserialize(&root, &root_path, Section::Suite)?;
+    drop(root);
+    raw.tests = tests_value;
     let errors_before = cx.diags.errors().count();
 
     let prompts = load_prompts(&mut cx, raw.prompts.as_ref(), catalog, templates);
@@ -257,7 +267,9 @@ fn load_one(
             }
         }
         Some(Value::Sequence(items)) => {
-            for (i, item) in items.iter().enumerate() {
+            // By value: each test's YAML is freed once its case is built.
+            for (i, item) in items.into_iter().enumerate() {
+                let item = &item;
                 let p = tpath.index(i);
                 if let Some(rel) = item.as_str().and_then(|s| s.strip_prefix("file://")) {
                     let at = cx.at(&p);
@@ -385,6 +397,21 @@ fn load_one(
             );
             continue;
         }
+        let min_pass_rate = t.min_pass_rate.or(default_test.min_pass_rate);
+        if let Some(rate) = min_pass_rate.filter(|r| !(0.0..=1.0).contains(r)) {
+            cx.diags.push(
+                Diagnostic::error(
+                    format!("test `{name}`: `min_pass_rate` must be a number from 0 to 1, got {rate}"),
+                    Some(Location {
+                        file: tfile.clone(),
+                        line,
+                        col: None,
+                    }),
+                )
+                .with_help("the share of `--repeat` runs that must pass, e.g. 0.8"),
+            );
+            continue;
+        }
         let mut vars_ok = true;
         for a in &assertions {
             if let Err(msg) = a.check_vars(&all_vars) {
@@ -408,6 +435,7 @@ fn load_one(
             vars: Arc::new(all_vars),
             assertions,
             threshold,
+            min_pass_rate,
             metadata,
             file: tfile,
             line,

@@ -72,6 +72,9 @@ pub struct TestCase {
     pub assertions: Vec<Assertion>,
     /// Weighted-score threshold (pass = score ≥ threshold).
     pub threshold: Option<f64>,
+    /// With `--repeat N`: the share of runs, in [0, 1], that must pass for the
+    /// case to pass (the test's, else `defaultTest`'s; unset = `--min-pass-rate`, default 1).
+    pub min_pass_rate: Option<f64>,
     /// Free metadata; `category` is reported on.
     pub metadata: Map<String, Value>,
     /// File the test is written in (the suite or a cases file).

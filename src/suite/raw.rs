@@ -68,6 +68,8 @@ pub(crate) struct RawTest {
     #[serde(default)]
     pub threshold: Option<f64>,
     #[serde(default)]
+    pub min_pass_rate: Option<f64>,
+    #[serde(default)]
     pub metadata: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub options: Option<RawOptions>,
@@ -169,7 +171,15 @@ impl Section {
                 "thresholds",
                 "gate",
             ],
-            Section::Test => &["description", "vars", "assert", "threshold", "metadata", "options"],
+            Section::Test => &[
+                "description",
+                "vars",
+                "assert",
+                "threshold",
+                "min_pass_rate",
+                "metadata",
+                "options",
+            ],
             Section::Assertion => &[
                 "type",
                 "value",
@@ -194,6 +204,14 @@ impl Section {
                 "response_format",
                 "max_concurrency",
                 "timeout_ms",
+                "retries",
+                "retry_delay_ms",
+                "circuit_breaker",
+                "rpm",
+                "tpm",
+                "cache",
+                "cost",
+                "cache_system_prompt",
             ],
             Section::Prompt => &["id", "raw", "label"],
             Section::Thresholds => &["pass_rate", "metrics"],

@@ -24,7 +24,7 @@ pub(super) fn resolve_vars(
         let vp = at.key("vars").key(k);
         if matches!(
             k.as_str(),
-            "assert" | "threshold" | "metadata" | "options" | "description"
+            "assert" | "threshold" | "min_pass_rate" | "metadata" | "options" | "description"
         ) {
             // `assert:` indented under `vars:` would silently drop the assertions.
             cx.error_help(
@@ -121,7 +121,7 @@ pub(super) fn build_assertions(
     at: &YamlPath,
     templates: &Templates,
 ) -> Vec<Assertion> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(raws.len());
     for (i, raw) in raws.iter().enumerate() {
         let p = at.key("assert").index(i);
         let line = cx.at(&p).line;
@@ -206,13 +206,6 @@ pub(super) fn build_assertion(
                 return None;
             }
         }
-    }
-    if kind == crate::assertion::AssertionType::Cost {
-        let loc = cx.at(&p.key("type"));
-        cx.diags.push(crate::diagnostic::Diagnostic::warning(
-            "no provider reports call costs yet (price tables are not built): this `cost` assertion will be an ERROR in every case",
-            Some(loc),
-        ));
     }
     let graders = match &raw.provider {
         Some(v) => super::refs::parse_grader_providers(cx, v, &p.key("provider"))?,

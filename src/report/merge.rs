@@ -1,0 +1,231 @@
+//! `promptgate report merge`: shard reports (`--shard I/N --json ...`) back
+//! into one run.
+//!
+//! Each JSON report ([`super::json`], format version 1) carries every case
+//! with everything the reporters need (verdict, assertions, output, score,
+//! metrics, repeats, tokens, cost). Merging reads them, refuses a case that
+//! appears in two reports (overlapping shards, or the same shard twice),
+//! orders the cases stably (suite file, test line, name, target) and replays
+//! them as one run's events through the ordinary reporters, so the merged
+//! JUnit, JSON and console summary are exactly what one unsharded run would
+//! have written. Run-level aggregates (counts, metrics, flaky, costs) are
+//! recomputed from the per-case results, never added up from the shards'
+//! summaries; suite-level thresholds are re-evaluated on the merged set by
+//! [`reevaluate_suite_thresholds`] (a shard's own threshold verdicts are
+//! ignored: each saw only part of the suite).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::Reporter;
+use crate::result::{CaseResult, RunSummary, Verdict};
+use crate::runner::{Event, RunInfo};
+use crate::thresholds::{GroupStats, SuiteThresholds, ThresholdOutcome};
+
+/// A suite × prompt × provider group: suite file, prompt name, prompt hash, provider.
+type GroupKey = (PathBuf, String, String, String);
+
+fn group_key(c: &CaseResult) -> GroupKey {
+    (
+        c.suite_file.clone(),
+        c.prompt.clone(),
+        c.prompt_hash.clone(),
+        c.provider.clone(),
+    )
+}
+
+/// A JSON report as read back.
+#[derive(Debug, Deserialize)]
+pub struct JsonReport {
+    /// Format version (1).
+    pub version: u32,
+    /// When the run started (RFC 3339).
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Every case.
+    pub cases: Vec<CaseResult>,
+    /// The suite thresholds checked by that run (with their bounds).
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdOutcome>,
+    /// The run's summary.
+    pub summary: RunSummary,
+}
+
+/// Reads one JSON report.
+///
+/// # Errors
+/// The file cannot be read, is not a promptgate JSON report, or has another
+/// format version; the message names the file.
+pub fn read_report(path: &Path) -> Result<JsonReport, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let report: JsonReport = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not a promptgate JSON report (written by `promptgate test --json PATH`): {e}",
+            path.display()
+        )
+    })?;
+    if report.version != super::json::FORMAT_VERSION {
+        return Err(format!(
+            "{}: report format version {} (this promptgate reads version {})",
+            path.display(),
+            report.version,
+            super::json::FORMAT_VERSION
+        ));
+    }
+    Ok(report)
+}
+
+/// The merged run: every case once, in a stable order, with its summary.
+#[derive(Debug)]
+pub struct Merged {
+    /// The cases, re-indexed 0.. in merged order.
+    pub cases: Vec<CaseResult>,
+    /// Recomputed from the cases; the wall time is the longest shard's.
+    pub summary: RunSummary,
+    /// Suite thresholds re-evaluated on the merged cases.
+    pub thresholds: Vec<ThresholdOutcome>,
+    /// The earliest start among the shards.
+    pub started_at: chrono::DateTime<chrono::Local>,
+}
+
+/// Merges shard reports (`(path, report)` pairs).
+///
+/// # Errors
+/// A case (same full name in the same suite file) found in two reports.
+pub fn merge(reports: Vec<(PathBuf, JsonReport)>) -> Result<Merged, String> {
+    let mut seen: BTreeMap<(PathBuf, String), PathBuf> = BTreeMap::new();
+    let mut cases = Vec::new();
+    let mut duration_ms = 0;
+    let mut started_at: Option<chrono::DateTime<chrono::Local>> = None;
+    let mut bounds: BTreeMap<GroupKey, SuiteThresholds> = BTreeMap::new();
+    for (path, report) in reports {
+        for t in report.thresholds {
+            bounds
+                .entry((t.suite_file, t.prompt, t.prompt_hash, t.provider))
+                .or_insert(t.bounds);
+        }
+        duration_ms = duration_ms.max(report.summary.duration_ms);
+        if let Some(t) = report
+            .started_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        {
+            let t = t.with_timezone(&chrono::Local);
+            started_at = Some(started_at.map_or(t, |s| s.min(t)));
+        }
+        for case in report.cases {
+            let key = (case.suite_file.clone(), case.full_name());
+            if let Some(other) = seen.insert(key, path.clone()) {
+                return Err(format!(
+                    "case `{}` is in both {} and {}: the reports overlap (the same shard twice, or shards of different splits)",
+                    case.full_name(),
+                    other.display(),
+                    path.display()
+                ));
+            }
+            cases.push(case);
+        }
+    }
+    cases.sort_by(|a, b| {
+        (&a.suite_file, a.line, &a.name, a.target()).cmp(&(&b.suite_file, b.line, &b.name, b.target()))
+    });
+    let mut summary = RunSummary::default();
+    for (i, case) in cases.iter_mut().enumerate() {
+        case.index = i;
+    }
+    for case in &cases {
+        summary.add(case);
+    }
+    let thresholds = reevaluate_suite_thresholds(&cases, &bounds);
+    for t in &thresholds {
+        match t.verdict {
+            Verdict::Pass => summary.thresholds_passed += 1,
+            Verdict::Fail => summary.thresholds_failed += 1,
+            _ => summary.thresholds_errored += 1,
+        }
+    }
+    summary.duration_ms = duration_ms;
+    Ok(Merged {
+        cases,
+        summary,
+        thresholds,
+        started_at: started_at.unwrap_or_else(chrono::Local::now),
+    })
+}
+
+/// Suite-level thresholds (`thresholds:` of a suite) evaluated on the merged
+/// set of cases, per suite × prompt × provider group, so that "95% of this
+/// suite passes" is judged on the whole suite, never per shard. `bounds` are
+/// the thresholds as the shards' reports carry them
+/// ([`ThresholdOutcome::bounds`]); every group with bounds is evaluated with
+/// [`crate::thresholds::evaluate`] over all its merged cases (cases not run
+/// count as without a verdict, as in a run).
+pub fn reevaluate_suite_thresholds(
+    cases: &[CaseResult],
+    bounds: &BTreeMap<GroupKey, SuiteThresholds>,
+) -> Vec<ThresholdOutcome> {
+    let mut groups: BTreeMap<&GroupKey, (GroupStats, Option<&CaseResult>)> =
+        bounds.keys().map(|k| (k, (GroupStats::default(), None))).collect();
+    for c in cases {
+        if let Some((stats, first)) = groups.get_mut(&group_key(c)) {
+            stats.add(c);
+            first.get_or_insert(c);
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(key, (mut stats, first))| {
+            let first = first?;
+            let t = &bounds[key];
+            stats.errored += std::mem::take(&mut stats.skipped);
+            let (verdict, checks, error) = crate::thresholds::evaluate(t, &stats);
+            Some(ThresholdOutcome {
+                suite: first.suite.clone(),
+                suite_file: key.0.clone(),
+                line: t.line,
+                prompt: key.1.clone(),
+                prompt_hash: key.2.clone(),
+                provider: key.3.clone(),
+                verdict,
+                checks,
+                error,
+                stats,
+                bounds: t.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Replays `merged` through `reporters` as one run; returns the reporters' errors.
+pub fn replay(merged: Merged, reporters: &mut [Box<dyn Reporter>]) -> Vec<std::io::Error> {
+    let mut errors = Vec::new();
+    let mut emit = |ev: &Event| {
+        for r in reporters.iter_mut() {
+            if let Err(e) = r.on_event(ev) {
+                errors.push(e);
+            }
+        }
+    };
+    let suites = merged
+        .cases
+        .iter()
+        .map(|c| &c.suite_file)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    emit(&Event::RunStarted(RunInfo {
+        total_cases: merged.cases.len(),
+        suites,
+        started_at: merged.started_at,
+    }));
+    for case in merged.cases {
+        emit(&Event::CaseFinished(Arc::new(case)));
+    }
+    for t in merged.thresholds {
+        emit(&Event::ThresholdsChecked(Arc::new(t)));
+    }
+    emit(&Event::RunFinished(merged.summary));
+    errors
+}

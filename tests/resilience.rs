@@ -1,0 +1,517 @@
+//! Runs that survive real providers, end to end against the in-project fake
+//! OpenAI-compatible server: retries (Retry-After, non-JSON 200, no retry of a
+//! 401), the circuit breaker, the response cache (no request on a rerun,
+//! errors never stored, a killed run leaves a readable cache), `--max-cost`,
+//! `--repeat` with flakiness, the fault mix, and shards merged back.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use promptgate::fake_provider::{start, FakeConfig, FakeServer, Fault, FaultMix};
+
+const KEY: &str = "sk-test-resilience-0123456789abcdef";
+
+/// A fake server in its own runtime, and a project folder.
+struct Setup {
+    _runtime: tokio::runtime::Runtime,
+    server: FakeServer,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(config: FakeConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime
+            .block_on(start(SocketAddr::from(([127, 0, 0, 1], 0)), config))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("prompts")).unwrap();
+        std::fs::write(dir.path().join("prompts/say.txt"), "Say {{ n }}").unwrap();
+        Setup {
+            _runtime: runtime,
+            server,
+            dir,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `s.yaml`: `cases` tests of prompt `say` against the server with
+    /// the extra provider `config` lines (YAML flow mapping entries).
+    fn suite(&self, cases: usize, config: &str, assertion: &str) {
+        let mut s = format!(
+            "prompts: [say]\nproviders:\n  - id: openai:chat:fake\n    config: {{apiBaseUrl: '{}', {config}}}\ntests:\n",
+            self.server.base_url()
+        );
+        for n in 0..cases {
+            writeln!(s, "  - vars: {{n: {n}}}\n    assert: [{assertion}]").unwrap();
+        }
+        std::fs::write(self.path().join("s.yaml"), s).unwrap();
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::cargo_bin("promptgate").unwrap();
+        cmd.current_dir(self.path())
+            .env("CI", "true")
+            .env_remove("GITHUB_ACTIONS")
+            .env("OPENAI_API_KEY", KEY);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out: Output = self.command().args(["test", "s.yaml"]).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn json(&self, name: &str) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.path().join(name)).unwrap()).unwrap()
+    }
+}
+
+fn config(scripted: Option<(Fault, u32)>) -> FakeConfig {
+    FakeConfig {
+        scripted,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_429_with_retry_after_is_retried_after_that_delay() {
+    let s = Setup::new(config(Some((Fault::RateLimited { retry_after_ms: 400 }, 1))));
+    // The backoff alone would wait at least 10 s: finishing sooner proves
+    // the server's retry-after-ms was used instead.
+    s.suite(
+        1,
+        "temperature: 0, retry_delay_ms: 10000",
+        "{type: contains, value: Say}",
+    );
+    let started = Instant::now();
+    let (code, out, err) = s.run(&["--json", "r.json", "--no-cache"]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(took >= Duration::from_millis(400), "did not wait: {took:?}");
+    assert!(took < Duration::from_secs(9), "waited for the backoff: {took:?}");
+    assert_eq!(s.server.requests(), 2);
+    assert!(out.contains("retried: 1 case succeeded after a retry"), "{out}");
+    let r = s.json("r.json");
+    assert_eq!(r["cases"][0]["attempts"], 2);
+    assert_eq!(r["summary"]["retried"], 1);
+}
+
+#[test]
+fn a_401_is_not_retried_and_names_the_key_variable() {
+    let s = Setup::new(config(Some((Fault::Unauthorized, u32::MAX))));
+    s.suite(1, "temperature: 0, retry_delay_ms: 1", "{type: contains, value: Say}");
+    let (code, out, err) = s.run(&["--json", "r.json"]);
+    assert_eq!(code, Some(3), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 1, "a 401 is never retried");
+    assert!(out.contains("HTTP 401") && out.contains("$OPENAI_API_KEY"), "{out}");
+    let report = std::fs::read_to_string(s.path().join("r.json")).unwrap();
+    for text in [&out, &err, &report] {
+        assert!(!text.contains(KEY), "the key leaked: {text}");
+    }
+}
+
+#[test]
+fn a_non_json_200_is_retried() {
+    let s = Setup::new(config(Some((Fault::NotJson, 1))));
+    s.suite(3, "temperature: 0, retry_delay_ms: 1", "{type: contains, value: Say}");
+    let (code, out, err) = s.run(&["--json", "r.json"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 6, "each case: one garbled answer, one good");
+    for case in s.json("r.json")["cases"].as_array().unwrap() {
+        assert_eq!(case["attempts"], 2);
+    }
+}
+
+#[test]
+fn the_breaker_opens_after_the_configured_failures() {
+    let s = Setup::new(config(Some((Fault::ServerError, u32::MAX))));
+    s.suite(
+        10,
+        "temperature: 0, retries: 0, circuit_breaker: 3",
+        "{type: contains, value: Say}",
+    );
+    let (code, out, err) = s.run(&["-j", "1", "--json", "r.json"]);
+    assert_eq!(code, Some(3), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 3, "nothing sent once the breaker is open");
+    assert!(out.contains("0 passed; 0 failed; 10 errored"), "{out}");
+    let cases = s.json("r.json")["cases"].as_array().unwrap().clone();
+    let open = cases
+        .iter()
+        .filter(|c| {
+            c["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("circuit breaker opened after 3 consecutive failed requests"))
+        })
+        .count();
+    assert_eq!(open, 7, "{cases:#?}");
+}
+
+#[test]
+fn the_cache_answers_without_a_request_and_never_stores_errors() {
+    // Every request's first attempt fails; without retries the first run errors.
+    let s = Setup::new(config(Some((Fault::ServerError, 1))));
+    s.suite(3, "temperature: 0, retries: 0", "{type: contains, value: Say}");
+    let (code, out, _) = s.run(&[]);
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(s.server.requests(), 3);
+    // Errors were not cached: the second run asks again (and now succeeds).
+    let (code, out, _) = s.run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s.server.requests(), 6);
+    // The third run is answered by the cache: no request at all.
+    let (code, out, _) = s.run(&["--json", "r.json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s.server.requests(), 6, "a cached rerun makes no request");
+    assert!(out.contains("response cache: 3 answers"), "{out}");
+    for case in s.json("r.json")["cases"].as_array().unwrap() {
+        assert_eq!(case["cached"], true);
+        assert_eq!(case["attempts"], 0);
+    }
+    // --no-cache asks again; a sampled request (temperature 0.7) is never cached.
+    s.run(&["--no-cache"]);
+    assert_eq!(s.server.requests(), 9);
+    s.suite(3, "temperature: 0.7, retries: 0", "{type: contains, value: Say}");
+    s.run(&[]);
+    s.run(&[]);
+    assert_eq!(s.server.requests(), 15);
+    // `cache: always` caches it.
+    s.suite(3, "temperature: 0.7, cache: always", "{type: contains, value: Say}");
+    s.run(&[]);
+    s.run(&[]);
+    assert_eq!(s.server.requests(), 18);
+    let stats = s.command().args(["cache", "stats"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&stats.stdout).contains("entries: 6 (0 expired)"));
+    let clear = s.command().args(["cache", "clear"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&clear.stdout).contains("removed 6 cached responses"));
+}
+
+fn cache_entries(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_run_leaves_a_readable_cache() {
+    let s = Setup::new(FakeConfig {
+        latency: Duration::from_millis(50),
+        ..Default::default()
+    });
+    s.suite(400, "temperature: 0", "{type: contains, value: Say}");
+    let db: PathBuf = s.path().join(".promptgate/cache.db");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("promptgate"))
+        .current_dir(s.path())
+        .env("CI", "true")
+        .env_remove("GITHUB_ACTIONS")
+        .args(["test", "s.yaml", "-j", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(db.exists() && cache_entries(&db) >= 20) {
+        assert!(Instant::now() < deadline, "the run stored nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    let kept = cache_entries(&db);
+    assert!((20..400).contains(&kept), "{kept}");
+    let before = s.server.requests();
+    let (code, out, _) = s.run(&["-j", "32"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        s.server.requests() - before,
+        400 - kept as u64,
+        "the rerun asks only for what the killed run did not store"
+    );
+}
+
+#[test]
+fn max_cost_stops_at_the_budget() {
+    let s = Setup::new(FakeConfig::default());
+    // $1 per token: "Say N" is 2 tokens in and 2 out (the fake counts
+    // characters / 4), so each call costs $4 and is estimated at $4.
+    s.suite(
+        5,
+        "temperature: 0, max_tokens: 2, cost: {input: 1000000, output: 1000000}",
+        "{type: contains, value: Say}",
+    );
+    let (code, out, err) = s.run(&["-j", "1", "--max-cost", "10", "--json", "r.json"]);
+    assert_eq!(code, Some(3), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 2, "a third call would pass $10");
+    assert!(out.contains("2 passed; 0 failed; 0 errored; 3 skipped"), "{out}");
+    assert!(out.contains("cost: $8.0000"), "{out}");
+    let r = s.json("r.json");
+    let skipped: Vec<_> = r["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 3);
+    assert!(
+        skipped[0]["error"].as_str().unwrap().contains("--max-cost 10 USD"),
+        "{skipped:?}"
+    );
+    // Every live call is in the log.
+    let costs = s.command().args(["costs", "--by", "suite"]).output().unwrap();
+    let costs = String::from_utf8_lossy(&costs.stdout);
+    assert!(costs.contains("$8.0000 spent"), "{costs}");
+}
+
+#[test]
+fn cost_assertions_use_computed_costs() {
+    let s = Setup::new(FakeConfig::default());
+    s.suite(
+        2,
+        "temperature: 0, cost: {input: 1000000, output: 1000000}",
+        "{type: cost, threshold: 5}",
+    );
+    let (code, out, err) = s.run(&[]);
+    assert_eq!(code, Some(0), "$4 per call is under $5: {out}\n{err}");
+    s.suite(
+        2,
+        "temperature: 0, cost: {input: 1000000, output: 1000000}",
+        "{type: cost, threshold: 3}",
+    );
+    let (code, out, _) = s.run(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("cost $4 > threshold $3"), "{out}");
+}
+
+#[test]
+fn repeat_5_on_a_case_that_passes_3_of_5_reports_3_of_5_the_wilson_interval_and_flaky() {
+    let s = Setup::new(FakeConfig {
+        cycle: ["good", "good", "bad", "good", "bad"].map(String::from).to_vec(),
+        ..Default::default()
+    });
+    s.suite(1, "temperature: 0", "{type: contains, value: good}");
+    let (code, out, err) = s.run(&["--repeat", "5", "--json", "r.json", "--junit", "j.xml"]);
+    assert_eq!(code, Some(1), "min_pass_rate 1 by default: {out}\n{err}");
+    assert_eq!(s.server.requests(), 5);
+    // Wilson 95% for 3/5: (0.2307, 0.8824).
+    assert!(out.contains("(3/5 passed, 95% CI 23–88%) flaky"), "{out}");
+    assert!(out.contains("flaky: 1 case both passed and failed"), "{out}");
+    assert!(out.contains("0 passed; 1 failed"), "{out}");
+    let r = s.json("r.json");
+    let repeats = &r["cases"][0]["repeats"];
+    assert_eq!(
+        (repeats["runs"].as_u64(), repeats["passed"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(repeats["flaky"], true);
+    let lo = repeats["interval"][0].as_f64().unwrap();
+    let hi = repeats["interval"][1].as_f64().unwrap();
+    assert!((lo - 0.2307).abs() < 1e-3 && (hi - 0.8824).abs() < 1e-3, "{lo} {hi}");
+    let xml = std::fs::read_to_string(s.path().join("j.xml")).unwrap();
+    assert!(xml.contains("<failure"), "{xml}");
+    assert_eq!(xml.matches("<rerunFailure").count(), 1, "{xml}");
+
+    // At a 60% minimum the same runs pass, still flaky.
+    let (code, out, _) = s.run(&["--repeat", "5", "--min-pass-rate", "0.6", "--junit", "j.xml"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("... ok (3/5 passed"), "{out}");
+    let xml = std::fs::read_to_string(s.path().join("j.xml")).unwrap();
+    assert_eq!(xml.matches("<flakyFailure").count(), 2, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+
+    // The GitHub step summary says so too.
+    let md = s.path().join("summary.md");
+    let out = s
+        .command()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &md)
+        .args(["test", "s.yaml", "--repeat", "5", "--min-pass-rate", "0.6"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("1 flaky (passed and failed across `--repeat` runs)"),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_fault_mix_reaches_every_verdict() {
+    let s = Setup::new(FakeConfig {
+        faults: FaultMix::standard(),
+        ..Default::default()
+    });
+    s.suite(
+        300,
+        "temperature: 0, retry_delay_ms: 20",
+        "{type: regex, value: '^Say \\d+$'}",
+    );
+    let (code, out, err) = s.run(&["-j", "32", "--json", "r.json", "--no-cache"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("300 passed; 0 failed; 0 errored"), "{out}");
+    assert!(s.server.faults() > 20, "the mix produced faults: {}", s.server.faults());
+    assert_eq!(s.server.requests(), 300 + s.server.faults());
+}
+
+/// An echo-only project: no server needed.
+fn echo_project(cases: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    // 6 of 40 cases fail: a pass rate of 0.85, under the suite's 0.9.
+    let mut s = "prompts: ['Say {{ n }}']\nproviders: [echo]\nthresholds: {pass_rate: 0.9}\ntests:\n".to_string();
+    for n in 0..cases {
+        // Every seventh case fails.
+        let value = if n % 7 == 0 { "nope" } else { "Say" };
+        writeln!(
+            s,
+            "  - description: case {n}\n    vars: {{n: {n}}}\n    assert: [{{type: contains, value: {value}}}]"
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("s.yaml"), s).unwrap();
+    dir
+}
+
+fn promptgate(dir: &Path, args: &[&str]) -> Output {
+    Command::cargo_bin("promptgate")
+        .unwrap()
+        .current_dir(dir)
+        .env("CI", "true")
+        .env_remove("GITHUB_ACTIONS")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn verdicts(report: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn shards_cover_every_case_exactly_once_and_merge_to_the_unsharded_verdicts() {
+    let dir = echo_project(40);
+    let p = dir.path();
+    let whole = promptgate(p, &["test", "s.yaml", "--json", "whole.json", "--junit", "whole.xml"]);
+    assert_eq!(whole.status.code(), Some(1));
+    let whole: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("whole.json")).unwrap()).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for i in 1..=3 {
+        let json = format!("shard{i}.json");
+        let out = promptgate(
+            p,
+            &[
+                "test",
+                "s.yaml",
+                "--shard",
+                &format!("{i}/3"),
+                "--json",
+                &json,
+                "--junit",
+                &format!("shard{i}.xml"),
+            ],
+        );
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join(&json)).unwrap()).unwrap();
+        let cases = report["cases"].as_array().unwrap();
+        assert!(!cases.is_empty() && cases.len() < 40, "shard {i} holds {}", cases.len());
+        for name in verdicts(&report).into_keys() {
+            assert!(seen.insert(name.clone(), i).is_none(), "{name} in two shards");
+        }
+    }
+    assert_eq!(seen.len(), 40, "every case in exactly one shard");
+    // The same split again: a case keeps its shard.
+    let again = promptgate(p, &["test", "s.yaml", "--shard", "2/3", "--list"]);
+    let listed = String::from_utf8_lossy(&again.stdout)
+        .lines()
+        .filter(|l| l.ends_with(": case"))
+        .count();
+    assert_eq!(listed, seen.values().filter(|&&s| s == 2).count());
+
+    let merged = promptgate(
+        p,
+        &[
+            "report",
+            "merge",
+            "shard1.json",
+            "shard2.json",
+            "shard3.json",
+            "-o",
+            "merged",
+        ],
+    );
+    assert_eq!(merged.status.code(), Some(1), "{merged:?}");
+    let stdout = String::from_utf8_lossy(&merged.stdout);
+    assert!(stdout.contains("34 passed; 6 failed; 0 errored"), "{stdout}");
+    let merged_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("merged/report.json")).unwrap()).unwrap();
+    assert_eq!(verdicts(&merged_json), verdicts(&whole));
+    assert_eq!(merged_json["summary"]["failed"], whole["summary"]["failed"]);
+    // The suite threshold is judged on the merged set, as in the whole run.
+    assert_eq!(whole["summary"]["thresholds_failed"], 1);
+    assert_eq!(merged_json["summary"]["thresholds_failed"], 1);
+    assert_eq!(merged_json["thresholds"][0]["stats"]["failed"], 6);
+    assert_eq!(merged_json["thresholds"], whole["thresholds"]);
+    let xml = std::fs::read_to_string(p.join("merged/junit.xml")).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 41, "40 cases and the thresholds");
+    assert_eq!(xml.matches("<failure").count(), 7);
+
+    // A shard given twice is refused.
+    let twice = promptgate(p, &["report", "merge", "shard1.json", "shard1.json", "-o", "x"]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("the reports overlap"));
+}
+
+#[test]
+fn min_pass_rate_comes_from_the_test_else_default_test_and_is_validated() {
+    let s = Setup::new(FakeConfig {
+        cycle: ["good", "good", "bad", "good", "bad"].map(String::from).to_vec(),
+        ..Default::default()
+    });
+    let write = |default_rate: &str, test_rate: &str| {
+        let suite = format!(
+            "prompts: [say]\nproviders:\n  - id: openai:chat:fake\n    config: {{apiBaseUrl: '{}', temperature: 0}}\ndefaultTest:\n  min_pass_rate: {default_rate}\ntests:\n  - vars: {{n: 1}}\n{test_rate}    assert: [{{type: contains, value: good}}]\n",
+            s.server.base_url()
+        );
+        std::fs::write(s.path().join("s.yaml"), suite).unwrap();
+    };
+    write("0.6", "");
+    let (code, out, _) = s.run(&["--repeat", "5"]);
+    assert_eq!(code, Some(0), "the suite's 60% applies: {out}");
+    write("0.6", "    min_pass_rate: 0.8\n");
+    let (code, out, _) = s.run(&["--repeat", "5", "--min-pass-rate", "0.1"]);
+    assert_eq!(code, Some(1), "the test's 80% wins over the suite and the flag: {out}");
+    write("1.5", "");
+    let (code, _, err) = s.run(&["--repeat", "5"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("`min_pass_rate` must be a number from 0 to 1, got 1.5"),
+        "{err}"
+    );
+}
