@@ -766,6 +766,13 @@ fn activation_needs_a_passing_run_of_every_current_suite_that_uses_the_prompt() 
     let (code, out, err) = d.run(&["registry", "activate", "rag_system@3"]);
     assert_eq!(code, 1, "a pass from before a suite changed must not count: {out}{err}");
     assert!(err.contains("suites/rag_grounding.yaml (changed since)"), "{err}");
+    // Shards of a run, each passing, are no complete run either.
+    for shard in ["1/2", "2/2"] {
+        let (code, out, err) = d.run(&["test", "suites/", "--record-run", "--shard", shard]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (code, out, err) = d.run(&["registry", "activate", "rag_system@3"]);
+    assert_eq!(code, 1, "a sharded run must not count as a complete pass: {out}{err}");
     let (code, out, err) = d.run(&["test", "suites/", "--record-run"]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = d.run(&["registry", "activate", "rag_system@3"]);

@@ -228,7 +228,9 @@ impl Hooks {
             props: Arc::new(Mutex::new(Vec::new())),
             collector: compare::Collector::new(),
             alpha: config.registry.alpha(),
-            filtered: !args.filter.is_empty(),
+            // A run of one shard (of several) covers only part of the cases:
+            // like a --filter run it is recorded but never justifies an activation.
+            filtered: !args.filter.is_empty() || args.shard.is_some_and(|s| s.total > 1),
             actor: registry::actor(args.author.as_deref()),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
