@@ -43,10 +43,11 @@ use crate::suite::ProviderSpec;
 /// `options.provider` accepts an id, `{id, config}`, or `{text, embedding}`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraderProviders {
-    /// The chat model that judges.
-    pub text: Option<ProviderSpec>,
+    /// The chat model that judges (boxed: most assertions grade nothing, and
+    /// a `ProviderSpec` inline would make every assertion ~1 KB bigger).
+    pub text: Option<Box<ProviderSpec>>,
     /// The embedding model.
-    pub embedding: Option<ProviderSpec>,
+    pub embedding: Option<Box<ProviderSpec>>,
 }
 
 impl GraderProviders {

@@ -137,9 +137,9 @@ pub(super) fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderPr
             config: Default::default(),
         };
         if embedding {
-            out.embedding = Some(spec);
+            out.embedding = Some(Box::new(spec));
         } else {
-            out.text = Some(spec);
+            out.text = Some(Box::new(spec));
         }
     }
     Ok(out)

@@ -349,7 +349,7 @@ fn resolve_graders(
             };
             if a.kind.needs_text_grader() {
                 g.text = need(
-                    chosen.text.as_ref(),
+                    chosen.text.as_deref(),
                     "a grader",
                     "--grader",
                     "defaultTest.options.provider",
@@ -358,7 +358,7 @@ fn resolve_graders(
             }
             if a.kind.needs_embedding() {
                 g.embedding = need(
-                    chosen.embedding.as_ref(),
+                    chosen.embedding.as_deref(),
                     "an embedding grader",
                     "--grader-embedding",
                     "defaultTest.options.provider.embedding",

@@ -370,9 +370,9 @@ pub(super) fn parse_grader_providers(
                 return None;
             }
             if is_embedding {
-                out.embedding = Some(spec);
+                out.embedding = Some(Box::new(spec));
             } else {
-                out.text = Some(spec);
+                out.text = Some(Box::new(spec));
             }
         }
         return Some(out);
@@ -389,9 +389,9 @@ pub(super) fn parse_grader_providers(
     }
     let (spec, kind) = parse_provider(cx, value, p)?;
     if matches!(kind, ProviderKind::OpenAiEmbedding { .. }) {
-        out.embedding = Some(spec);
+        out.embedding = Some(Box::new(spec));
     } else {
-        out.text = Some(spec);
+        out.text = Some(Box::new(spec));
     }
     Some(out)
 }
