@@ -199,6 +199,11 @@ fn the_cache_answers_without_a_request_and_never_stores_errors() {
     assert!(String::from_utf8_lossy(&stats.stdout).contains("entries: 6 (0 expired)"));
     let clear = s.command().args(["cache", "clear"]).output().unwrap();
     assert!(String::from_utf8_lossy(&clear.stdout).contains("removed 6 cached responses"));
+    // --no-cache neither reads nor writes: after it, the cache is still empty.
+    s.suite(3, "temperature: 0", "{type: contains, value: Say}");
+    let (code, out, _) = s.run(&["--no-cache"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(cache_entries(&s.path().join(".promptgate/cache.db")), 0);
 }
 
 fn cache_entries(path: &Path) -> i64 {
@@ -511,7 +516,12 @@ fn min_pass_rate_comes_from_the_test_else_default_test_and_is_validated() {
     let (code, _, err) = s.run(&["--repeat", "5"]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("`min_pass_rate` must be a number from 0 to 1, got 1.5"),
+        err.contains("`min_pass_rate` must be above 0 and at most 1 (0 could never fail), got 1.5"),
         "{err}"
     );
+    // 0 would pass a case that never passed: an input error.
+    write("0", "");
+    let (code, _, err) = s.run(&["--repeat", "5"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("got 0"), "{err}");
 }

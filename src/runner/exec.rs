@@ -731,10 +731,16 @@ pub(crate) async fn call_at(
             }
         }
     };
+    // With `--repeat`, each repeat is its own recording (repeat 0 keeps the
+    // plain key, so recordings made without --repeat still answer it).
+    let recording_key = || match site.repeat {
+        0 => request_key(provider_id, request),
+        n => format!("{}.r{n}", request_key(provider_id, request)),
+    };
     let record = |response: &ProviderResponse| {
         if matches!(ctx.recordings.mode(), Mode::Record(_)) {
             ctx.recordings.insert(Entry {
-                key: request_key(provider_id, request),
+                key: recording_key(),
                 provider: provider_id.to_string(),
                 request: request.clone(),
                 response: ProviderResponse {
@@ -746,7 +752,7 @@ pub(crate) async fn call_at(
     };
     match ctx.recordings.mode() {
         Mode::Replay(dir) => {
-            let key = request_key(provider_id, request);
+            let key = recording_key();
             match ctx.recordings.get(&key) {
                 Some(r) => Ok((priced(r), true)),
                 None => {
@@ -805,8 +811,15 @@ pub(crate) async fn call_at(
             if let (Some(budget), Some(estimate)) = (&ctx.budget, estimate) {
                 budget.settle(estimate, Some(&response));
             }
-            if let (Some(store), Some(key)) = (&ctx.store, &key) {
-                if let Err(e) = store.put(key, provider_id, &request.model, &response) {
+            // `--no-cache` / `[cache] enabled = false`: neither read nor write.
+            if let (Some(store), Some(key), true) = (&ctx.store, &key, ctx.use_cache) {
+                // Stored without its cost: a hit is priced with the prices of
+                // the run that reads it.
+                let stored = ProviderResponse {
+                    cost_usd: None,
+                    ..response.clone()
+                };
+                if let Err(e) = store.put(key, provider_id, &request.model, &stored) {
                     eprintln!("warning: {e}");
                 }
             }

@@ -102,12 +102,27 @@ impl Case {
 
     /// The case's identity for sharding: suite file, test, prompt name and
     /// provider — not its position, so a case keeps its shard when others
-    /// are added or removed.
+    /// are added or removed. A test without a description is named by its
+    /// position (`test_N`), so it is identified by its content instead (its
+    /// vars and assertions).
     pub fn identity(&self) -> String {
+        let test = if self.test.description.is_some() {
+            self.test.name.clone()
+        } else {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(serde_json::to_string(&*self.test.vars).unwrap_or_default());
+            for a in &self.test.assertions {
+                h.update(b"\0");
+                h.update(a.type_name());
+                h.update(a.value.as_ref().map(|v| v.to_string()).unwrap_or_default());
+            }
+            format!("content:{}", hex::encode(&h.finalize()[..12]))
+        };
         format!(
             "{}\u{0}{}\u{0}{}\u{0}{}",
             self.suite.file.display(),
-            self.test.name,
+            test,
             self.prompt.name,
             self.provider.spec.display()
         )

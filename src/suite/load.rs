@@ -398,10 +398,12 @@ fn load_one(
             continue;
         }
         let min_pass_rate = t.min_pass_rate.or(default_test.min_pass_rate);
-        if let Some(rate) = min_pass_rate.filter(|r| !(0.0..=1.0).contains(r)) {
+        if let Some(rate) = min_pass_rate.filter(|r| !(*r > 0.0 && *r <= 1.0)) {
             cx.diags.push(
                 Diagnostic::error(
-                    format!("test `{name}`: `min_pass_rate` must be a number from 0 to 1, got {rate}"),
+                    format!(
+                        "test `{name}`: `min_pass_rate` must be above 0 and at most 1 (0 could never fail), got {rate}"
+                    ),
                     Some(Location {
                         file: tfile.clone(),
                         line,

@@ -278,6 +278,21 @@ pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Opti
         }
         if let Some(n) = spec
             .config
+            .retries
+            .filter(|n| *n > crate::provider::resilience::MAX_RETRIES)
+        {
+            cx.error(
+                format!(
+                    "`retries` must be at most {}, got {n}",
+                    crate::provider::resilience::MAX_RETRIES
+                ),
+                &p.key("config").key("retries"),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(n) = spec
+            .config
             .max_concurrency
             .filter(|n| !(1..=crate::config::MAX_JOBS).contains(n))
         {
