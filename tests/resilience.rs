@@ -525,3 +525,21 @@ fn min_pass_rate_comes_from_the_test_else_default_test_and_is_validated() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("got 0"), "{err}");
 }
+
+#[test]
+fn each_repeat_is_recorded_and_replayed_on_its_own() {
+    let s = Setup::new(FakeConfig {
+        cycle: ["good", "good", "bad", "good", "bad"].map(String::from).to_vec(),
+        ..Default::default()
+    });
+    s.suite(1, "temperature: 0", "{type: contains, value: good}");
+    let (_, out, err) = s.run(&["--repeat", "5", "--no-cache", "--record", "rec", "-j", "1"]);
+    assert!(out.contains("(3/5 passed"), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 5);
+    let (_, out, err) = s.run(&["--repeat", "5", "--replay", "rec"]);
+    assert!(
+        out.contains("(3/5 passed"),
+        "replay gives the recorded runs back: {out}\n{err}"
+    );
+    assert_eq!(s.server.requests(), 5, "a replay makes no request");
+}
