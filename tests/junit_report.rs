@@ -378,6 +378,7 @@ fn run_info(total: usize) -> RunInfo {
         total_cases: total,
         suites: 1,
         started_at: started_at(),
+        shard: None,
     }
 }
 

@@ -490,7 +490,21 @@ fn shards_cover_every_case_exactly_once_and_merge_to_the_unsharded_verdicts() {
     // A shard given twice is refused.
     let twice = promptgate(p, &["report", "merge", "shard1.json", "shard1.json", "-o", "x"]);
     assert_eq!(twice.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&twice.stderr).contains("the reports overlap"));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("shard 1/3 appears twice"),
+        "{twice:?}"
+    );
+    // Part of a split is refused: it would gate on part of the cases.
+    let part = promptgate(p, &["report", "merge", "shard1.json", "shard2.json", "-o", "x"]);
+    assert_eq!(part.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&part.stderr).contains("shard 3/3 missing"),
+        "{part:?}"
+    );
+    assert!(!p.join("x").exists(), "nothing is written");
+    // So is a mix of split and whole runs.
+    let mixed = promptgate(p, &["report", "merge", "shard1.json", "whole.json", "-o", "x"]);
+    assert_eq!(mixed.status.code(), Some(2), "{mixed:?}");
 }
 
 #[test]

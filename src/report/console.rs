@@ -650,6 +650,7 @@ mod tests {
             total_cases: cases.len(),
             suites: 1,
             started_at: chrono::Local::now(),
+            shard: None,
         };
         reporter.on_event(&Event::RunStarted(info)).unwrap();
         let mut summary = RunSummary::default();

@@ -14,6 +14,7 @@
 //!
 //! - `version`: this format's version, `1`.
 //! - `started_at`: RFC 3339 local time the run started.
+//! - `shard` (only with `--shard I/N`): `{"index": I, "total": N}`.
 //! - `cases`: one object per case in **completion order** (sort by `index` for
 //!   plan order), with the fields of [`CaseResult`]: `index`, `name`, `suite`,
 //!   `suite_file`, `line`, `test_file`, `description`, `prompt`, `prompt_hash`,
@@ -90,16 +91,20 @@ impl JsonReporter {
     }
 
     /// Opens the temporary file and writes the document's head.
-    fn start(&mut self, started_at: DateTime<Local>) -> io::Result<()> {
+    fn start(&mut self, started_at: DateTime<Local>, shard: Option<crate::runner::Shard>) -> io::Result<()> {
         let parent = parent_dir(&self.path);
         std::fs::create_dir_all(&parent).map_err(|e| with_path(e, "cannot create", &parent))?;
         let tmp = NamedTempFile::new_in(&parent).map_err(|e| with_path(e, "cannot write in", &parent))?;
         super::readable_by_all(tmp.as_file())?;
         let mut out = BufWriter::new(tmp);
         let started_at = serde_json::to_string(&started_at.to_rfc3339()).map_err(io::Error::other)?;
+        let shard = match shard {
+            Some(s) => format!(",\"shard\":{{\"index\":{},\"total\":{}}}", s.index, s.total),
+            None => String::new(),
+        };
         write!(
             out,
-            "{{\"version\":{FORMAT_VERSION},\"started_at\":{started_at},\"cases\":["
+            "{{\"version\":{FORMAT_VERSION},\"started_at\":{started_at}{shard},\"cases\":["
         )
         .map_err(|e| self.write_error(e))?;
         self.out = Some(out);
@@ -110,7 +115,7 @@ impl JsonReporter {
     fn case(&mut self, case: &CaseResult) -> io::Result<()> {
         if self.out.is_none() {
             // No RunStarted (a caller feeding events by hand): start now.
-            self.start(Local::now())?;
+            self.start(Local::now(), None)?;
         }
         let line = serde_json::to_string(case).map_err(io::Error::other)?;
         let separator = if self.written == 0 { "\n" } else { ",\n" };
@@ -127,7 +132,7 @@ impl JsonReporter {
 
     fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
         if self.out.is_none() {
-            self.start(Local::now())?;
+            self.start(Local::now(), None)?;
         }
         let Some(mut out) = self.out.take() else {
             return Ok(());
@@ -153,7 +158,7 @@ impl Reporter for JsonReporter {
             return Ok(());
         }
         let result = match event {
-            Event::RunStarted(info) => self.start(info.started_at),
+            Event::RunStarted(info) => self.start(info.started_at, info.shard),
             Event::CaseFinished(case) => self.case(case),
             Event::ThresholdsChecked(t) => {
                 self.thresholds.push(t.clone());

@@ -45,6 +45,9 @@ pub struct JsonReport {
     /// When the run started (RFC 3339).
     #[serde(default)]
     pub started_at: Option<String>,
+    /// `--shard I/N` of the run that wrote it, when sharded.
+    #[serde(default)]
+    pub shard: Option<crate::runner::Shard>,
     /// Every case.
     pub cases: Vec<CaseResult>,
     /// The suite thresholds checked by that run (with their bounds).
@@ -91,11 +94,71 @@ pub struct Merged {
     pub started_at: chrono::DateTime<chrono::Local>,
 }
 
+/// Checks that sharded reports are a whole split: every part 1..N exactly
+/// once, all of the same N. A merge of some of the parts would gate on a
+/// subset of the cases.
+///
+/// # Errors
+/// What is missing, repeated or mixed, naming the files.
+pub fn check_complete(reports: &[(PathBuf, JsonReport)]) -> Result<(), String> {
+    let sharded: Vec<(&PathBuf, crate::runner::Shard)> =
+        reports.iter().filter_map(|(p, r)| r.shard.map(|s| (p, s))).collect();
+    if sharded.is_empty() {
+        return Ok(());
+    }
+    if sharded.len() != reports.len() {
+        let plain: Vec<String> = reports
+            .iter()
+            .filter(|(_, r)| r.shard.is_none())
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        return Err(format!(
+            "{} not from a --shard run, the others are: merge the reports of one split only",
+            plain.join(", ")
+        ));
+    }
+    let total = sharded[0].1.total;
+    if let Some((p, s)) = sharded.iter().find(|(_, s)| s.total != total) {
+        return Err(format!(
+            "{} is shard {}/{}, but {} is shard {}/{total}: the reports are from different splits",
+            p.display(),
+            s.index,
+            s.total,
+            sharded[0].0.display(),
+            sharded[0].1.index
+        ));
+    }
+    let mut seen: BTreeMap<u32, &PathBuf> = BTreeMap::new();
+    for (p, s) in &sharded {
+        if let Some(other) = seen.insert(s.index, p) {
+            return Err(format!(
+                "shard {}/{total} appears twice ({} and {})",
+                s.index,
+                other.display(),
+                p.display()
+            ));
+        }
+    }
+    let missing: Vec<String> = (1..=total)
+        .filter(|i| !seen.contains_key(i))
+        .map(|i| format!("{i}/{total}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "shard {} missing: a merge of part of a split would gate on part of the cases",
+            missing.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// Merges shard reports (`(path, report)` pairs).
 ///
 /// # Errors
-/// A case (same full name in the same suite file) found in two reports.
+/// Reports that are not one whole split ([`check_complete`]), or a case
+/// (same full name in the same suite file) found in two reports.
 pub fn merge(reports: Vec<(PathBuf, JsonReport)>) -> Result<Merged, String> {
+    check_complete(&reports)?;
     let mut seen: BTreeMap<(PathBuf, String), PathBuf> = BTreeMap::new();
     let mut cases = Vec::new();
     let mut duration_ms = 0;
@@ -219,6 +282,7 @@ pub fn replay(merged: Merged, reporters: &mut [Box<dyn Reporter>]) -> Vec<std::i
         total_cases: merged.cases.len(),
         suites,
         started_at: merged.started_at,
+        shard: None,
     }));
     for case in merged.cases {
         emit(&Event::CaseFinished(Arc::new(case)));

@@ -14,6 +14,9 @@ pub struct RunInfo {
     pub suites: usize,
     /// Local time the run started.
     pub started_at: chrono::DateTime<chrono::Local>,
+    /// `--shard I/N`, when the run is one part of a split (written into the
+    /// JSON report so that `report merge` can check every part is there).
+    pub shard: Option<super::plan::Shard>,
 }
 
 /// One step of a run, in the order reporters receive them: `RunStarted`,

@@ -101,6 +101,7 @@ pub async fn run(
             total_cases: total,
             suites: plan.suites,
             started_at: chrono::Local::now(),
+            shard: plan.shard,
         }),
         &mut report_errors,
     );

@@ -151,10 +151,12 @@ pub struct Plan {
     pub graders: Vec<Arc<ProviderSlot>>,
     /// Number of suites with at least one case.
     pub suites: usize,
+    /// `--shard I/N`, when the plan is one part of a split.
+    pub shard: Option<Shard>,
 }
 
 /// `--shard I/N`: run the I-th of N parts (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
     /// This part, 1 to `total`.
     pub index: u32,
@@ -316,6 +318,7 @@ pub fn plan_with(
         providers,
         graders,
         suites: suite_count,
+        shard: opts.shard,
     })
 }
 
