@@ -535,7 +535,7 @@ fn ratio_outcome(what: &str, claims: Vec<ClaimVerdict>, threshold: f64, raw: Opt
         supported as f64 / total as f64
     };
     let pass = score >= threshold;
-    let cmp = if pass { "≥" } else { "<" };
+    let cmp = relation(pass);
     let mut reason = if total == 0 {
         format!("no {what} to check: score 1 (threshold {threshold})")
     } else {
@@ -641,7 +641,7 @@ async fn context_relevance(
     .await?;
     let score = relevant.len() as f64 / n as f64;
     let pass = score >= threshold;
-    let cmp = if pass { "≥" } else { "<" };
+    let cmp = relation(pass);
     Ok(Graded {
         score,
         pass,
@@ -763,7 +763,7 @@ async fn answer_relevance(
     }
     let score = sims.iter().sum::<f64>() / sims.len() as f64;
     let pass = score >= threshold;
-    let cmp = if pass { "≥" } else { "<" };
+    let cmp = relation(pass);
     Ok(Graded {
         score,
         pass,
@@ -797,7 +797,7 @@ async fn similar(input: GradeInput<'_>, threshold: f64, backend: &dyn GraderBack
     }
     let score = best.clamp(0.0, 1.0);
     let pass = score >= threshold;
-    let cmp = if pass { "≥" } else { "<" };
+    let cmp = relation(pass);
     Ok(Graded {
         score,
         pass,
@@ -821,7 +821,7 @@ async fn g_eval(
     .await?;
     let score = (raw_score - 1.0) / 9.0;
     let pass = score >= threshold;
-    let cmp = if pass { "≥" } else { "<" };
+    let cmp = relation(pass);
     Ok(Graded {
         score,
         pass,
@@ -833,6 +833,15 @@ async fn g_eval(
 
 // ---------------------------------------------------------------------------
 // Helpers
+
+/// `≥` when the score reached the threshold, else `<`, for reasons.
+fn relation(pass: bool) -> &'static str {
+    if pass {
+        "≥"
+    } else {
+        "<"
+    }
+}
 
 fn missing_context(a: &Assertion) -> GradeError {
     let name = a.context_var.as_deref().unwrap_or("context");
