@@ -379,6 +379,7 @@ fn run_info(total: usize) -> RunInfo {
         suites: 1,
         started_at: started_at(),
         shard: None,
+        plan_digest: None,
     }
 }
 

@@ -557,3 +557,71 @@ fn each_repeat_is_recorded_and_replayed_on_its_own() {
     );
     assert_eq!(s.server.requests(), 5, "a replay makes no request");
 }
+
+#[test]
+fn shards_of_different_plans_are_refused_and_one_plan_has_one_digest() {
+    let dir = echo_project(40);
+    let p = dir.path();
+    let json =
+        |name: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p.join(name)).unwrap()).unwrap() };
+    let shard = |i: u32, name: &str| {
+        let out = promptgate(
+            p,
+            &[
+                "test",
+                "s.yaml",
+                "--shard",
+                &format!("{i}/2"),
+                "--json",
+                name,
+                "--junit",
+                "j.xml",
+            ],
+        );
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    };
+    shard(1, "a1.json");
+    shard(2, "a2.json");
+    let whole = promptgate(p, &["test", "s.yaml", "--json", "whole.json", "--junit", "j.xml"]);
+    assert_eq!(whole.status.code(), Some(1), "{whole:?}");
+    // Every shard of one plan, and the unsharded run, carry the same digest.
+    let digest = json("a1.json")["plan_digest"]
+        .as_str()
+        .expect("a plan digest")
+        .to_string();
+    assert_eq!(digest.len(), 64, "{digest}");
+    assert_eq!(json("a2.json")["plan_digest"], digest.as_str());
+    assert_eq!(json("whole.json")["plan_digest"], digest.as_str());
+
+    // The suite changes between the shards (one more test case): the second
+    // shard is of another plan, with the same split 2 of 2.
+    let mut suite = std::fs::read_to_string(p.join("s.yaml")).unwrap();
+    suite.push_str("  - description: added later\n    vars: {n: 99}\n    assert: [{type: contains, value: Say}]\n");
+    std::fs::write(p.join("s.yaml"), suite).unwrap();
+    shard(2, "b2.json");
+    assert_ne!(json("b2.json")["plan_digest"], digest.as_str());
+    let mixed = promptgate(p, &["report", "merge", "a1.json", "b2.json", "-o", "out"]);
+    assert_eq!(mixed.status.code(), Some(2), "{mixed:?}");
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(
+        err.contains("a1.json") && err.contains("b2.json") && err.contains("different suites or prompts"),
+        "{err}"
+    );
+    assert!(!p.join("out").exists(), "nothing is written");
+
+    // The reports of one plan merge, and the merged report is that plan's.
+    let merged = promptgate(p, &["report", "merge", "a1.json", "a2.json", "-o", "out"]);
+    assert_eq!(merged.status.code(), Some(1), "{merged:?}");
+    assert_eq!(json("out/report.json")["plan_digest"], digest.as_str());
+
+    // A shard report without a digest (an older promptgate) cannot be
+    // checked: refused, saying so, rather than merged on trust.
+    let mut old = json("a2.json");
+    old.as_object_mut().unwrap().remove("plan_digest");
+    std::fs::write(p.join("old2.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+    let refused = promptgate(p, &["report", "merge", "a1.json", "old2.json", "-o", "out2"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("old2.json") && err.contains("no plan digest"), "{err}");
+    assert!(!p.join("out2").exists());
+}

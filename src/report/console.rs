@@ -651,6 +651,7 @@ mod tests {
             suites: 1,
             started_at: chrono::Local::now(),
             shard: None,
+            plan_digest: None,
         };
         reporter.on_event(&Event::RunStarted(info)).unwrap();
         let mut summary = RunSummary::default();

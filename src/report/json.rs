@@ -15,6 +15,8 @@
 //! - `version`: this format's version, `1`.
 //! - `started_at`: RFC 3339 local time the run started.
 //! - `shard` (only with `--shard I/N`): `{"index": I, "total": N}`.
+//! - `plan_digest`: SHA-256 (hex) of the plan before sharding
+//!   ([`crate::runner::Plan::digest`]): every shard of one split has the same.
 //! - `cases`: one object per case in **completion order** (sort by `index` for
 //!   plan order), with the fields of [`CaseResult`]: `index`, `name`, `suite`,
 //!   `suite_file`, `line`, `test_file`, `description`, `prompt`, `prompt_hash`,
@@ -91,7 +93,12 @@ impl JsonReporter {
     }
 
     /// Opens the temporary file and writes the document's head.
-    fn start(&mut self, started_at: DateTime<Local>, shard: Option<crate::runner::Shard>) -> io::Result<()> {
+    fn start(
+        &mut self,
+        started_at: DateTime<Local>,
+        shard: Option<crate::runner::Shard>,
+        plan_digest: Option<&str>,
+    ) -> io::Result<()> {
         let parent = parent_dir(&self.path);
         std::fs::create_dir_all(&parent).map_err(|e| with_path(e, "cannot create", &parent))?;
         let tmp = NamedTempFile::new_in(&parent).map_err(|e| with_path(e, "cannot write in", &parent))?;
@@ -102,9 +109,16 @@ impl JsonReporter {
             Some(s) => format!(",\"shard\":{{\"index\":{},\"total\":{}}}", s.index, s.total),
             None => String::new(),
         };
+        let digest = match plan_digest {
+            Some(d) => format!(
+                ",\"plan_digest\":{}",
+                serde_json::to_string(d).map_err(io::Error::other)?
+            ),
+            None => String::new(),
+        };
         write!(
             out,
-            "{{\"version\":{FORMAT_VERSION},\"started_at\":{started_at}{shard},\"cases\":["
+            "{{\"version\":{FORMAT_VERSION},\"started_at\":{started_at}{shard}{digest},\"cases\":["
         )
         .map_err(|e| self.write_error(e))?;
         self.out = Some(out);
@@ -115,7 +129,7 @@ impl JsonReporter {
     fn case(&mut self, case: &CaseResult) -> io::Result<()> {
         if self.out.is_none() {
             // No RunStarted (a caller feeding events by hand): start now.
-            self.start(Local::now(), None)?;
+            self.start(Local::now(), None, None)?;
         }
         let line = serde_json::to_string(case).map_err(io::Error::other)?;
         let separator = if self.written == 0 { "\n" } else { ",\n" };
@@ -132,7 +146,7 @@ impl JsonReporter {
 
     fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
         if self.out.is_none() {
-            self.start(Local::now(), None)?;
+            self.start(Local::now(), None, None)?;
         }
         let Some(mut out) = self.out.take() else {
             return Ok(());
@@ -158,7 +172,7 @@ impl Reporter for JsonReporter {
             return Ok(());
         }
         let result = match event {
-            Event::RunStarted(info) => self.start(info.started_at, info.shard),
+            Event::RunStarted(info) => self.start(info.started_at, info.shard, info.plan_digest.as_deref()),
             Event::CaseFinished(case) => self.case(case),
             Event::ThresholdsChecked(t) => {
                 self.thresholds.push(t.clone());

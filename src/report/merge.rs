@@ -48,6 +48,11 @@ pub struct JsonReport {
     /// `--shard I/N` of the run that wrote it, when sharded.
     #[serde(default)]
     pub shard: Option<crate::runner::Shard>,
+    /// The digest of the run's plan before sharding
+    /// ([`crate::runner::Plan::digest`]); absent in reports written before
+    /// promptgate recorded it.
+    #[serde(default)]
+    pub plan_digest: Option<String>,
     /// Every case.
     pub cases: Vec<CaseResult>,
     /// The suite thresholds checked by that run (with their bounds).
@@ -92,11 +97,18 @@ pub struct Merged {
     pub thresholds: Vec<ThresholdOutcome>,
     /// The earliest start among the shards.
     pub started_at: chrono::DateTime<chrono::Local>,
+    /// The plan digest every report shares (none when they do not share one).
+    pub plan_digest: Option<String>,
 }
 
 /// Checks that sharded reports are a whole split: every part 1..N exactly
-/// once, all of the same N. A merge of some of the parts would gate on a
-/// subset of the cases.
+/// once, all of the same N, all of the same plan (the same `plan_digest`:
+/// the same suites, cases, prompts, providers, graders, filters and
+/// repeats). A merge of some of the parts would gate on a subset of the
+/// cases; a merge of parts of different plans (another commit's suites or
+/// prompts) on a mix that no run had. A shard report without a digest
+/// (written before promptgate recorded it) cannot be checked, so it is
+/// refused too: re-run that shard.
 ///
 /// # Errors
 /// What is missing, repeated or mixed, naming the files.
@@ -128,6 +140,7 @@ pub fn check_complete(reports: &[(PathBuf, JsonReport)]) -> Result<(), String> {
             sharded[0].1.index
         ));
     }
+    check_same_plan(reports)?;
     let mut seen: BTreeMap<u32, &PathBuf> = BTreeMap::new();
     for (p, s) in &sharded {
         if let Some(other) = seen.insert(s.index, p) {
@@ -152,6 +165,25 @@ pub fn check_complete(reports: &[(PathBuf, JsonReport)]) -> Result<(), String> {
     Ok(())
 }
 
+/// Every report has a plan digest, and all are the same.
+fn check_same_plan(reports: &[(PathBuf, JsonReport)]) -> Result<(), String> {
+    if let Some((p, _)) = reports.iter().find(|(_, r)| r.plan_digest.is_none()) {
+        return Err(format!(
+            "{} has no plan digest (it was written by an older promptgate), so it cannot be checked to be a shard of the same suites and prompts as the others: run that shard again with this promptgate",
+            p.display()
+        ));
+    }
+    let (first_path, first) = &reports[0];
+    if let Some((p, _)) = reports.iter().find(|(_, r)| r.plan_digest != first.plan_digest) {
+        return Err(format!(
+            "{} and {} were made from different suites or prompts (plan digests differ: the suite files, cases, prompts, providers, graders, --filter or --repeat changed between the shards): merge the shards of one run of one commit",
+            first_path.display(),
+            p.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Merges shard reports (`(path, report)` pairs).
 ///
 /// # Errors
@@ -163,6 +195,8 @@ pub fn merge(reports: Vec<(PathBuf, JsonReport)>) -> Result<Merged, String> {
     let mut cases = Vec::new();
     let mut duration_ms = 0;
     let mut started_at: Option<chrono::DateTime<chrono::Local>> = None;
+    let plan_digest = reports.first().and_then(|(_, r)| r.plan_digest.clone());
+    let plan_digest = plan_digest.filter(|d| reports.iter().all(|(_, r)| r.plan_digest.as_ref() == Some(d)));
     let mut bounds: BTreeMap<GroupKey, SuiteThresholds> = BTreeMap::new();
     for (path, report) in reports {
         for t in report.thresholds {
@@ -216,6 +250,7 @@ pub fn merge(reports: Vec<(PathBuf, JsonReport)>) -> Result<Merged, String> {
         summary,
         thresholds,
         started_at: started_at.unwrap_or_else(chrono::Local::now),
+        plan_digest,
     })
 }
 
@@ -283,6 +318,7 @@ pub fn replay(merged: Merged, reporters: &mut [Box<dyn Reporter>]) -> Vec<std::i
         suites,
         started_at: merged.started_at,
         shard: None,
+        plan_digest: merged.plan_digest.clone(),
     }));
     for case in merged.cases {
         emit(&Event::CaseFinished(Arc::new(case)));

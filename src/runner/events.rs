@@ -17,6 +17,9 @@ pub struct RunInfo {
     /// `--shard I/N`, when the run is one part of a split (written into the
     /// JSON report so that `report merge` can check every part is there).
     pub shard: Option<super::plan::Shard>,
+    /// The plan's digest ([`super::Plan::digest`]), written into the JSON
+    /// report so that `report merge` refuses shards of different plans.
+    pub plan_digest: Option<String>,
 }
 
 /// One step of a run, in the order reporters receive them: `RunStarted`,

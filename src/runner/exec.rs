@@ -102,6 +102,7 @@ pub async fn run(
             suites: plan.suites,
             started_at: chrono::Local::now(),
             shard: plan.shard,
+            plan_digest: Some(plan.digest.clone()),
         }),
         &mut report_errors,
     );

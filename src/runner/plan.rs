@@ -153,6 +153,10 @@ pub struct Plan {
     pub suites: usize,
     /// `--shard I/N`, when the plan is one part of a split.
     pub shard: Option<Shard>,
+    /// The plan's digest ([`plan_digest`]): the same for every shard of one
+    /// split and for the unsharded run, different when the suites, cases
+    /// files, prompts, providers, graders, filters or repeats differ.
+    pub digest: String,
 }
 
 /// `--shard I/N`: run the I-th of N parts (1-based).
@@ -225,8 +229,10 @@ pub fn plan_with(
     let mut diags = Diagnostics::default();
     let mut cases = Vec::new();
     let mut suite_count = 0;
+    let mut digest = PlanDigest::new(repeats);
     for suite in suites {
         let suite = Arc::new(suite);
+        let suite_hash = file_hash(&suite.file);
         let before = cases.len();
         let test_graders: Vec<Arc<[GraderSlots]>> = suite
             .tests
@@ -276,7 +282,12 @@ pub fn plan_with(
                         repeats,
                         graders: test_graders[t].clone(),
                     };
-                    if !case.matches(filters) || opts.shard.is_some_and(|s| !s.contains(&case.identity())) {
+                    if !case.matches(filters) {
+                        continue;
+                    }
+                    let identity = case.identity();
+                    digest.add(&suite_hash, &case, &identity);
+                    if opts.shard.is_some_and(|s| !s.contains(&identity)) {
                         continue;
                     }
                     for repeat in 0..repeats {
@@ -319,7 +330,82 @@ pub fn plan_with(
         graders,
         suites: suite_count,
         shard: opts.shard,
+        digest: digest.finish(),
     })
+}
+
+/// The SHA-256 of a file's content, hex; `unreadable` when it cannot be read.
+fn file_hash(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    match std::fs::read(path) {
+        Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
+        Err(_) => "unreadable".to_string(),
+    }
+}
+
+/// The digest of a plan: SHA-256 over the sorted per-case hashes of every
+/// case the filters select, *before* sharding, then the repeat count. A
+/// case's hash covers its suite file's content hash, its identity
+/// ([`Case::identity`]: suite file, test, prompt name, provider), its test's
+/// content (vars, assertions, threshold: cases files are not in the suite
+/// file), the prompt's full SHA-256, the provider's id and config, and its
+/// graders' ids and configs. Two runs with the same digest ran the same
+/// cases the same way, so their shards can be merged; the order of suites
+/// and cases does not matter. 32 bytes per case are kept until the end.
+struct PlanDigest {
+    cases: Vec<[u8; 32]>,
+    repeats: u32,
+}
+
+impl PlanDigest {
+    fn new(repeats: u32) -> Self {
+        PlanDigest {
+            cases: Vec::new(),
+            repeats,
+        }
+    }
+
+    fn add(&mut self, suite_hash: &str, case: &Case, identity: &str) {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        field(suite_hash.as_bytes());
+        field(identity.as_bytes());
+        let test = &case.test;
+        field(serde_json::to_string(&*test.vars).unwrap_or_default().as_bytes());
+        for a in &test.assertions {
+            field(a.type_name().as_bytes());
+            field(a.value.as_ref().map(|v| v.to_string()).unwrap_or_default().as_bytes());
+            field(format!("{:?} {} {:?}", a.threshold, a.weight, a.metric).as_bytes());
+        }
+        field(format!("{:?} {:?}", test.threshold, test.min_pass_rate).as_bytes());
+        field(case.prompt.sha256.as_bytes());
+        let spec = &case.provider.spec;
+        field(spec.id.as_bytes());
+        field(serde_json::to_string(&spec.config).unwrap_or_default().as_bytes());
+        for g in case.graders.iter() {
+            for slot in [&g.text, &g.embedding].into_iter().flatten() {
+                field(slot.spec.id.as_bytes());
+                field(serde_json::to_string(&slot.spec.config).unwrap_or_default().as_bytes());
+            }
+        }
+        self.cases.push(h.finalize().into());
+    }
+
+    fn finish(mut self) -> String {
+        use sha2::{Digest, Sha256};
+        self.cases.sort_unstable();
+        let mut h = Sha256::new();
+        for c in &self.cases {
+            h.update(c);
+        }
+        h.update(b"repeat");
+        h.update(self.repeats.to_be_bytes());
+        hex::encode(h.finalize())
+    }
 }
 
 /// The grader slots of every assertion of `test`; a model-graded assertion
