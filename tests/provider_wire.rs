@@ -414,6 +414,81 @@ async fn openai_error_body_is_an_http_error_with_the_message_and_code() {
     assert_no_key(&err);
 }
 
+/// An OpenAI provider at `server` behind the retry layer (fast backoff).
+fn resilient_openai(server: &MockServer) -> promptgate::provider::resilience::Resilient {
+    let cfg = ProviderConfig {
+        retry_delay_ms: Some(1),
+        retries: Some(2),
+        ..config(Some(format!("{}/v1", server.uri())))
+    };
+    let inner = OpenAiChat::new(
+        "openai:chat:gpt-4o",
+        "gpt-4o",
+        &cfg,
+        &env(&[("OPENAI_API_KEY", KEY)]),
+        reqwest::Client::new(),
+    );
+    promptgate::provider::resilience::Resilient::new(std::sync::Arc::new(inner), &cfg)
+}
+
+#[tokio::test]
+async fn openai_insufficient_quota_is_read_from_the_error_body_and_never_retried() {
+    // The documented body (https://platform.openai.com/docs/guides/error-codes).
+    let server = MockServer::start().await;
+    let error = json!({"error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": null,
+        "code": "insufficient_quota"
+    }});
+    mount(
+        &server,
+        "/v1/chat/completions",
+        ResponseTemplate::new(429).set_body_json(error),
+    )
+    .await;
+    let err = resilient_openai(&server)
+        .call(&request("gpt-4o", user("x"), ModelSettings::default()))
+        .await
+        .expect_err("429");
+    match &err {
+        ProviderError::Http {
+            status,
+            error_type,
+            code,
+            ..
+        } => {
+            assert_eq!(*status, 429);
+            assert_eq!(error_type.as_deref(), Some("insufficient_quota"));
+            assert_eq!(code.as_deref(), Some("insufficient_quota"));
+        }
+        other => panic!("expected Http, got {other:?}"),
+    }
+    assert!(!err.is_retryable());
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "never retried");
+
+    // A rate limit is decided by its code, not by words in its message.
+    let server = MockServer::start().await;
+    let error = json!({"error": {
+        "message": "Rate limit reached (this is not insufficient_quota: slow down)",
+        "type": "requests",
+        "param": null,
+        "code": "rate_limit_exceeded"
+    }});
+    mount(
+        &server,
+        "/v1/chat/completions",
+        ResponseTemplate::new(429).set_body_json(error),
+    )
+    .await;
+    let err = resilient_openai(&server)
+        .call(&request("gpt-4o", user("x"), ModelSettings::default()))
+        .await
+        .expect_err("429 every time");
+    assert!(err.to_string().contains("gave up after 3 attempts"), "{err}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 3, "retried");
+}
+
 #[tokio::test]
 async fn openai_non_json_error_body_is_truncated() {
     let server = MockServer::start().await;
@@ -743,6 +818,8 @@ async fn anthropic_overloaded_is_an_http_error_with_type_and_message() {
             status: 529,
             message: "overloaded_error: Overloaded".into(),
             retry_after_ms: None,
+            error_type: Some("overloaded_error".into()),
+            code: None,
         }
     );
     assert_no_key(&err);
@@ -1070,6 +1147,8 @@ async fn ollama_model_not_found_is_an_http_error() {
             status: 404,
             message: "model \"nope\" not found, try pulling it first".into(),
             retry_after_ms: None,
+            error_type: None,
+            code: None,
         }
     );
 }

@@ -186,7 +186,8 @@ impl Provider for AnthropicMessages {
                 // Name the variable (never the key) so the fix is obvious.
                 message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
             }
-            return Err(self.endpoint.http_error(&raw, &message));
+            let (error_type, code) = http::error_type_and_code(&raw.body);
+            return Err(self.endpoint.http_error_coded(&raw, &message, error_type, code));
         }
         let message: MessageResponse = self.endpoint.parse(&raw)?;
         let texts: Vec<&str> = message

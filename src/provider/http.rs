@@ -71,6 +71,24 @@ pub(crate) fn error_message(body: &str, extract: impl FnOnce(&Value) -> Option<S
     }
 }
 
+/// `error.type` and `error.code` of a JSON error body (OpenAI's and
+/// Anthropic's shape: `{"error": {"type": ..., "code": ...}}`; a numeric code
+/// as its digits); `(None, None)` when the body is not JSON or has neither.
+pub(crate) fn error_type_and_code(body: &str) -> (Option<String>, Option<String>) {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return (None, None);
+    };
+    let Some(error) = value.get("error") else {
+        return (None, None);
+    };
+    let code = match error.get("code") {
+        Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    (str_field(error, "type").map(str::to_string), code)
+}
+
 /// `value[key]` as a string, when it is a non-empty string.
 pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
@@ -177,13 +195,28 @@ impl Endpoint {
         }
     }
 
-    /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted).
+    /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted),
+    /// without an error type or code.
     pub(crate) fn http_error(&self, raw: &RawResponse, message: &str) -> ProviderError {
+        self.http_error_coded(raw, message, None, None)
+    }
+
+    /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted)
+    /// and the error body's `error.type` and `error.code`.
+    pub(crate) fn http_error_coded(
+        &self,
+        raw: &RawResponse,
+        message: &str,
+        error_type: Option<String>,
+        code: Option<String>,
+    ) -> ProviderError {
         ProviderError::Http {
             provider: self.provider.clone(),
             status: raw.status,
             message: self.redact(message),
             retry_after_ms: raw.retry_after_ms,
+            error_type: error_type.map(|t| self.redact(&t)),
+            code: code.map(|c| self.redact(&c)),
         }
     }
 
@@ -333,6 +366,21 @@ mod tests {
         assert_eq!(truncate("hi", 2), "hi");
         assert_eq!(tail("héllo", 3), "…llo");
         assert_eq!(tail("hé", 5), "hé");
+    }
+
+    #[test]
+    fn error_type_and_code_come_from_a_json_body_only() {
+        let quota = r#"{"error":{"message":"m","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        assert_eq!(
+            error_type_and_code(quota),
+            (Some("insufficient_quota".into()), Some("insufficient_quota".into()))
+        );
+        assert_eq!(
+            error_type_and_code(r#"{"error":{"type":"x","code":429}}"#),
+            (Some("x".into()), Some("429".into()))
+        );
+        assert_eq!(error_type_and_code("insufficient_quota"), (None, None));
+        assert_eq!(error_type_and_code(r#"{"error":"boom"}"#), (None, None));
     }
 
     #[test]

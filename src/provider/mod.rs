@@ -198,6 +198,14 @@ pub enum ProviderError {
         /// The wait the server asked for (`retry-after-ms`, else `retry-after`
         /// in seconds or as an HTTP date), in milliseconds, capped at 60 000.
         retry_after_ms: Option<u64>,
+        /// The error body's `error.type` (OpenAI: `insufficient_quota`,
+        /// `invalid_request_error`, ...; Anthropic: `overloaded_error`, ...),
+        /// when the body is JSON and has one.
+        error_type: Option<String>,
+        /// The error body's `error.code` (OpenAI: `insufficient_quota`,
+        /// `rate_limit_exceeded`, `invalid_api_key`, ...), when the body is
+        /// JSON and has one.
+        code: Option<String>,
     },
     /// The request could not be sent or the answer not received.
     #[error("{provider}: request failed: {message}")]
@@ -275,16 +283,34 @@ pub enum ProviderError {
     },
 }
 
+/// OpenAI's error code (and type) for an account out of credit.
+pub const INSUFFICIENT_QUOTA: &str = "insufficient_quota";
+
 impl ProviderError {
     /// True when trying again may succeed: HTTP 408, 409, 429 (except
     /// OpenAI's `insufficient_quota`) and 5xx, transport errors (connection
     /// reset, timeout) and 2xx bodies that do not parse. Never 400, 401, 403,
     /// 404, a missing key or a replay miss. The rule of OpenAI's and
     /// Anthropic's official SDKs.
+    ///
+    /// `insufficient_quota` (out of credit: waiting does not help) is read
+    /// from the error body's `error.code` or `error.type`
+    /// (<https://platform.openai.com/docs/guides/error-codes>); only when the
+    /// body gave neither (not JSON, e.g. from a proxy) is the message searched
+    /// for the word.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ProviderError::Http { status, message, .. } => match status {
-                429 => !message.contains("insufficient_quota"),
+            ProviderError::Http {
+                status,
+                message,
+                error_type,
+                code,
+                ..
+            } => match status {
+                429 => match (error_type.as_deref(), code.as_deref()) {
+                    (None, None) => !message.contains(INSUFFICIENT_QUOTA),
+                    (kind, code) => kind != Some(INSUFFICIENT_QUOTA) && code != Some(INSUFFICIENT_QUOTA),
+                },
                 408 | 409 => true,
                 s => *s >= 500,
             },

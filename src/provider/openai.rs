@@ -192,7 +192,8 @@ impl Provider for OpenAiChat {
                 // Name the variable (never the key) so the fix is obvious.
                 message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
             }
-            return Err(self.endpoint.http_error(&raw, &message));
+            let (error_type, code) = http::error_type_and_code(&raw.body);
+            return Err(self.endpoint.http_error_coded(&raw, &message, error_type, code));
         }
         let completion: ChatCompletion = self.endpoint.parse(&raw)?;
         let Some(choice) = completion.choices.into_iter().next() else {

@@ -89,9 +89,9 @@ impl Provider for OpenAiEmbedding {
         let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
         let raw = self.endpoint.post_json(&headers, &body).await?;
         if !raw.is_success() {
-            return Err(self
-                .endpoint
-                .http_error(&raw, &http::error_message(&raw.body, super::openai::error_text)));
+            let (error_type, code) = http::error_type_and_code(&raw.body);
+            let message = http::error_message(&raw.body, super::openai::error_text);
+            return Err(self.endpoint.http_error_coded(&raw, &message, error_type, code));
         }
         let list: EmbeddingList = self.endpoint.parse(&raw)?;
         let Some(first) = list.data.into_iter().next() else {

@@ -283,6 +283,8 @@ mod tests {
             status,
             message: message.into(),
             retry_after_ms,
+            error_type: None,
+            code: None,
         }
     }
 
