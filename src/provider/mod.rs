@@ -241,11 +241,16 @@ pub enum ProviderError {
         last: Box<ProviderError>,
     },
     /// The circuit breaker is open: the provider failed too many calls in a
-    /// row, so this run sends it nothing more.
-    #[error("{provider}: not called: the circuit breaker opened after {failures} consecutive failed requests (last: {last}); set `config.circuit_breaker` to change the limit (0 disables it)")]
+    /// row, so this run sends it nothing more. Shown as `not called: ...`
+    /// when this call sent nothing, and as `stopped after N attempts: ...`
+    /// when it opened while this call was being retried.
+    #[error("{provider}: {}: the circuit breaker opened after {failures} consecutive failed requests (last: {last}); set `config.circuit_breaker` to change the limit (0 disables it)", breaker_outcome(*.attempts))]
     BreakerOpen {
         /// Provider id.
         provider: String,
+        /// Requests this call had sent before the breaker stopped it (0:
+        /// none, the breaker was already open).
+        attempts: u32,
         /// The consecutive failures that opened it.
         failures: u32,
         /// The error that opened it.
@@ -281,6 +286,15 @@ pub enum ProviderError {
         /// The recordings folder.
         dir: String,
     },
+}
+
+/// What the circuit breaker did to a call that had sent `attempts` requests.
+fn breaker_outcome(attempts: u32) -> String {
+    match attempts {
+        0 => "not called".to_string(),
+        1 => "stopped after 1 attempt".to_string(),
+        n => format!("stopped after {n} attempts"),
+    }
 }
 
 /// OpenAI's error code (and type) for an account out of credit.

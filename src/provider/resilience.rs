@@ -157,11 +157,13 @@ impl Resilient {
         }
     }
 
-    /// [`ProviderError::BreakerOpen`] when the breaker has opened.
-    fn check_breaker(&self) -> Result<(), ProviderError> {
+    /// [`ProviderError::BreakerOpen`] when the breaker has opened, for a call
+    /// that has sent `attempts` requests so far.
+    fn check_breaker(&self, attempts: u32) -> Result<(), ProviderError> {
         match self.breaker.get() {
             Some((failures, last)) => Err(ProviderError::BreakerOpen {
                 provider: self.inner.id().to_string(),
+                attempts,
                 failures: *failures,
                 last: last.clone(),
             }),
@@ -201,9 +203,9 @@ impl Provider for Resilient {
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         let attempts = AtomicU32::new(0);
         let attempt = || async {
-            self.check_breaker()?;
+            self.check_breaker(attempts.load(Ordering::SeqCst))?;
             self.wait_turn(request).await;
-            self.check_breaker()?;
+            self.check_breaker(attempts.load(Ordering::SeqCst))?;
             attempts.fetch_add(1, Ordering::SeqCst);
             let result = self.inner.call(request).await;
             self.record(&result);
@@ -396,6 +398,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_breaker_message_is_true_for_a_call_it_stopped_mid_retry_and_for_one_never_sent() {
+        let config = ProviderConfig {
+            retries: Some(3),
+            circuit_breaker: Some(2),
+            ..fast()
+        };
+        let (inner, r) = setup(vec![Err(http(502, "bad gateway", None)); 10], config);
+        // The call's own two failures open the breaker: its third attempt is not sent.
+        let err = r.call(&request()).await.unwrap_err();
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 2);
+        assert!(matches!(err, ProviderError::BreakerOpen { attempts: 2, .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(!text.contains("not called"), "{text}");
+        assert!(
+            text.contains("stopped after 2 attempts: the circuit breaker opened after 2 consecutive failed requests"),
+            "{text}"
+        );
+        // A later call is never sent.
+        let err = r.call(&request()).await.unwrap_err();
+        assert!(matches!(err, ProviderError::BreakerOpen { attempts: 0, .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("not called: the circuit breaker opened after 2 consecutive failed requests"),
+            "{err}"
+        );
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn a_success_resets_the_breaker_and_429s_do_not_count() {
         let config = ProviderConfig {
             retries: Some(0),
@@ -413,7 +444,7 @@ mod tests {
         for _ in 0..5 {
             let _ = r.call(&request()).await;
         }
-        assert!(r.check_breaker().is_ok());
+        assert!(r.check_breaker(0).is_ok());
     }
 
     #[tokio::test]

@@ -399,7 +399,7 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
     {
         Ok(x) => x,
         Err(e) => {
-            if let ProviderError::Exhausted { attempts, .. } = &e {
+            if let ProviderError::Exhausted { attempts, .. } | ProviderError::BreakerOpen { attempts, .. } = &e {
                 r.attempts = *attempts;
             }
             if matches!(e, ProviderError::OverBudget { .. }) {
