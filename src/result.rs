@@ -81,6 +81,11 @@ pub struct GraderDetails {
     /// surprising score can be checked by a human).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_reply: Option<String>,
+    /// True when `--max-cost` refused a grader call: the assertion was not
+    /// evaluated (its `error` says why), and it makes the case skipped
+    /// rather than an ERROR.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_budget: bool,
 }
 
 /// One call to a grader.
@@ -475,7 +480,7 @@ impl RunSummary {
     /// Adds one finished case: its verdict, metrics, retries, cache use and cost.
     pub fn add(&mut self, case: &CaseResult) {
         self.count(case.verdict);
-        if case.verdict != Verdict::Error {
+        if !matches!(case.verdict, Verdict::Error | Verdict::Skipped) {
             self.assertions_errored += case.assertions.iter().filter(|a| a.error.is_some()).count();
             self.add_metrics(&case.metrics);
         }

@@ -105,12 +105,18 @@ impl Run {
 
 /// A project whose prompt is `{{ answer }}`, answered by `echo`, graded by `grader_url`.
 fn project(dir: &Path, grader_url: &str, tests: &str, extra: &str) {
+    project_with(dir, grader_url, tests, extra, "");
+}
+
+/// [`project`], with more keys in the grader's `config` (flow mapping
+/// entries after `apiBaseUrl`, e.g. `, cost: {input: 1, output: 1}`).
+fn project_with(dir: &Path, grader_url: &str, tests: &str, extra: &str, grader_config: &str) {
     std::fs::create_dir_all(dir.join("prompts")).unwrap();
     std::fs::write(dir.join("prompts/answer.txt"), "{{ answer }}").unwrap();
     std::fs::write(
         dir.join("suite.yaml"),
         format!(
-            "description: graders\nprompts: [answer]\nproviders: [echo]\n{extra}defaultTest:\n  vars:\n    context: The mempool is created with rte_mempool_create() and has a per-core cache.\n    query: How is the mempool created?\n  options:\n    provider:\n      id: openai:chat:grader-model\n      config: {{apiBaseUrl: \"{grader_url}\"}}\ntests:\n{tests}"
+            "description: graders\nprompts: [answer]\nproviders: [echo]\n{extra}defaultTest:\n  vars:\n    context: The mempool is created with rte_mempool_create() and has a per-core cache.\n    query: How is the mempool created?\n  options:\n    provider:\n      id: openai:chat:grader-model\n      config: {{apiBaseUrl: \"{grader_url}\"{grader_config}}}\ntests:\n{tests}"
         ),
     )
     .unwrap();
@@ -624,4 +630,72 @@ fn grader_flag_is_the_last_fallback_and_a_missing_var_is_exit_2() {
     assert!(stderr.contains("suite.yaml:7"), "{stderr}");
     assert!(stderr.contains("the test has no var `context`"), "{stderr}");
     assert_eq!(server.requests(), 1, "nothing was called");
+}
+
+/// USD per million tokens that make every grader call cost dollars.
+const PRICED: &str = ", cost: {input: 1000000, output: 1000000}, max_tokens: 20";
+
+#[test]
+fn a_grader_call_refused_by_max_cost_skips_the_case_like_its_own_call() {
+    let rt = runtime();
+    let server = grader(&rt, &["0.9"]);
+    let dir = tempfile::tempdir().unwrap();
+    let tests = [
+        case(
+            "graded",
+            "ANSWER-SCORE-0.9",
+            "      - type: llm-rubric\n        value: is polite\n",
+        ),
+        case(
+            "fails anyway",
+            "ANSWER-SCORE-0.9",
+            "      - type: contains\n        value: nope\n      - type: llm-rubric\n        value: is polite\n",
+        ),
+    ]
+    .concat();
+    project_with(dir.path(), &server.base_url(), &tests, "", PRICED);
+    // Every grader call is estimated at dollars: a cent's budget refuses them all.
+    let r = run(dir.path(), &["--max-cost", "0.01"]);
+    assert_eq!(server.requests(), 0, "no grader call is made");
+    assert_eq!(
+        r.code,
+        Some(1),
+        "a failed assertion still fails: {}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(r.verdict("graded"), "skipped", "{}", r.stdout);
+    assert_eq!(r.verdict("fails anyway"), "fail");
+    let error = r.case("graded")["error"].as_str().unwrap();
+    assert!(
+        error.contains("budget reached") && error.contains("--max-cost 0.01"),
+        "{error}"
+    );
+    assert!(r.assertion("graded")["grader"]["over_budget"] == true, "{}", r.report);
+    assert!(
+        r.stdout
+            .contains("0 passed; 1 failed (1 assertion in them could not be evaluated); 0 errored; 1 skipped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("not evaluated: budget reached: grader openai:chat:grader-model (grade) was not called"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.report["summary"]["assertions_errored"], 1,
+        "only the failing case's unevaluated grader"
+    );
+
+    // Without the deterministic failure: skipped, exit 3 (no verdict), never an error.
+    let r = run(dir.path(), &["--max-cost", "0.01", "--filter", "::graded "]);
+    assert_eq!(r.code, Some(3), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("0 passed; 0 failed; 0 errored; 1 skipped"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.junit.contains("<skipped"), "{}", r.junit);
 }

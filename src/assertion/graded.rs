@@ -73,22 +73,51 @@ pub enum RubricPrompt {
     Messages(Vec<Message>),
 }
 
+/// Why a grader call gave no reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GraderError {
+    /// The call failed (a provider error, or an embedding reply that is not
+    /// a vector): the assertion is a grader ERROR.
+    #[error("{0}")]
+    Failed(String),
+    /// `--max-cost` refused the call before it was made (the message says
+    /// so): the assertion is not evaluated and, unless another assertion
+    /// already failed the case, the case is **skipped**, like a case whose
+    /// own call the budget refused.
+    #[error("{0}")]
+    OverBudget(String),
+}
+
+impl From<String> for GraderError {
+    fn from(message: String) -> Self {
+        GraderError::Failed(message)
+    }
+}
+
+impl From<&str> for GraderError {
+    fn from(message: &str) -> Self {
+        GraderError::Failed(message.to_string())
+    }
+}
+
 /// Calls to the grader providers, made by the runner (through recordings,
-/// concurrency limits and, later, retries and the cache).
+/// the response cache, retries, concurrency limits and the `--max-cost`
+/// budget).
 #[async_trait::async_trait]
 pub trait GraderBackend: Send + Sync {
     /// Sends `messages` to the text grader with temperature 0 and JSON output
     /// requested; returns the reply text. `step` names the call in reports.
     ///
     /// # Errors
-    /// The provider's error, as a message (an ERROR for the assertion).
-    async fn complete(&self, step: &str, messages: Vec<Message>) -> Result<String, String>;
+    /// [`GraderError::Failed`] with the provider's error (an ERROR for the
+    /// assertion); [`GraderError::OverBudget`] when `--max-cost` refused it.
+    async fn complete(&self, step: &str, messages: Vec<Message>) -> Result<String, GraderError>;
 
     /// Embeds `text` with the embedding grader; returns the vector.
     ///
     /// # Errors
-    /// The provider's error, or a reply that is not a vector.
-    async fn embed(&self, step: &str, text: &str) -> Result<Vec<f64>, String>;
+    /// As [`GraderBackend::complete`]; also a reply that is not a vector.
+    async fn embed(&self, step: &str, text: &str) -> Result<Vec<f64>, GraderError>;
 }
 
 /// The inputs of one model-graded evaluation.
@@ -102,11 +131,14 @@ pub struct GradeInput<'a> {
     pub vars: &'a Map<String, Value>,
 }
 
-/// Why a grading produced no score: the message and the grader's raw reply.
+/// Why a grading produced no score: the message and the grader's raw reply;
+/// `over_budget` when `--max-cost` refused a grader call (not an error of
+/// the grader).
 #[derive(Debug, Clone)]
 struct GradeError {
     message: String,
     raw: Option<String>,
+    over_budget: bool,
 }
 
 impl GradeError {
@@ -114,6 +146,19 @@ impl GradeError {
         GradeError {
             message: message.into(),
             raw: None,
+            over_budget: false,
+        }
+    }
+}
+
+impl From<GraderError> for GradeError {
+    fn from(e: GraderError) -> Self {
+        match e {
+            GraderError::Failed(message) => GradeError::new(message),
+            GraderError::OverBudget(message) => GradeError {
+                over_budget: true,
+                ..GradeError::new(message)
+            },
         }
     }
 }
@@ -181,11 +226,16 @@ pub async fn evaluate(a: &Assertion, input: GradeInput<'_>, backend: &dyn Grader
                     calls: Vec::new(),
                     claims: g.claims,
                     raw_reply: g.raw,
+                    over_budget: false,
                 })),
             }
         }
         Err(e) => {
-            let message = format!("grader error: {}", e.message);
+            let message = if e.over_budget {
+                format!("not evaluated: {}", e.message)
+            } else {
+                format!("grader error: {}", e.message)
+            };
             AssertionResult {
                 kind: a.type_name(),
                 expected,
@@ -201,6 +251,7 @@ pub async fn evaluate(a: &Assertion, input: GradeInput<'_>, backend: &dyn Grader
                     calls: Vec::new(),
                     claims: Vec::new(),
                     raw_reply: e.raw,
+                    over_budget: e.over_budget,
                 })),
             }
         }
@@ -419,7 +470,7 @@ async fn ask<T>(
         let reply = backend
             .complete(step, conversation.clone())
             .await
-            .map_err(GradeError::new)?;
+            .map_err(GradeError::from)?;
         let problem = match first_json_object(&reply) {
             Some(obj) => match parse(&obj) {
                 Ok(v) => return Ok((v, reply)),
@@ -431,6 +482,7 @@ async fn ask<T>(
             return Err(GradeError {
                 message: format!("{step}: unusable reply after a retry: {problem} (first reply: {last_problem})"),
                 raw: Some(format!("{first_reply}\n--- reply to the retry ---\n{reply}")),
+                over_budget: false,
             });
         }
         last_problem = problem.clone();
@@ -752,13 +804,13 @@ async fn answer_relevance(
             raw: Some(raw),
         });
     }
-    let original = backend.embed("embed-question", &q).await.map_err(GradeError::new)?;
+    let original = backend.embed("embed-question", &q).await.map_err(GradeError::from)?;
     let mut sims = Vec::with_capacity(questions.len());
     for g in &questions {
         let e = backend
             .embed("embed-generated-question", g)
             .await
-            .map_err(GradeError::new)?;
+            .map_err(GradeError::from)?;
         sims.push(cosine(&original, &e).map_err(GradeError::new)?.max(0.0));
     }
     let score = sims.iter().sum::<f64>() / sims.len() as f64;
@@ -789,10 +841,10 @@ async fn similar(input: GradeInput<'_>, threshold: f64, backend: &dyn GraderBack
     let out = backend
         .embed("embed-output", input.output)
         .await
-        .map_err(GradeError::new)?;
+        .map_err(GradeError::from)?;
     let mut best = f64::NEG_INFINITY;
     for r in &refs {
-        let e = backend.embed("embed-reference", r).await.map_err(GradeError::new)?;
+        let e = backend.embed("embed-reference", r).await.map_err(GradeError::from)?;
         best = best.max(cosine(&out, &e).map_err(GradeError::new)?);
     }
     let score = best.clamp(0.0, 1.0);
@@ -933,7 +985,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl GraderBackend for Scripted {
-        async fn complete(&self, _step: &str, messages: Vec<Message>) -> Result<String, String> {
+        async fn complete(&self, _step: &str, messages: Vec<Message>) -> Result<String, GraderError> {
             self.prompts.lock().unwrap().push(messages);
             self.replies
                 .lock()
@@ -942,12 +994,12 @@ mod tests {
                 .map(str::to_string)
                 .ok_or("no more replies".into())
         }
-        async fn embed(&self, _step: &str, text: &str) -> Result<Vec<f64>, String> {
+        async fn embed(&self, _step: &str, text: &str) -> Result<Vec<f64>, GraderError> {
             self.embeddings
                 .iter()
                 .find(|(t, _)| *t == text)
                 .map(|(_, v)| v.clone())
-                .ok_or(format!("no embedding for {text:?}"))
+                .ok_or(format!("no embedding for {text:?}").into())
         }
     }
 

@@ -27,7 +27,7 @@ pub mod graded;
 mod json;
 mod text;
 
-pub use graded::{GraderBackend, GraderProviders, RubricPrompt};
+pub use graded::{GraderBackend, GraderError, GraderProviders, RubricPrompt};
 
 use std::sync::Arc;
 

@@ -257,7 +257,7 @@ pub enum ProviderError {
         last: String,
     },
     /// `--max-cost` would be exceeded by this call.
-    #[error("not run: the estimated cost would pass --max-cost {budget_usd} USD (spent so far: {spent_usd:.6} USD)")]
+    #[error("not run: budget reached: the estimated cost would pass --max-cost {budget_usd} USD (spent so far: {spent_usd:.6} USD)")]
     OverBudget {
         /// The budget, USD.
         budget_usd: f64,

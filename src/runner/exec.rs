@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, Semaphore};
 use super::events::{Event, RunInfo};
 use super::plan::{Case, Plan};
 use crate::assertion::graded::GradeInput;
-use crate::assertion::{aggregate, EvalContext, GraderBackend};
+use crate::assertion::{aggregate, EvalContext, GraderBackend, GraderError};
 use crate::cache::{cache_key, is_deterministic, CallRecord, Store};
 use crate::cost::{Budget, PriceTable};
 use crate::provider::{CachePolicy, Provider, ProviderError, ProviderRequest, ProviderResponse};
@@ -482,13 +482,22 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
     // verdict, unless the verdict does not depend on it: without a threshold
     // every assertion must pass, so one that was evaluated and failed is a
     // definite failure (the error is still reported with its assertion).
+    // An assertion whose grader call `--max-cost` refused was not evaluated
+    // either; unless the case is decided without it, or another assertion
+    // has a real error, the case is skipped (as when its own call is refused).
     let evaluated_failure = results.iter().any(|a| a.error.is_none() && !a.pass);
-    r.verdict = if let Some(err) = results.iter().find_map(|a| a.error.clone()) {
+    let over_budget = |a: &AssertionResult| a.grader.as_ref().is_some_and(|g| g.over_budget);
+    let error = results.iter().filter(|a| !over_budget(a)).find_map(|a| a.error.clone());
+    let refused = results.iter().filter(|a| over_budget(a)).find_map(|a| a.error.clone());
+    r.verdict = if error.is_some() || refused.is_some() {
         if case.test.threshold.is_none() && evaluated_failure {
             Verdict::Fail
-        } else {
+        } else if let Some(err) = error {
             r.error = Some(err);
             Verdict::Error
+        } else {
+            r.error = refused;
+            Verdict::Skipped
         }
     } else if pass {
         Verdict::Pass
@@ -581,7 +590,7 @@ impl RunGrader<'_> {
         step: &str,
         messages: Vec<Message>,
         defaults: ModelSettings,
-    ) -> Result<String, String> {
+    ) -> Result<String, GraderError> {
         let request = ProviderRequest {
             model: slot.model.clone().unwrap_or_default(),
             messages,
@@ -608,9 +617,17 @@ impl RunGrader<'_> {
                 record.replayed = replayed;
                 Ok(r.output)
             }
+            Err(ProviderError::OverBudget { budget_usd, spent_usd }) => {
+                let message = format!(
+                    "budget reached: grader {} ({step}) was not called: its estimated cost would pass --max-cost {budget_usd} USD (spent so far: {spent_usd:.6} USD)",
+                    slot.spec.id
+                );
+                record.error = Some(message.clone());
+                Err(GraderError::OverBudget(message))
+            }
             Err(e) => {
                 record.error = Some(e.to_string());
-                Err(format!("grader {} ({step}): {e}", slot.spec.id))
+                Err(GraderError::Failed(format!("grader {} ({step}): {e}", slot.spec.id)))
             }
         };
         if let Ok(mut calls) = self.calls.lock() {
@@ -622,7 +639,7 @@ impl RunGrader<'_> {
 
 #[async_trait::async_trait]
 impl GraderBackend for RunGrader<'_> {
-    async fn complete(&self, step: &str, messages: Vec<Message>) -> Result<String, String> {
+    async fn complete(&self, step: &str, messages: Vec<Message>) -> Result<String, GraderError> {
         let slot = self.slots.text.as_ref().ok_or("no grader is configured")?;
         // JSON mode where the provider supports it (OpenAI-compatible; Ollama
         // maps it to `format`; Anthropic ignores it). OpenAI rejects JSON mode
@@ -637,7 +654,7 @@ impl GraderBackend for RunGrader<'_> {
         self.send(slot, step, messages, defaults).await
     }
 
-    async fn embed(&self, step: &str, text: &str) -> Result<Vec<f64>, String> {
+    async fn embed(&self, step: &str, text: &str) -> Result<Vec<f64>, GraderError> {
         let slot = self
             .slots
             .embedding
@@ -647,7 +664,7 @@ impl GraderBackend for RunGrader<'_> {
             .send(slot, step, vec![Message::new("user", text)], ModelSettings::default())
             .await?;
         serde_json::from_str::<Vec<f64>>(&out)
-            .map_err(|e| format!("embedding grader {} returned no vector ({e})", slot.spec.id))
+            .map_err(|e| GraderError::Failed(format!("embedding grader {} returned no vector ({e})", slot.spec.id)))
     }
 }
 
