@@ -102,6 +102,18 @@ pub struct GraderCall {
     pub tokens: TokenUsage,
     /// True when answered from the recordings.
     pub replayed: bool,
+    /// True when promptgate's response cache answered (no request sent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    /// HTTP requests the call took (1 = first try; 0 = none sent: replayed,
+    /// cached, or a local provider).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Cost of the call in USD, when the grader's model has a price (also
+    /// when replayed or cached: what the call costs; the run's summary
+    /// counts only the calls sent as spent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     /// Set when the call failed (the assertion is then an ERROR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -243,6 +255,41 @@ pub struct RepeatOutcome {
     /// The output of that run, when it did not pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// True when the run's own call got an answer (sent, cached or replayed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answered: bool,
+    /// True when that answer came from promptgate's response cache.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    /// HTTP requests the run's own call took (0: none sent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Cost of the run's own call in USD, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// The run's grader calls (of every model-graded assertion), for the
+    /// run's cost and cache figures: the case's `assertions` show only one run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grader_calls: Vec<GraderCall>,
+}
+
+/// One answer a case got — its own call's or a grader's, in any `--repeat`
+/// run — as the run's cost and cache figures count it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Answer<'a> {
+    /// The provider that answered (the case's id or label; a grader's id).
+    pub provider: &'a str,
+    /// What the call costs in USD, when the model has a price.
+    pub cost_usd: Option<f64>,
+    /// Answered by promptgate's response cache.
+    pub cached: bool,
+    /// Answered by a request to the provider (not cached, not replayed,
+    /// not a local provider such as `echo`): the calls the run paid for.
+    pub sent: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Repeats {
@@ -307,6 +354,11 @@ pub fn combine_repeats(mut runs: Vec<CaseResult>, rate: f64) -> CaseResult {
             } else {
                 r.output.clone()
             },
+            answered: r.output.is_some(),
+            cached: r.cached,
+            attempts: r.attempts,
+            cost_usd: r.cost_usd,
+            grader_calls: r.grader_calls().cloned().collect(),
         })
         .collect();
     let attempts = runs.iter().map(|r| r.attempts).sum();
@@ -382,6 +434,51 @@ impl CaseResult {
     pub fn is_flaky(&self) -> bool {
         self.repeats.as_ref().is_some_and(|r| r.flaky)
     }
+
+    /// The grader calls of the assertions shown (one run's).
+    pub fn grader_calls(&self) -> impl Iterator<Item = &GraderCall> {
+        self.assertions
+            .iter()
+            .filter_map(|a| a.grader.as_deref())
+            .flat_map(|g| g.calls.iter())
+    }
+
+    /// Every answer the case got: its own call's and its graders' (failed
+    /// calls got none), over all its `--repeat` runs.
+    pub fn answers(&self) -> Vec<Answer<'_>> {
+        let own = |cost_usd, cached, attempts: u32| Answer {
+            provider: &self.provider,
+            cost_usd,
+            cached,
+            sent: attempts > 0,
+        };
+        let mut out = Vec::new();
+        fn grader(c: &GraderCall) -> Answer<'_> {
+            Answer {
+                provider: &c.provider,
+                cost_usd: c.cost_usd,
+                cached: c.cached,
+                sent: c.attempts > 0,
+            }
+        }
+        match &self.repeats {
+            Some(r) => {
+                for run in &r.outcomes {
+                    if run.answered {
+                        out.push(own(run.cost_usd, run.cached, run.attempts));
+                    }
+                    out.extend(run.grader_calls.iter().filter(|c| c.error.is_none()).map(grader));
+                }
+            }
+            None => {
+                if self.output.is_some() {
+                    out.push(own(self.cost_usd, self.cached, self.attempts));
+                }
+                out.extend(self.grader_calls().filter(|c| c.error.is_none()).map(grader));
+            }
+        }
+        out
+    }
 }
 
 /// Counts and timing of a whole run.
@@ -402,16 +499,23 @@ pub struct RunSummary {
     /// Cases whose call failed at first and succeeded on a retry.
     #[serde(default)]
     pub retried: usize,
-    /// Cases answered by the response cache.
+    /// Answers served by the response cache (no request sent): the cases'
+    /// own calls and their graders', in every `--repeat` run.
     #[serde(default)]
-    pub cached: usize,
+    pub cached_answers: usize,
+    /// Answers obtained by sending a request (cases' and graders' calls; not
+    /// cached, replayed, or from a local provider such as `echo`).
+    #[serde(default)]
+    pub sent_answers: usize,
     /// Cases marked flaky (`--repeat`: some runs passed, some failed).
     #[serde(default)]
     pub flaky: usize,
-    /// Cost of the calls sent, in USD, per suite (cases with a known cost).
+    /// Cost of the calls sent (cases' and graders'), in USD, per suite
+    /// (calls with a known cost).
     #[serde(default)]
     pub cost_by_suite: BTreeMap<String, f64>,
-    /// Cost of the calls sent, in USD, per provider (id or label).
+    /// Cost of the calls sent, in USD, per provider (a case's provider id or
+    /// label; a grader's id).
     #[serde(default)]
     pub cost_by_provider: BTreeMap<String, f64>,
     /// What the answers from the response cache would have cost, USD.
@@ -477,7 +581,8 @@ impl RunSummary {
         }
     }
 
-    /// Adds one finished case: its verdict, metrics, retries, cache use and cost.
+    /// Adds one finished case: its verdict, metrics, retries, and the cache
+    /// use and cost of every answer it got ([`CaseResult::answers`]).
     pub fn add(&mut self, case: &CaseResult) {
         self.count(case.verdict);
         if !matches!(case.verdict, Verdict::Error | Verdict::Skipped) {
@@ -491,15 +596,16 @@ impl RunSummary {
         if case.attempts > runs && case.output.is_some() {
             self.retried += 1;
         }
-        if case.cached {
-            self.cached += 1;
-        }
-        if let Some(usd) = case.cost_usd {
-            if case.cached {
-                self.saved_usd += usd;
-            } else if !case.replayed {
-                *self.cost_by_suite.entry(case.suite.clone()).or_default() += usd;
-                *self.cost_by_provider.entry(case.provider.clone()).or_default() += usd;
+        for answer in case.answers() {
+            if answer.cached {
+                self.cached_answers += 1;
+                self.saved_usd += answer.cost_usd.unwrap_or(0.0);
+            } else if answer.sent {
+                self.sent_answers += 1;
+                if let Some(usd) = answer.cost_usd {
+                    *self.cost_by_suite.entry(case.suite.clone()).or_default() += usd;
+                    *self.cost_by_provider.entry(answer.provider.to_string()).or_default() += usd;
+                }
             }
         }
     }

@@ -699,3 +699,69 @@ fn a_grader_call_refused_by_max_cost_skips_the_case_like_its_own_call() {
     );
     assert!(r.junit.contains("<skipped"), "{}", r.junit);
 }
+
+#[test]
+fn grader_calls_are_priced_and_counted_in_the_cost_summary_and_the_cache_line() {
+    let rt = runtime();
+    let server = grader(&rt, &["0.9"]);
+    let dir = tempfile::tempdir().unwrap();
+    let tests = [
+        case(
+            "one",
+            "ANSWER-SCORE-0.9",
+            "      - type: llm-rubric\n        value: is polite\n",
+        ),
+        case(
+            "two",
+            "ANSWER-SCORE-0.9 again",
+            "      - type: llm-rubric\n        value: is polite\n",
+        ),
+    ]
+    .concat();
+    // temperature 0 is the grading default, so grader answers are cached.
+    project_with(dir.path(), &server.base_url(), &tests, "", PRICED);
+    let r = run(dir.path(), &[]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(server.requests(), 2);
+    let mut total = 0.0;
+    for d in ["one", "two"] {
+        let calls = r.assertion(d)["grader"]["calls"].as_array().unwrap();
+        assert_eq!(calls.len(), 1);
+        let usd = calls[0]["cost_usd"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("a priced grader call: {calls:?}"));
+        assert!(usd > 1.0, "dollars per token: {usd}");
+        total += usd;
+    }
+    let summary = &r.report["summary"];
+    let by_provider = summary["cost_by_provider"]["openai:chat:grader-model"]
+        .as_f64()
+        .unwrap();
+    assert!((by_provider - total).abs() < 1e-9, "{summary}");
+    assert!(
+        (summary["cost_by_suite"]["suite"].as_f64().unwrap() - total).abs() < 1e-9,
+        "{summary}"
+    );
+    assert!(r.stdout.contains(&format!("cost: ${total:.4}")), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("model openai:chat:grader-model  ${total:.4}")),
+        "{}",
+        r.stdout
+    );
+
+    // The rerun's grader answers come from the response cache: counted as answers, and saved.
+    let again = run(dir.path(), &[]);
+    assert_eq!(again.code, Some(0));
+    assert_eq!(server.requests(), 2, "no grader request");
+    assert!(
+        again.stdout.contains(&format!(
+            "response cache: 2 of 2 answers from the cache (no request sent), saved ${total:.4}"
+        )),
+        "{}",
+        again.stdout
+    );
+    assert!(!again.stdout.contains("cost: $"), "nothing was paid: {}", again.stdout);
+    let call = &again.assertion("one")["grader"]["calls"][0];
+    assert_eq!(call["cached"], true, "{call}");
+}

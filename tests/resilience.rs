@@ -178,7 +178,7 @@ fn the_cache_answers_without_a_request_and_never_stores_errors() {
     let (code, out, _) = s.run(&["--json", "r.json"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(s.server.requests(), 6, "a cached rerun makes no request");
-    assert!(out.contains("response cache: 3 answers"), "{out}");
+    assert!(out.contains("response cache: 3 of 3 answers from the cache"), "{out}");
     for case in s.json("r.json")["cases"].as_array().unwrap() {
         assert_eq!(case["cached"], true);
         assert_eq!(case["attempts"], 0);
@@ -624,4 +624,48 @@ fn shards_of_different_plans_are_refused_and_one_plan_has_one_digest() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("old2.json") && err.contains("no plan digest"), "{err}");
     assert!(!p.join("out2").exists());
+}
+
+#[test]
+fn the_cache_line_counts_answers_not_cases_with_repeat() {
+    let s = Setup::new(FakeConfig::default());
+    s.suite(
+        2,
+        "temperature: 0, cost: {input: 1000000, output: 1000000}",
+        "{type: contains, value: Say}",
+    );
+    let (code, out, err) = s.run(&["--repeat", "3"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 6);
+    assert!(!out.contains("response cache"), "nothing came from the cache: {out}");
+    // Each call costs $4 (2 tokens in, 2 out, $1 per token): 6 calls.
+    assert!(out.contains("cost: $24.0000"), "{out}");
+    // Everything again from the cache: 6 answers, not 2 cases.
+    let (code, out, _) = s.run(&["--repeat", "3", "--json", "r.json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s.server.requests(), 6);
+    assert!(
+        out.contains("response cache: 6 of 6 answers from the cache (no request sent), saved $24.0000"),
+        "{out}"
+    );
+    let summary = &s.json("r.json")["summary"];
+    assert_eq!(
+        (summary["cached_answers"].as_u64(), summary["sent_answers"].as_u64()),
+        (Some(6), Some(0))
+    );
+    assert_eq!(summary["saved_usd"], 24.0);
+    // A fourth run of each case is new: 6 answers from the cache, 2 requests.
+    let (code, out, _) = s.run(&["--repeat", "4", "--json", "r.json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s.server.requests(), 8);
+    assert!(
+        out.contains("response cache: 6 of 8 answers from the cache (2 requests sent), saved $24.0000"),
+        "{out}"
+    );
+    assert!(out.contains("cost: $8.0000"), "only the 2 new calls were paid: {out}");
+    let summary = &s.json("r.json")["summary"];
+    assert_eq!(
+        (summary["cached_answers"].as_u64(), summary["sent_answers"].as_u64()),
+        (Some(6), Some(2))
+    );
 }

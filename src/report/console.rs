@@ -271,12 +271,22 @@ fn run_notes(summary: &RunSummary) -> String {
             if summary.retried == 1 { "" } else { "s" }
         );
     }
-    if summary.cached > 0 {
+    if summary.cached_answers > 0 {
+        let sent = match summary.sent_answers {
+            0 => "no request sent".to_string(),
+            1 => "1 request sent".to_string(),
+            n => format!("{n} requests sent"),
+        };
         let _ = writeln!(
             text,
-            "response cache: {} answer{} (no request sent), saved ${:.4}",
-            summary.cached,
-            if summary.cached == 1 { "" } else { "s" },
+            "response cache: {} of {} answer{} from the cache ({sent}), saved ${:.4}",
+            summary.cached_answers,
+            summary.cached_answers + summary.sent_answers,
+            if summary.cached_answers + summary.sent_answers == 1 {
+                ""
+            } else {
+                "s"
+            },
             summary.saved_usd
         );
     }

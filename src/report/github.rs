@@ -325,10 +325,12 @@ fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>]
     if summary.retried > 0 {
         notes.push(format!("{} succeeded after a retry", summary.retried));
     }
-    if summary.cached > 0 {
+    if summary.cached_answers > 0 {
         notes.push(format!(
-            "{} answered by the response cache (saved ${:.4})",
-            summary.cached, summary.saved_usd
+            "{} of {} answers from the response cache (saved ${:.4})",
+            summary.cached_answers,
+            summary.cached_answers + summary.sent_answers,
+            summary.saved_usd
         ));
     }
     if !summary.cost_by_suite.is_empty() {

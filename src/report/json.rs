@@ -25,7 +25,8 @@
 //!   `expected`, `pass`, `score`, `weight`, `metric`, `reason`, `error`, `line`,
 //!   `file`),
 //!   `file`, and for model-graded types `grader`: `calls` (each `step`,
-//!   `provider`, `latency_ms`, `tokens`, `replayed`, `error`), `claims` (each
+//!   `provider`, `latency_ms`, `tokens`, `replayed`, `cached`, `attempts`,
+//!   `cost_usd`, `error`), `over_budget`, `claims` (each
 //!   `claim`, `supported`, `reason`), `raw_reply`),
 //!   `output`, `error`, `latency_ms`, `tokens` (`input`, `output`,
 //!   `cached_input`), `finish_reason`, `cost_usd`, `replayed`, `duration_ms`.
@@ -38,7 +39,9 @@
 //!   merged shards can be checked again).
 //! - `summary`: the [`RunSummary`] counts, the run's wall time and `metrics`
 //!   (each named metric's `count`, `mean`, `min`, `max` over the cases that
-//!   reached a verdict).
+//!   reached a verdict), `cached_answers` / `sent_answers` (answers of cases
+//!   and graders, every `--repeat` run), `cost_by_suite` / `cost_by_provider`
+//!   (USD of the calls sent, graders included) and `saved_usd`.
 //!
 //! # Atomicity
 //!

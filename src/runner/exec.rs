@@ -608,6 +608,9 @@ impl RunGrader<'_> {
             latency_ms: None,
             tokens: Default::default(),
             replayed: false,
+            cached: false,
+            attempts: 0,
+            cost_usd: None,
             error: None,
         };
         let result = match outcome {
@@ -615,6 +618,9 @@ impl RunGrader<'_> {
                 record.latency_ms = Some(r.latency_ms);
                 record.tokens = r.tokens;
                 record.replayed = replayed;
+                record.cached = r.from_cache;
+                record.attempts = r.attempts;
+                record.cost_usd = r.cost_usd;
                 Ok(r.output)
             }
             Err(ProviderError::OverBudget { budget_usd, spent_usd }) => {
@@ -721,7 +727,11 @@ pub(crate) async fn call_at(
     site: &CallSite<'_>,
 ) -> Result<(ProviderResponse, bool), ProviderError> {
     if provider.is_local() {
-        return provider.call(request).await.map(|r| (r, false));
+        // Computed here: no request is sent (0 attempts, as documented).
+        return provider
+            .call(request)
+            .await
+            .map(|r| (ProviderResponse { attempts: 0, ..r }, false));
     }
     let price_override = provider.config().and_then(|c| c.cost);
     let priced = |mut r: ProviderResponse| {
