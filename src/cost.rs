@@ -144,6 +144,60 @@ impl PriceTable {
     }
 }
 
+/// `--max-cost` can only bound calls it can price: checks, before anything
+/// runs, that every provider and grader of `plan` that calls a paid API has
+/// a price (its `config.cost`, `[prices."MODEL"]`, or the built-in table).
+///
+/// Exempt: `echo` and `exec:` (no token bill), and `ollama:chat` (a local
+/// server: free unless priced in its `config.cost`). Replayed runs call
+/// nothing, so the caller skips this check for them. An OpenAI-compatible
+/// server that is free (vLLM, LM Studio) is declared so with
+/// `config: {cost: {input: 0, output: 0}}`.
+///
+/// # Errors
+/// One diagnostic per unpriced provider or grader, naming it, its model, and
+/// the two ways to give a price.
+pub fn require_prices(plan: &crate::runner::Plan, prices: &PriceTable) -> Result<(), crate::diagnostic::Diagnostics> {
+    use crate::diagnostic::{Diagnostic, Diagnostics};
+    let mut diags = Diagnostics::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let slots = plan
+        .providers
+        .iter()
+        .map(|s| ("provider", s))
+        .chain(plan.graders.iter().map(|s| ("grader", s)));
+    for (what, slot) in slots {
+        let exempt = slot.provider.is_local()
+            || matches!(
+                ProviderKind::parse(&slot.spec.id),
+                Ok(ProviderKind::Echo | ProviderKind::Exec { .. } | ProviderKind::OllamaChat { .. })
+            );
+        let Some(model) = slot.model.as_deref().filter(|_| !exempt) else {
+            continue;
+        };
+        if prices.price(model, slot.spec.config.cost).is_some() || !seen.insert((what, &slot.spec.id)) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::error(
+                format!(
+                    "--max-cost: {what} {} (model `{model}`) has no price, so its calls could not be counted against the budget",
+                    slot.spec.id
+                ),
+                None,
+            )
+            .with_help(format!(
+                "give it a price in USD per million tokens: on the {what}, `config: {{cost: {{input: 0.15, output: 0.60}}}}`, or in promptgate.toml, `[prices.\"{model}\"]` with `input = 0.15` and `output = 0.60` (0 for a free model)"
+            )),
+        );
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(())
+    }
+}
+
 /// Output tokens assumed for a call before any call of the run has answered
 /// (and the request sets no token limit).
 pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
@@ -155,8 +209,9 @@ pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 /// else [`DEFAULT_OUTPUT_ESTIMATE`] tokens) and reserved; when the spent and
 /// reserved amounts plus the estimate would pass the budget, the call is not
 /// made ([`ProviderError::OverBudget`]) and neither is any later one. After
-/// the call the reservation is replaced by the real cost. Calls to a model
-/// with no price are not counted.
+/// the call the reservation is replaced by the real cost. A run with a
+/// budget has a price for every model it pays for ([`require_prices`]);
+/// calls of the exempt providers are not counted.
 #[derive(Debug)]
 pub struct Budget {
     limit_usd: f64,

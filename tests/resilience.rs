@@ -669,3 +669,48 @@ fn the_cache_line_counts_answers_not_cases_with_repeat() {
         (Some(6), Some(2))
     );
 }
+
+#[test]
+fn max_cost_with_an_unpriced_model_is_an_input_error_unless_replayed() {
+    let s = Setup::new(FakeConfig::default());
+    // `fake` is in no price table.
+    s.suite(2, "temperature: 0", "{type: contains, value: Say}");
+    let (code, out, err) = s.run(&["--max-cost", "1"]);
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 0, "nothing is called");
+    assert!(
+        err.contains("--max-cost: provider openai:chat:fake (model `fake`) has no price"),
+        "{err}"
+    );
+    assert!(
+        err.contains("config: {cost: {input:") && err.contains("[prices.\"fake\"]"),
+        "{err}"
+    );
+    // A price in promptgate.toml is enough.
+    std::fs::write(
+        s.path().join("promptgate.toml"),
+        "[prices.\"fake\"]\ninput = 0\noutput = 0\n",
+    )
+    .unwrap();
+    let (code, out, err) = s.run(&["--max-cost", "1"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    std::fs::remove_file(s.path().join("promptgate.toml")).unwrap();
+    // A replayed run calls nothing, so it needs no price.
+    let (code, out, err) = s.run(&["--record", "rec", "--no-cache"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let (code, out, err) = s.run(&["--replay", "rec", "--max-cost", "1"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+
+    // An unpriced grader is refused the same way; `echo` under test needs no price.
+    let suite = format!(
+        "prompts: [say]\nproviders: [echo]\ntests:\n  - vars: {{n: 1}}\n    assert:\n      - type: llm-rubric\n        value: is polite\n        provider:\n          id: openai:chat:judge\n          config: {{apiBaseUrl: '{}'}}\n",
+        s.server.base_url()
+    );
+    std::fs::write(s.path().join("s.yaml"), suite).unwrap();
+    let (code, out, err) = s.run(&["--max-cost", "1"]);
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("--max-cost: grader openai:chat:judge (model `judge`) has no price"),
+        "{err}"
+    );
+}

@@ -277,6 +277,12 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
             return Err(diags);
         }
     }
+    let prices = crate::cost::PriceTable {
+        overrides: config.prices.clone(),
+    };
+    if args.max_cost.is_some() && !matches!(mode, Mode::Replay(_)) {
+        crate::cost::require_prices(&plan, &prices)?;
+    }
     // The response cache and call log: live and record runs only (a replayed
     // run calls nothing; its recordings are the source of truth).
     let store = if matches!(mode, Mode::Replay(_)) || !calls_out {
@@ -317,9 +323,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     let mut ctx = RunContext::new(project.templates, recordings);
     ctx.store = store;
     ctx.use_cache = !args.no_cache && config.cache.enabled.unwrap_or(true);
-    ctx.prices = crate::cost::PriceTable {
-        overrides: config.prices.clone(),
-    };
+    ctx.prices = prices;
     ctx.budget = args.max_cost.map(crate::cost::Budget::new);
     let ctx = Arc::new(ctx);
     let runtime = tokio::runtime::Builder::new_multi_thread()
