@@ -103,10 +103,16 @@ pub struct CostRow {
     pub tokens_in: u64,
     /// Output tokens of the calls sent.
     pub tokens_out: u64,
-    /// USD spent on the calls sent.
-    pub cost_usd: f64,
-    /// USD the cache hits would have cost.
-    pub saved_usd: f64,
+    /// USD spent on the calls sent that have a price; `null` when none has
+    /// (every call was to a model without a price: unknown, not free).
+    pub cost_usd: Option<f64>,
+    /// USD the cache hits with a price would have cost; `null` when there
+    /// were hits and none has a price.
+    pub saved_usd: Option<f64>,
+    /// Calls sent whose model had no price when they were logged (not in `cost_usd`).
+    pub unpriced_calls: u64,
+    /// Cache hits whose model had no price (not in `saved_usd`).
+    pub unpriced_hits: u64,
 }
 
 /// The open database.
@@ -414,21 +420,31 @@ impl Store {
                     SUM(CASE WHEN cached = 0 THEN tokens_in ELSE 0 END),
                     SUM(CASE WHEN cached = 0 THEN tokens_out ELSE 0 END),
                     TOTAL(CASE WHEN cached = 0 THEN cost_usd END),
-                    TOTAL(CASE WHEN cached = 1 THEN cost_usd END)
+                    TOTAL(CASE WHEN cached = 1 THEN cost_usd END),
+                    SUM(cached = 0 AND cost_usd IS NULL),
+                    SUM(cached = 1 AND cost_usd IS NULL)
              FROM calls WHERE at >= ?1 GROUP BY k ORDER BY 6 DESC, k"
         );
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql).map_err(|e| e.to_string())?;
         let rows = stmt
             .query_map(params![since], |r| {
+                let calls = r.get::<_, i64>(1)? as u64;
+                let cache_hits = r.get::<_, i64>(2)? as u64;
+                let unpriced_calls = r.get::<_, i64>(7)? as u64;
+                let unpriced_hits = r.get::<_, i64>(8)? as u64;
+                // All unpriced: the amount is unknown, never 0.
+                let known = |n: u64, unpriced: u64, usd: f64| (n == 0 || unpriced < n).then_some(usd);
                 Ok(CostRow {
                     key: r.get(0)?,
-                    calls: r.get::<_, i64>(1)? as u64,
-                    cache_hits: r.get::<_, i64>(2)? as u64,
+                    calls,
+                    cache_hits,
                     tokens_in: r.get::<_, i64>(3)? as u64,
                     tokens_out: r.get::<_, i64>(4)? as u64,
-                    cost_usd: r.get(5)?,
-                    saved_usd: r.get(6)?,
+                    cost_usd: known(calls, unpriced_calls, r.get(5)?),
+                    saved_usd: known(cache_hits, unpriced_hits, r.get(6)?),
+                    unpriced_calls,
+                    unpriced_hits,
                 })
             })
             .map_err(|e| e.to_string())?;
@@ -545,7 +561,7 @@ mod tests {
         store.log_call(&call("b", 3.0, false)).unwrap();
         let rows = store.costs(30, CostGroup::Suite).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].key.as_str(), rows[0].cost_usd), ("b", 3.0));
+        assert_eq!((rows[0].key.as_str(), rows[0].cost_usd), ("b", Some(3.0)));
         assert_eq!(
             (
                 rows[1].calls,
@@ -554,7 +570,7 @@ mod tests {
                 rows[1].saved_usd,
                 rows[1].tokens_in
             ),
-            (1, 1, 1.0, 1.0, 10)
+            (1, 1, Some(1.0), Some(1.0), 10)
         );
         let by_model = store.costs(30, CostGroup::Model).unwrap();
         assert_eq!(by_model[0].key, "openai:chat:m m");

@@ -714,3 +714,44 @@ fn max_cost_with_an_unpriced_model_is_an_input_error_unless_replayed() {
         "{err}"
     );
 }
+
+#[test]
+fn costs_show_unpriced_models_as_unpriced_not_free() {
+    let s = Setup::new(FakeConfig::default());
+    // `fake` has no price.
+    s.suite(2, "temperature: 0", "{type: contains, value: Say}");
+    let (code, out, err) = s.run(&[]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let table = s.command().args(["costs"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("openai:chat:fake fake"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[6], "—", "the cost is unknown, not $0: {table}");
+    assert!(table.contains("2 calls without a price"), "{table}");
+    assert!(
+        table.contains("[prices.\"MODEL\"]") && table.contains("config.cost"),
+        "{table}"
+    );
+    let json = s.command().args(["costs", "--json"]).output().unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(rows[0]["cost_usd"], serde_json::Value::Null, "{rows}");
+    assert_eq!(rows[0]["unpriced_calls"], 2, "{rows}");
+
+    // Priced calls show their cost.
+    s.suite(
+        2,
+        "temperature: 0.5, cost: {input: 1000000, output: 1000000}",
+        "{type: contains, value: Say}",
+    );
+    s.run(&[]);
+    let json = s.command().args(["costs", "--json", "--by", "suite"]).output().unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(rows[0]["cost_usd"], 8.0, "{rows}");
+    assert_eq!(rows[0]["unpriced_calls"], 2, "{rows}");
+    let table = s.command().args(["costs", "--by", "suite"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains("8.0000*"), "partly priced: {table}");
+}
