@@ -142,7 +142,8 @@ pub struct Hooks {
     collector: compare::Collector,
     alpha: f64,
     filtered: bool,
-    actor: String,
+    /// `--author`; the actor is resolved (which may run `git`) only when the run is recorded.
+    author: Option<String>,
     started_at: String,
 }
 
@@ -231,14 +232,18 @@ impl Hooks {
             // A run of one shard (of several) covers only part of the cases:
             // like a --filter run it is recorded but never justifies an activation.
             filtered: !args.filter.is_empty() || args.shard.is_some_and(|s| s.total > 1),
-            actor: registry::actor(args.author.as_deref()),
+            author: args.author.clone(),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
     }
 
     /// Reporters to put first in the list.
     pub fn reporters(&self) -> Vec<Box<dyn Reporter>> {
-        let mut out: Vec<Box<dyn Reporter>> = vec![Box::new(self.collector.clone())];
+        let mut out: Vec<Box<dyn Reporter>> = Vec::new();
+        if self.record && self.registry.is_some() {
+            // Only a recorded run needs every case kept until the end.
+            out.push(Box::new(self.collector.clone()));
+        }
         if let Some(b) = &self.baseline {
             out.push(Box::new(ComparisonReporter {
                 baseline: Arc::clone(b),
@@ -293,6 +298,7 @@ impl Hooks {
         }
         if let (true, Some(reg)) = (self.record, &self.registry) {
             let cases = self.collector.cases();
+            let actor = registry::actor(self.author.as_deref());
             let report = record::RunReport {
                 coverage: &self.coverage,
                 cases: &cases,
@@ -300,7 +306,7 @@ impl Hooks {
                 exit_code: code,
                 filtered: self.filtered,
                 started_at: &self.started_at,
-                actor: &self.actor,
+                actor: &actor,
                 command: record::command_line(),
             };
             match record::record(reg, &report) {

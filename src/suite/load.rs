@@ -162,6 +162,10 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Project, Diagnostic
         warnings: diags.warnings().cloned().collect(),
     })
 }
+/// A suite read test by test (see [`crate::yaml_loc::TestsSplit`]) turned
+/// out not to cut exactly: it is read again as one document.
+struct Inexact;
+
 fn load_one(
     file: &Path,
     shown: &Path,
@@ -177,7 +181,32 @@ fn load_one(
             return None;
         }
     };
-    let root = parse_yaml(&text, shown, diags)?;
+    if let Some(split) = crate::yaml_loc::split_tests(&text) {
+        let before = diags.0.len();
+        match load_text(file, shown, explicit, &text, Some(&split), catalog, templates, diags) {
+            Ok(suite) => return suite,
+            Err(Inexact) => diags.0.truncate(before),
+        }
+    }
+    load_text(file, shown, explicit, &text, None, catalog, templates, diags).unwrap_or(None)
+}
+
+/// Loads one suite from its text; with `split`, its tests one at a time.
+#[allow(clippy::too_many_arguments)]
+fn load_text(
+    file: &Path,
+    shown: &Path,
+    explicit: bool,
+    text: &str,
+    split: Option<&crate::yaml_loc::TestsSplit>,
+    catalog: &mut PromptCatalog,
+    templates: &mut Templates,
+    diags: &mut Diagnostics,
+) -> Result<Option<Suite>, Inexact> {
+    let root_text = split.map_or(text, |s| s.head.as_str());
+    let Some(root) = parse_yaml(root_text, shown, diags) else {
+        return Ok(None);
+    };
     match &root {
         Value::Mapping(m) if !explicit && !["prompts", "providers", "tests"].iter().any(|k| m.contains_key(*k)) => {
             // A data file next to the suites (a JSON Schema, a config): not a suite.
@@ -185,10 +214,10 @@ fn load_one(
                 "not a suite (no `prompts`, `providers` or `tests`); skipped",
                 Some(Location::file(shown)),
             ));
-            return None;
+            return Ok(None);
         }
         Value::Mapping(_) => {}
-        Value::Sequence(_) if !explicit => return None, // a cases file next to the suites
+        Value::Sequence(_) if !explicit => return Ok(None), // a cases file next to the suites
         other => {
             let what = if matches!(other, Value::Sequence(_)) {
                 "this file is a list of test cases, not a suite; reference it from a suite with `tests: file://...`"
@@ -200,14 +229,14 @@ fn load_one(
                 )
             };
             diags.push(Diagnostic::error(what, Some(Location::file(shown))));
-            return None;
+            return Ok(None);
         }
     }
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut cx = FileCx {
         file: shown.to_path_buf(),
         dir,
-        locs: YamlLocations::index(&text),
+        locs: YamlLocations::index(root_text),
         diags,
         fixed_line: None,
     };
@@ -220,7 +249,9 @@ fn load_one(
         Value::Mapping(m) => m.shift_remove("tests"),
         _ => None,
     };
-    let mut raw: RawSuite = cx.deserialize(&root, &root_path, Section::Suite)?;
+    let Some(mut raw) = cx.deserialize::<RawSuite>(&root, &root_path, Section::Suite) else {
+        return Ok(None);
+    };
     drop(root);
     raw.tests = tests_value;
     let errors_before = cx.diags.errors().count();
@@ -237,27 +268,81 @@ fn load_one(
     );
     let default_vars = resolve_vars(&mut cx, default_test.vars.as_ref(), &dpath);
     let default_options = super::vars_asserts::test_options(&mut cx, default_test.options.as_ref(), &dpath, templates);
+    // Metadata: the suite's, then defaultTest's, then the test's own (later wins).
+    let mut default_meta = yaml_map_to_json(raw.metadata.as_ref());
+    default_meta.extend(yaml_map_to_json(default_test.metadata.as_ref()));
+    // Each test becomes its case as soon as it is read (its YAML is freed
+    // then), unless the suite-level parts already failed: their errors would
+    // otherwise repeat once per test.
+    let mut finisher = Finisher {
+        enabled: cx.diags.errors().count() == errors_before,
+        vars: default_vars,
+        meta: default_meta,
+        asserts: default_asserts,
+        options: default_options,
+        threshold: default_test.threshold,
+        min_pass_rate: default_test.min_pass_rate,
+        used: BTreeSet::new(),
+        read: 0,
+        tests: Vec::new(),
+    };
 
-    let mut raw_tests: Vec<cases::LoadedCase> = Vec::new();
     let tpath = root_path.key("tests");
-    match raw.tests {
-        None => cx.error_help(
+    match (split, raw.tests) {
+        (Some(split), _) => {
+            let head_locs = std::mem::take(&mut cx.locs);
+            for (i, item) in split.items.iter().enumerate() {
+                let p = tpath.index(i);
+                let slice = split.item_text(text, i);
+                let offset = item.line - 1;
+                let value = match serde_yaml::from_str::<Value>(slice) {
+                    Ok(mut v) => match v.apply_merge() {
+                        Ok(()) => v,
+                        Err(e) => {
+                            cx.diags.push(Diagnostic::error(
+                                format!("invalid YAML merge key: {e}"),
+                                Some(Location::at(shown, item.line, 1)),
+                            ));
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        let loc = e
+                            .location()
+                            .map(|l| Location::at(shown, l.line() + offset, l.column()))
+                            .unwrap_or_else(|| Location::at(shown, item.line, 1));
+                        cx.diags.push(Diagnostic::error(
+                            format!("malformed YAML: {}", crate::prompt::strip_location(&e.to_string())),
+                            Some(loc),
+                        ));
+                        continue;
+                    }
+                };
+                let Value::Sequence(mut one) = value else {
+                    return Err(Inexact);
+                };
+                let (Some(value), true) = (one.pop(), one.is_empty()) else {
+                    return Err(Inexact);
+                };
+                cx.locs = YamlLocations::index_item(slice, item.line, &p);
+                read_test(&mut cx, &value, &p, templates, &mut finisher);
+            }
+            cx.locs = head_locs;
+        }
+        (None, None) => cx.error_help(
             "the suite has no `tests`",
             &root_path,
             "add `tests:` with a list of test cases, or `tests: file://cases.csv`",
         ),
-        Some(Value::String(s)) => {
+        (None, Some(Value::String(s))) => {
             let at = cx.at(&tpath);
             match s.strip_prefix("file://") {
                 Some(rel) => {
                     let path = cx.dir.join(rel);
-                    raw_tests.extend(cases::load_cases_file(
-                        &path,
-                        super::vars_asserts::relative_path_hint(&cx.dir, rel),
-                        &at,
-                        cx.diags,
-                        templates,
-                    ));
+                    let hint = super::vars_asserts::relative_path_hint(&cx.dir, rel);
+                    for case in cases::load_cases_file(&path, hint, &at, cx.diags, templates) {
+                        finisher.add(&mut cx, case);
+                    }
                 }
                 None => cx.error_help(
                     format!("`tests` is a string but not a file reference: {s:?}"),
@@ -266,50 +351,13 @@ fn load_one(
                 ),
             }
         }
-        Some(Value::Sequence(items)) => {
+        (None, Some(Value::Sequence(items))) => {
             // By value: each test's YAML is freed once its case is built.
             for (i, item) in items.into_iter().enumerate() {
-                let item = &item;
-                let p = tpath.index(i);
-                if let Some(rel) = item.as_str().and_then(|s| s.strip_prefix("file://")) {
-                    let at = cx.at(&p);
-                    let path = cx.dir.join(rel);
-                    raw_tests.extend(cases::load_cases_file(
-                        &path,
-                        super::vars_asserts::relative_path_hint(&cx.dir, rel),
-                        &at,
-                        cx.diags,
-                        templates,
-                    ));
-                    continue;
-                }
-                if !matches!(item, Value::Mapping(_)) {
-                    cx.error(
-                        format!(
-                            "a test case is a mapping (description, vars, assert, ...), found {}",
-                            kind_of(item)
-                        ),
-                        &p,
-                    );
-                    continue;
-                }
-                if let Some(t) = cx.deserialize::<RawTest>(item, &p, Section::Test) {
-                    let asserts = build_assertions(&mut cx, t.assert.as_deref().unwrap_or(&[]), &p, templates);
-                    let vars = resolve_vars(&mut cx, t.vars.as_ref(), &p);
-                    let options = super::vars_asserts::test_options(&mut cx, t.options.as_ref(), &p, templates);
-                    let line = cx.at(&p).line;
-                    raw_tests.push(cases::LoadedCase {
-                        test: t,
-                        file: cx.file.clone(),
-                        line,
-                        assertions: asserts,
-                        vars,
-                        options,
-                    });
-                }
+                read_test(&mut cx, &item, &tpath.index(i), templates, &mut finisher);
             }
         }
-        Some(other) => cx.error(
+        (None, Some(other)) => cx.error(
             format!(
                 "`tests` must be a list of test cases or `file://...`, found {}",
                 kind_of(&other)
@@ -319,19 +367,138 @@ fn load_one(
     }
 
     if cx.diags.errors().count() > errors_before {
-        return None;
+        return Ok(None);
     }
-    if raw_tests.is_empty() {
+    if finisher.read == 0 {
         cx.error("the suite has no test cases", &tpath);
-        return None;
+        return Ok(None);
     }
+    let tests = finisher.tests;
+    let (Some(prompts), Some(providers)) = (prompts, providers) else {
+        return Ok(None);
+    };
+    // Case names must be unique (JUnit consumers keep only the first of
+    // duplicate names): two providers or prompts shown alike need labels.
+    let mut seen = BTreeSet::new();
+    for (i, spec) in providers.iter().enumerate() {
+        if !seen.insert(spec.display().to_string()) {
+            let at = YamlPath::root().key("providers").index(i);
+            cx.error_help(
+                format!("provider `{}` appears twice in this suite", spec.display()),
+                &at,
+                "give each entry a distinct `label` (e.g. label: gpt-4o-mini-t0)",
+            );
+            return Ok(None);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, prompt) in prompts.iter().enumerate() {
+        if !seen.insert(prompt.label()) {
+            let at = YamlPath::root().key("prompts").index(i);
+            cx.error(format!("prompt `{}` appears twice in this suite", prompt.label()), &at);
+            return Ok(None);
+        }
+    }
+    let thresholds = match raw.thresholds {
+        Some(t) => match suite_thresholds(&mut cx, t, &tests) {
+            Some(t) => Some(t),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let gate_alpha = match raw.gate.and_then(|g| g.alpha) {
+        Some(a) if !(a > 0.0 && a < 1.0) => {
+            cx.error_help(
+                format!("`gate.alpha` must be between 0 and 1 (exclusive), got {a}"),
+                &YamlPath::root().key("gate").key("alpha"),
+                "0.05 is the usual significance level",
+            );
+            return Ok(None);
+        }
+        a => a,
+    };
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "suite".into());
+    Ok(Some(Suite {
+        name,
+        file: shown.to_path_buf(),
+        description: raw.description,
+        prompts,
+        providers,
+        tests,
+        thresholds,
+        gate_alpha,
+    }))
+}
 
-    // Metadata: the suite's, then defaultTest's, then the test's own (later wins).
-    let mut default_meta = yaml_map_to_json(raw.metadata.as_ref());
-    default_meta.extend(yaml_map_to_json(default_test.metadata.as_ref()));
-    let mut used = BTreeSet::new();
-    let mut tests = Vec::new();
-    for (i, case) in raw_tests.into_iter().enumerate() {
+/// Reads item `p` of a suite's `tests`: a `file://` reference to a cases
+/// file or a test mapping; every case read goes to `finisher`.
+fn read_test(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templates, finisher: &mut Finisher) {
+    if let Some(rel) = item.as_str().and_then(|s| s.strip_prefix("file://")) {
+        let at = cx.at(p);
+        let path = cx.dir.join(rel);
+        let hint = super::vars_asserts::relative_path_hint(&cx.dir, rel);
+        for case in cases::load_cases_file(&path, hint, &at, cx.diags, templates) {
+            finisher.add(cx, case);
+        }
+        return;
+    }
+    if !matches!(item, Value::Mapping(_)) {
+        cx.error(
+            format!(
+                "a test case is a mapping (description, vars, assert, ...), found {}",
+                kind_of(item)
+            ),
+            p,
+        );
+        return;
+    }
+    if let Some(t) = cx.deserialize::<RawTest>(item, p, Section::Test) {
+        let assertions = build_assertions(cx, t.assert.as_deref().unwrap_or(&[]), p, templates);
+        let vars = resolve_vars(cx, t.vars.as_ref(), p);
+        let options = super::vars_asserts::test_options(cx, t.options.as_ref(), p, templates);
+        let line = cx.at(p).line;
+        let file = cx.file.clone();
+        finisher.add(
+            cx,
+            cases::LoadedCase {
+                test: t,
+                file,
+                line,
+                assertions,
+                vars,
+                options,
+            },
+        );
+    }
+}
+
+/// Turns each test read into its [`TestCase`]: `defaultTest` merged in, a
+/// unique name, its thresholds and variables checked.
+struct Finisher {
+    /// False when the suite-level parts had errors: tests are then only read
+    /// (for their own errors), not finished.
+    enabled: bool,
+    vars: Map<String, Json>,
+    meta: Map<String, Json>,
+    asserts: Vec<crate::assertion::Assertion>,
+    options: super::vars_asserts::TestOptions,
+    threshold: Option<f64>,
+    min_pass_rate: Option<f64>,
+    used: BTreeSet<String>,
+    /// Tests read so far (named `test_N` by this count when undescribed).
+    read: usize,
+    tests: Vec<Arc<TestCase>>,
+}
+
+impl Finisher {
+    fn add(&mut self, cx: &mut FileCx<'_>, case: cases::LoadedCase) {
+        self.read += 1;
+        if !self.enabled {
+            return;
+        }
         let cases::LoadedCase {
             test: t,
             file: tfile,
@@ -340,79 +507,69 @@ fn load_one(
             vars,
             options,
         } = case;
-        let mut all_vars = default_vars.clone();
+        let default_asserts = &self.asserts;
+        let mut all_vars = self.vars.clone();
         all_vars.extend(vars);
-        let mut metadata = default_meta.clone();
+        let mut metadata = self.meta.clone();
         metadata.extend(yaml_map_to_json(t.metadata.as_ref()));
         let mut assertions = default_asserts.clone();
         assertions.extend(asserts);
-        options.or(&default_options).apply(&mut assertions);
+        options.or(&self.options).apply(&mut assertions);
         let mut name = t
             .description
             .as_deref()
             .map(slug)
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| format!("test_{}", i + 1));
-        if used.contains(&name) {
+            .unwrap_or_else(|| format!("test_{}", self.read));
+        if self.used.contains(&name) {
             let mut n = 2;
-            while used.contains(&format!("{name}_{n}")) {
+            while self.used.contains(&format!("{name}_{n}")) {
                 n += 1;
             }
             name = format!("{name}_{n}");
         }
-        used.insert(name.clone());
+        self.used.insert(name.clone());
+        let here = |tfile: &PathBuf| Location {
+            file: tfile.clone(),
+            line,
+            col: None,
+        };
         if assertions.is_empty() {
             cx.diags.push(Diagnostic::warning(
                 format!("test `{name}` has no assertions: it passes whenever the provider answers"),
-                Some(Location {
-                    file: tfile.clone(),
-                    line,
-                    col: None,
-                }),
+                Some(here(&tfile)),
             ));
         }
-        let threshold = t.threshold.or(default_test.threshold);
+        let threshold = t.threshold.or(self.threshold);
         if threshold.is_some() && !assertions.is_empty() && assertions.iter().all(|a| a.weight == 0.0) {
             cx.diags.push(Diagnostic::error(
                 format!("test `{name}` has a `threshold` but every assertion has weight 0, so its score is always 0"),
-                Some(Location {
-                    file: tfile.clone(),
-                    line,
-                    col: None,
-                }),
+                Some(here(&tfile)),
             ));
-            continue;
+            return;
         }
         if let Some(th) = threshold.filter(|th| !(0.0..=1.0).contains(th)) {
             cx.diags.push(
                 Diagnostic::error(
                     format!("test `{name}`: `threshold` must be a number from 0 to 1, got {th}"),
-                    Some(Location {
-                        file: tfile.clone(),
-                        line,
-                        col: None,
-                    }),
+                    Some(here(&tfile)),
                 )
                 .with_help("the threshold is compared with the weighted score of the assertions, which is in [0, 1]"),
             );
-            continue;
+            return;
         }
-        let min_pass_rate = t.min_pass_rate.or(default_test.min_pass_rate);
+        let min_pass_rate = t.min_pass_rate.or(self.min_pass_rate);
         if let Some(rate) = min_pass_rate.filter(|r| !(*r > 0.0 && *r <= 1.0)) {
             cx.diags.push(
                 Diagnostic::error(
                     format!(
                         "test `{name}`: `min_pass_rate` must be above 0 and at most 1 (0 could never fail), got {rate}"
                     ),
-                    Some(Location {
-                        file: tfile.clone(),
-                        line,
-                        col: None,
-                    }),
+                    Some(here(&tfile)),
                 )
                 .with_help("the share of `--repeat` runs that must pass, e.g. 0.8"),
             );
-            continue;
+            return;
         }
         let mut vars_ok = true;
         for a in &assertions {
@@ -429,9 +586,9 @@ fn load_one(
             }
         }
         if !vars_ok {
-            continue;
+            return;
         }
-        tests.push(Arc::new(TestCase {
+        self.tests.push(Arc::new(TestCase {
             name,
             description: t.description,
             vars: Arc::new(all_vars),
@@ -443,58 +600,6 @@ fn load_one(
             line,
         }));
     }
-    let (prompts, providers) = (prompts?, providers?);
-    // Case names must be unique (JUnit consumers keep only the first of
-    // duplicate names): two providers or prompts shown alike need labels.
-    let mut seen = BTreeSet::new();
-    for (i, spec) in providers.iter().enumerate() {
-        if !seen.insert(spec.display().to_string()) {
-            let at = YamlPath::root().key("providers").index(i);
-            cx.error_help(
-                format!("provider `{}` appears twice in this suite", spec.display()),
-                &at,
-                "give each entry a distinct `label` (e.g. label: gpt-4o-mini-t0)",
-            );
-            return None;
-        }
-    }
-    let mut seen = BTreeSet::new();
-    for (i, prompt) in prompts.iter().enumerate() {
-        if !seen.insert(prompt.label()) {
-            let at = YamlPath::root().key("prompts").index(i);
-            cx.error(format!("prompt `{}` appears twice in this suite", prompt.label()), &at);
-            return None;
-        }
-    }
-    let thresholds = match raw.thresholds {
-        Some(t) => Some(suite_thresholds(&mut cx, t, &tests)?),
-        None => None,
-    };
-    let gate_alpha = match raw.gate.and_then(|g| g.alpha) {
-        Some(a) if !(a > 0.0 && a < 1.0) => {
-            cx.error_help(
-                format!("`gate.alpha` must be between 0 and 1 (exclusive), got {a}"),
-                &YamlPath::root().key("gate").key("alpha"),
-                "0.05 is the usual significance level",
-            );
-            return None;
-        }
-        a => a,
-    };
-    let name = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "suite".into());
-    Some(Suite {
-        name,
-        file: shown.to_path_buf(),
-        description: raw.description,
-        prompts,
-        providers,
-        tests,
-        thresholds,
-        gate_alpha,
-    })
 }
 
 /// Validates `thresholds`: bounds in [0, 1], and every metric named by some
