@@ -592,6 +592,19 @@ fn shards_of_different_plans_are_refused_and_one_plan_has_one_digest() {
     assert_eq!(digest.len(), 64, "{digest}");
     assert_eq!(json("a2.json")["plan_digest"], digest.as_str());
     assert_eq!(json("whole.json")["plan_digest"], digest.as_str());
+    // Other repeats or another --filter make another plan.
+    for extra in [["--repeat", "2"], ["--filter", "case_1"]] {
+        let out = promptgate(
+            p,
+            &[
+                &["test", "s.yaml", "--json", "other.json", "--junit", "j.xml"],
+                &extra[..],
+            ]
+            .concat(),
+        );
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+        assert_ne!(json("other.json")["plan_digest"], digest.as_str(), "{extra:?}");
+    }
 
     // The suite changes between the shards (one more test case): the second
     // shard is of another plan, with the same split 2 of 2.

@@ -153,9 +153,10 @@ pub struct Plan {
     pub suites: usize,
     /// `--shard I/N`, when the plan is one part of a split.
     pub shard: Option<Shard>,
-    /// The plan's digest ([`plan_digest`]): the same for every shard of one
+    /// The plan's digest (SHA-256, hex): the same for every shard of one
     /// split and for the unsharded run, different when the suites, cases
-    /// files, prompts, providers, graders, filters or repeats differ.
+    /// files, prompts, providers, graders, filters or repeats differ (see
+    /// `PlanDigest` in the source for what it covers).
     pub digest: String,
 }
 
@@ -239,6 +240,12 @@ pub fn plan_with(
             .iter()
             .map(|t| resolve_graders(t, &opts.graders, env, client, work_dir, &mut grader_slots, &mut diags))
             .collect();
+        let test_hashes: Vec<[u8; 32]> = suite
+            .tests
+            .iter()
+            .zip(&test_graders)
+            .map(|(t, g)| test_hash(t, g))
+            .collect();
         for prompt in &suite.prompts {
             for spec in &suite.providers {
                 // One instance per id, label and config: a label is part of
@@ -267,7 +274,7 @@ pub fn plan_with(
                             provider: Arc::new(Resilient::new(built, &spec.config)),
                             limit: spec.config.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
                         });
-                        slots.insert(key, slot.clone());
+                        slots.insert(key.clone(), slot.clone());
                         slot
                     }
                 };
@@ -286,7 +293,13 @@ pub fn plan_with(
                         continue;
                     }
                     let identity = case.identity();
-                    digest.add(&suite_hash, &case, &identity);
+                    digest.add(&[
+                        suite_hash.as_bytes(),
+                        identity.as_bytes(),
+                        &test_hashes[t],
+                        prompt.sha256.as_bytes(),
+                        key.as_bytes(),
+                    ]);
                     if opts.shard.is_some_and(|s| !s.contains(&identity)) {
                         continue;
                     }
@@ -343,15 +356,41 @@ fn file_hash(path: &Path) -> String {
     }
 }
 
+/// What a test contributes to the plan digest: its vars, assertions
+/// (type, value, threshold, weight, metric), threshold and min_pass_rate
+/// (cases files are not in the suite file's hash), and its graders' ids and
+/// configs (`--grader` is not in any file).
+fn test_hash(test: &TestCase, graders: &[GraderSlots]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    field(serde_json::to_string(&*test.vars).unwrap_or_default().as_bytes());
+    for a in &test.assertions {
+        field(a.type_name().as_bytes());
+        field(a.value.as_ref().map(|v| v.to_string()).unwrap_or_default().as_bytes());
+        field(format!("{:?} {} {:?}", a.threshold, a.weight, a.metric).as_bytes());
+    }
+    field(format!("{:?} {:?}", test.threshold, test.min_pass_rate).as_bytes());
+    for g in graders {
+        for slot in [&g.text, &g.embedding].into_iter().flatten() {
+            field(slot.spec.id.as_bytes());
+            field(serde_json::to_string(&slot.spec.config).unwrap_or_default().as_bytes());
+        }
+    }
+    h.finalize().into()
+}
+
 /// The digest of a plan: SHA-256 over the sorted per-case hashes of every
 /// case the filters select, *before* sharding, then the repeat count. A
 /// case's hash covers its suite file's content hash, its identity
 /// ([`Case::identity`]: suite file, test, prompt name, provider), its test's
-/// content (vars, assertions, threshold: cases files are not in the suite
-/// file), the prompt's full SHA-256, the provider's id and config, and its
-/// graders' ids and configs. Two runs with the same digest ran the same
-/// cases the same way, so their shards can be merged; the order of suites
-/// and cases does not matter. 32 bytes per case are kept until the end.
+/// content ([`test_hash`]), the prompt's full SHA-256, and the provider's
+/// id, label and config. Two runs with the same digest ran the same cases
+/// the same way, so their shards can be merged; the order of suites and
+/// cases does not matter. 32 bytes per case are kept until the end.
 struct PlanDigest {
     cases: Vec<[u8; 32]>,
     repeats: u32,
@@ -365,32 +404,13 @@ impl PlanDigest {
         }
     }
 
-    fn add(&mut self, suite_hash: &str, case: &Case, identity: &str) {
+    /// Adds one case, from its length-prefixed parts.
+    fn add(&mut self, parts: &[&[u8]]) {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        let mut field = |bytes: &[u8]| {
-            h.update((bytes.len() as u64).to_be_bytes());
-            h.update(bytes);
-        };
-        field(suite_hash.as_bytes());
-        field(identity.as_bytes());
-        let test = &case.test;
-        field(serde_json::to_string(&*test.vars).unwrap_or_default().as_bytes());
-        for a in &test.assertions {
-            field(a.type_name().as_bytes());
-            field(a.value.as_ref().map(|v| v.to_string()).unwrap_or_default().as_bytes());
-            field(format!("{:?} {} {:?}", a.threshold, a.weight, a.metric).as_bytes());
-        }
-        field(format!("{:?} {:?}", test.threshold, test.min_pass_rate).as_bytes());
-        field(case.prompt.sha256.as_bytes());
-        let spec = &case.provider.spec;
-        field(spec.id.as_bytes());
-        field(serde_json::to_string(&spec.config).unwrap_or_default().as_bytes());
-        for g in case.graders.iter() {
-            for slot in [&g.text, &g.embedding].into_iter().flatten() {
-                field(slot.spec.id.as_bytes());
-                field(serde_json::to_string(&slot.spec.config).unwrap_or_default().as_bytes());
-            }
+        for part in parts {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
         }
         self.cases.push(h.finalize().into());
     }
