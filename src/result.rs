@@ -518,6 +518,12 @@ pub struct RunSummary {
     /// label; a grader's id).
     #[serde(default)]
     pub cost_by_provider: BTreeMap<String, f64>,
+    /// Answers sent whose model has no price (not in the costs: unknown, not free).
+    #[serde(default)]
+    pub unpriced_sent: usize,
+    /// Answers from the response cache whose model has no price (not in `saved_usd`).
+    #[serde(default)]
+    pub unpriced_cached: usize,
     /// What the answers from the response cache would have cost, USD.
     #[serde(default)]
     pub saved_usd: f64,
@@ -599,12 +605,18 @@ impl RunSummary {
         for answer in case.answers() {
             if answer.cached {
                 self.cached_answers += 1;
-                self.saved_usd += answer.cost_usd.unwrap_or(0.0);
+                match answer.cost_usd {
+                    Some(usd) => self.saved_usd += usd,
+                    None => self.unpriced_cached += 1,
+                }
             } else if answer.sent {
                 self.sent_answers += 1;
-                if let Some(usd) = answer.cost_usd {
-                    *self.cost_by_suite.entry(case.suite.clone()).or_default() += usd;
-                    *self.cost_by_provider.entry(answer.provider.to_string()).or_default() += usd;
+                match answer.cost_usd {
+                    Some(usd) => {
+                        *self.cost_by_suite.entry(case.suite.clone()).or_default() += usd;
+                        *self.cost_by_provider.entry(answer.provider.to_string()).or_default() += usd;
+                    }
+                    None => self.unpriced_sent += 1,
                 }
             }
         }

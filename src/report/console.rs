@@ -277,21 +277,31 @@ fn run_notes(summary: &RunSummary) -> String {
             1 => "1 request sent".to_string(),
             n => format!("{n} requests sent"),
         };
+        // An answer without a price saved an unknown amount, not $0.
+        let saved = if summary.unpriced_cached == summary.cached_answers {
+            "saved: unknown (no price)".to_string()
+        } else {
+            format!(
+                "saved ${:.4}{}",
+                summary.saved_usd,
+                unpriced_note(summary.unpriced_cached)
+            )
+        };
+        let total = summary.cached_answers + summary.sent_answers;
         let _ = writeln!(
             text,
-            "response cache: {} of {} answer{} from the cache ({sent}), saved ${:.4}",
+            "response cache: {} of {total} answer{} from the cache ({sent}), {saved}",
             summary.cached_answers,
-            summary.cached_answers + summary.sent_answers,
-            if summary.cached_answers + summary.sent_answers == 1 {
-                ""
-            } else {
-                "s"
-            },
-            summary.saved_usd
+            if total == 1 { "" } else { "s" },
         );
     }
     if !summary.cost_by_suite.is_empty() {
-        let _ = writeln!(text, "cost: ${:.4}", summary.cost_usd());
+        let _ = writeln!(
+            text,
+            "cost: ${:.4}{}",
+            summary.cost_usd(),
+            unpriced_note(summary.unpriced_sent)
+        );
         for (suite, usd) in &summary.cost_by_suite {
             let _ = writeln!(text, "    suite {}  ${usd:.4}", sanitize_for_terminal(suite));
         }
@@ -300,6 +310,15 @@ fn run_notes(summary: &RunSummary) -> String {
         }
     }
     text
+}
+
+/// ` (N answers without a price not included)`, or nothing.
+fn unpriced_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (1 answer without a price not included)".to_string(),
+        n => format!(" ({n} answers without a price not included)"),
+    }
 }
 
 fn rate_table(title: &str, rows: &BTreeMap<String, Tally>) -> String {

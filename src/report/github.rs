@@ -326,11 +326,15 @@ fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>]
         notes.push(format!("{} succeeded after a retry", summary.retried));
     }
     if summary.cached_answers > 0 {
+        let saved = if summary.unpriced_cached == summary.cached_answers {
+            "saved: unknown, no price".to_string()
+        } else {
+            format!("saved ${:.4}", summary.saved_usd)
+        };
         notes.push(format!(
-            "{} of {} answers from the response cache (saved ${:.4})",
+            "{} of {} answers from the response cache ({saved})",
             summary.cached_answers,
             summary.cached_answers + summary.sent_answers,
-            summary.saved_usd
         ));
     }
     if !summary.cost_by_suite.is_empty() {

@@ -41,7 +41,9 @@
 //!   (each named metric's `count`, `mean`, `min`, `max` over the cases that
 //!   reached a verdict), `cached_answers` / `sent_answers` (answers of cases
 //!   and graders, every `--repeat` run), `cost_by_suite` / `cost_by_provider`
-//!   (USD of the calls sent, graders included) and `saved_usd`.
+//!   (USD of the calls sent, graders included), `saved_usd`, and
+//!   `unpriced_sent` / `unpriced_cached` (answers of models without a price,
+//!   left out of those amounts).
 //!
 //! # Atomicity
 //!
