@@ -1005,21 +1005,23 @@ mod tests {
 
     fn assertion(kind: &str, value: Option<&str>) -> Assertion {
         let (kind, negate) = crate::assertion::parse_type(kind).unwrap();
-        Assertion {
-            kind,
-            negate,
-            value: value.map(|v| Value::String(v.into())),
-            templated: false,
-            threshold: None,
-            weight: 1.0,
-            metric: None,
-            line: None,
-            file: None,
-            compiled: Default::default(),
-            graders: Default::default(),
-            rubric_prompt: None,
-            context_var: None,
-        }
+        Assertion::new(
+            crate::assertion::AssertionSpec {
+                kind,
+                negate,
+                value: value.map(|v| Value::String(v.into())),
+                templated: false,
+                threshold: None,
+                weight: 1.0,
+                metric: None,
+                file: None,
+                compiled: Default::default(),
+                graders: Default::default(),
+                rubric_prompt: None,
+                context_var: None,
+            },
+            None,
+        )
     }
 
     fn grade(a: &Assertion, output: &str, backend: &Scripted) -> AssertionResult {

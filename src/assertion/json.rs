@@ -264,21 +264,23 @@ mod tests {
 
     fn assertion(kind: &str, value: Option<Value>) -> Assertion {
         let (kind, negate) = parse_type(kind).expect("known type");
-        Assertion {
-            kind,
-            negate,
-            value,
-            templated: false,
-            threshold: None,
-            weight: 1.0,
-            metric: None,
-            line: None,
-            file: None,
-            compiled: Compiled::None,
-            graders: Default::default(),
-            rubric_prompt: None,
-            context_var: None,
-        }
+        Assertion::new(
+            crate::assertion::AssertionSpec {
+                kind,
+                negate,
+                value,
+                templated: false,
+                threshold: None,
+                weight: 1.0,
+                metric: None,
+                file: None,
+                compiled: Compiled::None,
+                graders: Default::default(),
+                rubric_prompt: None,
+                context_var: None,
+            },
+            None,
+        )
     }
 
     /// Builds, prepares and evaluates an assertion on `output`.

@@ -313,9 +313,56 @@ pub enum Compiled {
     Schema(Arc<jsonschema::Validator>),
 }
 
-/// One assertion as loaded from a suite, validated.
+/// One assertion of a test case: the line it is written on, and what it
+/// checks ([`AssertionSpec`], read through `Deref`).
+///
+/// The spec is shared by every test that writes the same assertion in the
+/// same file (a suite of 100,000 tests with three assertions each holds a
+/// handful of specs, not 300,000); changing it through `DerefMut` copies it
+/// first when it is shared.
 #[derive(Debug, Clone)]
 pub struct Assertion {
+    /// 1-based line in the file the assertion came from.
+    pub line: Option<usize>,
+    spec: Arc<AssertionSpec>,
+}
+
+impl Assertion {
+    /// An assertion written at `line`.
+    pub fn new(spec: AssertionSpec, line: Option<usize>) -> Self {
+        Assertion {
+            line,
+            spec: Arc::new(spec),
+        }
+    }
+
+    /// An assertion at `line` sharing `spec` with others.
+    pub fn shared(spec: Arc<AssertionSpec>, line: Option<usize>) -> Self {
+        Assertion { line, spec }
+    }
+
+    /// The shared spec.
+    pub fn spec(&self) -> &Arc<AssertionSpec> {
+        &self.spec
+    }
+}
+
+impl std::ops::Deref for Assertion {
+    type Target = AssertionSpec;
+    fn deref(&self) -> &AssertionSpec {
+        &self.spec
+    }
+}
+
+impl std::ops::DerefMut for Assertion {
+    fn deref_mut(&mut self) -> &mut AssertionSpec {
+        Arc::make_mut(&mut self.spec)
+    }
+}
+
+/// What an assertion checks, as loaded from a suite and validated.
+#[derive(Debug, Clone)]
+pub struct AssertionSpec {
     /// The type.
     pub kind: AssertionType,
     /// True for the `not-` form.
@@ -330,8 +377,6 @@ pub struct Assertion {
     pub weight: f64,
     /// Named metric this assertion feeds.
     pub metric: Option<String>,
-    /// 1-based line in the file the assertion came from.
-    pub line: Option<usize>,
     /// The file the assertion came from.
     pub file: Option<std::path::PathBuf>,
     /// Precompiled regex or schema (static values only).
@@ -346,7 +391,7 @@ pub struct Assertion {
     pub context_var: Option<String>,
 }
 
-impl Assertion {
+impl AssertionSpec {
     /// `not-contains`: the type as written.
     pub fn type_name(&self) -> String {
         if self.negate {
@@ -422,7 +467,7 @@ impl Assertion {
             latency_ms: Some(0),
             cost_usd: Some(0.0),
         };
-        match self.evaluate(self.value.as_ref(), &probe).error {
+        match self.evaluate_at(None, self.value.as_ref(), &probe).error {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -507,13 +552,11 @@ impl Assertion {
         Ok(())
     }
 
-    /// Evaluates the assertion on `ctx.output`. `value` is the value with its
-    /// templates rendered (or `self.value` when static). Model-graded types
-    /// need a grader: they are evaluated by [`graded::evaluate`], and here
-    /// only produce an error.
-    pub fn evaluate(&self, value: Option<&Value>, ctx: &EvalContext<'_>) -> AssertionResult {
+    /// [`Assertion::evaluate`] for an assertion written at `line`.
+    pub fn evaluate_at(&self, line: Option<usize>, value: Option<&Value>, ctx: &EvalContext<'_>) -> AssertionResult {
         if self.kind.is_model_graded() {
-            return self.errored(
+            return self.errored_at(
+                line,
                 value,
                 format!("`{}` needs a grader and was evaluated without one", self.type_name()),
             );
@@ -521,7 +564,7 @@ impl Assertion {
         let compiled = if self.templated {
             match value.map(|v| compile(self.kind, v)).transpose() {
                 Ok(c) => c.unwrap_or_default(),
-                Err(e) => return self.errored(value, e),
+                Err(e) => return self.errored_at(line, value, e),
             }
         } else {
             self.compiled.clone()
@@ -551,16 +594,17 @@ impl Assertion {
                     metric: self.metric.clone(),
                     reason,
                     error: None,
-                    line: self.line,
+                    line,
                     file: self.file.clone(),
                     grader: None,
                 }
             }
-            Err(e) => self.errored(value, e),
+            Err(e) => self.errored_at(line, value, e),
         }
     }
 
-    fn errored(&self, value: Option<&Value>, error: String) -> AssertionResult {
+    /// The result of an assertion at `line` that could not be evaluated.
+    pub fn errored_at(&self, line: Option<usize>, value: Option<&Value>, error: String) -> AssertionResult {
         AssertionResult {
             kind: self.type_name(),
             expected: value.map(display_value),
@@ -570,10 +614,25 @@ impl Assertion {
             metric: self.metric.clone(),
             reason: error.clone(),
             error: Some(error),
-            line: self.line,
+            line,
             file: self.file.clone(),
             grader: None,
         }
+    }
+}
+
+impl Assertion {
+    /// Evaluates the assertion on `ctx.output`. `value` is the value with its
+    /// templates rendered (or `self.value` when static). Model-graded types
+    /// need a grader: they are evaluated by [`graded::evaluate`], and here
+    /// only produce an error.
+    pub fn evaluate(&self, value: Option<&Value>, ctx: &EvalContext<'_>) -> AssertionResult {
+        self.spec.evaluate_at(self.line, value, ctx)
+    }
+
+    /// The result of this assertion when it could not be evaluated.
+    pub fn errored(&self, value: Option<&Value>, error: String) -> AssertionResult {
+        self.spec.errored_at(self.line, value, error)
     }
 }
 

@@ -515,21 +515,23 @@ mod tests {
 
     fn assertion(kind: &str, value: Option<Value>, threshold: Option<f64>) -> Assertion {
         let (kind, negate) = parse_type(kind).expect("known type");
-        Assertion {
-            kind,
-            negate,
-            value,
-            templated: false,
-            threshold,
-            weight: 1.0,
-            metric: None,
-            line: None,
-            file: None,
-            compiled: Compiled::None,
-            graders: Default::default(),
-            rubric_prompt: None,
-            context_var: None,
-        }
+        Assertion::new(
+            crate::assertion::AssertionSpec {
+                kind,
+                negate,
+                value,
+                templated: false,
+                threshold,
+                weight: 1.0,
+                metric: None,
+                file: None,
+                compiled: Compiled::None,
+                graders: Default::default(),
+                rubric_prompt: None,
+                context_var: None,
+            },
+            None,
+        )
     }
 
     /// Builds, prepares and evaluates an assertion.

@@ -95,6 +95,7 @@ fn load_yaml_list(
         locs: YamlLocations::index(text),
         diags,
         fixed_line: None,
+        specs: Default::default(),
     };
     let Value::Sequence(items) = root else {
         cx.error(
@@ -151,6 +152,7 @@ fn load_jsonl(
             locs: YamlLocations::default(),
             diags,
             fixed_line: Some(lineno),
+            specs: Default::default(),
         };
         if let Some(c) = one_case(&mut cx, &value, &YamlPath::root(), templates) {
             out.push(c);
@@ -252,6 +254,7 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             locs: YamlLocations::default(),
             diags,
             fixed_line: line,
+            specs: Default::default(),
         };
         let mut test = RawTest::default();
         let mut vars = std::collections::BTreeMap::new();

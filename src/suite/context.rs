@@ -23,6 +23,9 @@ pub(super) struct FileCx<'a> {
     pub(super) diags: &'a mut Diagnostics,
     /// Fixed line for every position (JSONL: the line of the record).
     pub(super) fixed_line: Option<usize>,
+    /// Assertion specs built so far in this file, by their YAML as written
+    /// (see [`super::vars_asserts::build_assertion`]).
+    pub(super) specs: std::collections::HashMap<String, std::sync::Arc<crate::assertion::AssertionSpec>>,
 }
 
 impl FileCx<'_> {

@@ -239,6 +239,7 @@ fn load_text(
         locs: YamlLocations::index(root_text),
         diags,
         fixed_line: None,
+        specs: Default::default(),
     };
     let root_path = YamlPath::root();
     // `tests` is most of a big suite: take it out of the document instead of
@@ -508,11 +509,19 @@ impl Finisher {
             options,
         } = case;
         let default_asserts = &self.asserts;
-        let mut all_vars = self.vars.clone();
-        all_vars.extend(vars);
+        // Exact sizes (no growth slack), and no copy when there is nothing
+        // to merge: a suite of 100,000 tests holds all of these at once.
+        let all_vars = if self.vars.is_empty() {
+            vars
+        } else {
+            let mut all = self.vars.clone();
+            all.extend(vars);
+            all
+        };
         let mut metadata = self.meta.clone();
         metadata.extend(yaml_map_to_json(t.metadata.as_ref()));
-        let mut assertions = default_asserts.clone();
+        let mut assertions = Vec::with_capacity(default_asserts.len() + asserts.len());
+        assertions.extend(default_asserts.iter().cloned());
         assertions.extend(asserts);
         options.or(&self.options).apply(&mut assertions);
         let mut name = t

@@ -1,13 +1,14 @@
 //! Vars and assertions of a test case, as written in a suite or a cases file.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
 use super::context::FileCx;
 use super::raw::RawAssertion;
-use crate::assertion::{self, Assertion, TYPE_NAMES};
+use crate::assertion::{self, Assertion, AssertionSpec, TYPE_NAMES};
 use crate::diagnostic::{display_path, nearest};
 use crate::template::{is_template, Templates};
 use crate::yaml_loc::YamlPath;
@@ -18,8 +19,8 @@ pub(super) fn resolve_vars(
     vars: Option<&BTreeMap<String, Value>>,
     at: &YamlPath,
 ) -> Map<String, Json> {
-    let mut out = Map::new();
-    let Some(vars) = vars else { return out };
+    let Some(vars) = vars else { return Map::new() };
+    let mut out = Map::with_capacity(vars.len());
     for (k, v) in vars {
         let vp = at.key("vars").key(k);
         if matches!(
@@ -140,6 +141,12 @@ pub(super) fn build_assertion(
     line: Option<usize>,
     templates: &Templates,
 ) -> Option<Assertion> {
+    // The same assertion written again in this file (every test of a big
+    // suite checking the same thing) shares the spec built the first time.
+    let key = format!("{raw:?}");
+    if let Some(spec) = cx.specs.get(&key) {
+        return Some(Assertion::shared(Arc::clone(spec), line));
+    }
     let (kind, negate) = match assertion::parse_type(&raw.kind) {
         Ok(t) => t,
         Err(msg) => {
@@ -254,7 +261,7 @@ pub(super) fn build_assertion(
         );
         return None;
     }
-    let mut a = Assertion {
+    let mut a = AssertionSpec {
         kind,
         negate,
         value,
@@ -262,7 +269,6 @@ pub(super) fn build_assertion(
         threshold: raw.threshold,
         weight: raw.weight.unwrap_or(1.0),
         metric: raw.metric.clone(),
-        line,
         file: Some(cx.file.clone()),
         compiled: Default::default(),
         graders: graders.clone(),
@@ -285,7 +291,9 @@ pub(super) fn build_assertion(
         cx.error(msg, &target);
         return None;
     }
-    Some(a)
+    let spec = Arc::new(a);
+    cx.specs.insert(key, Arc::clone(&spec));
+    Some(Assertion::shared(spec, line))
 }
 
 fn has_template(v: &Json) -> bool {
