@@ -276,8 +276,29 @@ fn fault_response(fault: Fault) -> axum::response::Response {
     }
 }
 
+/// Waits until `latency` after `since`, to within tens of microseconds.
+///
+/// tokio's timer has millisecond ticks and rounds every deadline up to the
+/// next one: a 20 ms latency would average ~20.5 ms, and every answer due in
+/// the same tick would leave in one burst (which real networks do not do).
+/// A thread of the blocking pool sleeps the exact remainder instead (idle
+/// threads cost no CPU; there is one per answer in flight).
+async fn wait(since: std::time::Instant, latency: Duration) {
+    if latency.is_zero() {
+        return;
+    }
+    let deadline = since + latency;
+    let sleep = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()))
+    });
+    if sleep.await.is_err() {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
 async fn answer(state: &AppState, body: &[u8]) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let since = std::time::Instant::now();
     let key = fnv1a(body, 0);
     let seen = {
         let mut map = state.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -293,9 +314,7 @@ async fn answer(state: &AppState, body: &[u8]) -> axum::response::Response {
         }
     };
     if let Some(fault) = fault {
-        if !state.config.latency.is_zero() {
-            tokio::time::sleep(state.config.latency).await;
-        }
+        wait(since, state.config.latency).await;
         state.faults.fetch_add(1, Ordering::Relaxed);
         return fault_response(fault);
     }
@@ -327,9 +346,7 @@ async fn answer(state: &AppState, body: &[u8]) -> axum::response::Response {
             (!cycle.is_empty()).then(|| cycle[seen as usize % cycle.len()].clone())
         })
         .unwrap_or_else(|| contents.last().copied().unwrap_or("").to_string());
-    if !state.config.latency.is_zero() {
-        tokio::time::sleep(state.config.latency).await;
-    }
+    wait(since, state.config.latency).await;
     let prompt_tokens = joined.len().div_ceil(4);
     let completion_tokens = reply.len().div_ceil(4);
     let n = state.requests.load(Ordering::Relaxed);

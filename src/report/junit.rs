@@ -35,7 +35,7 @@ use std::time::Duration;
 use chrono::{DateTime, Local};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString};
 
-use crate::report::{write_atomically, Reporter};
+use crate::report::Reporter;
 use crate::result::{CaseResult, RunSummary, Verdict};
 use crate::runner::Event;
 use crate::thresholds::ThresholdOutcome;
@@ -48,13 +48,15 @@ const MAX_MESSAGE_CHARS: usize = 1000;
 
 /// Writes a JUnit XML file when the run finishes.
 ///
-/// Keeps the finished cases (shared `Arc`s, no copies) until `RunFinished`, then
-/// writes the file atomically with [`write_atomically`].
+/// Keeps a compact record of each finished case (its `<testcase>` parts, not
+/// the whole result: a run of 100,000 cases would otherwise hold every
+/// result's vars, assertions and grader calls until the end), then writes the
+/// file atomically.
 #[derive(Debug)]
 pub struct JunitReporter {
     path: PathBuf,
     started_at: Option<DateTime<Local>>,
-    cases: Vec<Arc<CaseResult>>,
+    builder: ReportBuilder,
     thresholds: Vec<Arc<ThresholdOutcome>>,
     extra: Option<ExtraProperties>,
 }
@@ -70,7 +72,7 @@ impl JunitReporter {
         Self {
             path,
             started_at: None,
-            cases: Vec::new(),
+            builder: ReportBuilder::default(),
             thresholds: Vec::new(),
             extra: None,
         }
@@ -88,13 +90,14 @@ impl Reporter for JunitReporter {
         match event {
             Event::RunStarted(info) => {
                 self.started_at = Some(info.started_at);
-                self.cases.clear();
+                self.builder = ReportBuilder::default();
             }
-            Event::CaseFinished(case) => self.cases.push(Arc::clone(case)),
+            Event::CaseFinished(case) => self.builder.add(case),
             Event::ThresholdsChecked(t) => self.thresholds.push(Arc::clone(t)),
             Event::RunFinished(summary) => {
                 let started_at = self.started_at.unwrap_or_else(Local::now);
-                let mut report = build_report_with(&self.cases, &self.thresholds, summary, started_at);
+                let builder = std::mem::take(&mut self.builder);
+                let mut report = builder.finish(&self.thresholds, summary, started_at);
                 if let Some(extra) = self.extra.as_ref().and_then(|e| e.lock().ok().map(|e| e.clone())) {
                     for suite in report.test_suites.iter_mut() {
                         let name = suite.name.as_str().to_string();
@@ -106,10 +109,12 @@ impl Reporter for JunitReporter {
                         suite.add_properties(props);
                     }
                 }
-                let xml = report.to_string().map_err(|e| {
-                    std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", self.path.display()))
+                let path = self.path.clone();
+                super::write_atomically_with(&self.path, |out| {
+                    report.serialize(out).map_err(|e| {
+                        std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", path.display()))
+                    })
                 })?;
-                write_atomically(&self.path, xml.as_bytes())?;
             }
         }
         Ok(())
@@ -151,60 +156,159 @@ pub fn build_report_with(
     summary: &RunSummary,
     started_at: DateTime<Local>,
 ) -> Report {
-    let mut sorted: Vec<&Arc<CaseResult>> = cases.iter().collect();
-    sorted.sort_by_key(|c| c.index);
-
-    // Group by (suite, prompt, hash, provider), in order of first (smallest) index.
-    let mut groups: Vec<Vec<&Arc<CaseResult>>> = Vec::new();
-    let mut group_of: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
-    for case in sorted {
-        let key = (
-            case.suite.as_str(),
-            case.prompt.as_str(),
-            case.prompt_hash.as_str(),
-            case.provider.as_str(),
-        );
-        let slot = *group_of.entry(key).or_insert_with(|| {
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
-        groups[slot].push(case);
+    let mut builder = ReportBuilder::default();
+    for case in cases {
+        builder.add(case);
     }
-
-    let mut report = Report::new(REPORT_NAME);
-    report.set_time(Duration::from_millis(summary.duration_ms));
-    let timestamp = started_at.fixed_offset();
-    for group in groups {
-        let Some(first) = group.first() else { continue };
-        let mut suite = TestSuite::new(xml_text(&format!("{} [{}]", first.suite, first.target())));
-        suite.set_timestamp(timestamp);
-        suite.add_properties([
-            Property::new("suite_file", xml_text(&first.suite_file.display().to_string())),
-            Property::new("prompt", xml_text(&first.prompt)),
-            Property::new("prompt_hash", xml_text(&first.prompt_hash)),
-            Property::new("provider", xml_text(&first.provider)),
-        ]);
-        let total_ms: u64 = group.iter().map(|c| c.duration_ms).sum();
-        suite.set_time(Duration::from_millis(total_ms));
-        suite.add_test_cases(group.iter().map(|c| test_case(c)));
-        for t in thresholds.iter().filter(|t| {
-            t.suite == first.suite
-                && t.prompt == first.prompt
-                && t.prompt_hash == first.prompt_hash
-                && t.provider == first.provider
-        }) {
-            suite.add_test_case(threshold_case(t));
-        }
-        report.add_test_suite(suite);
-    }
-    report
+    builder.finish(thresholds, summary, started_at)
 }
 
-/// The `<testcase>` of one case.
-fn test_case(case: &CaseResult) -> TestCase {
-    let test = case.name.split_once("::").map_or(case.name.as_str(), |(_, test)| test);
-    let name = format!("{test} [{}]", case.target());
-    let status = match case.verdict {
+/// Collects cases one at a time as compact `<testcase>` records, then builds
+/// the [`Report`] ([`build_report_with`]'s layout).
+#[derive(Debug, Default)]
+pub struct ReportBuilder {
+    /// suite × prompt × hash × provider → index in `groups`.
+    group_of: HashMap<(String, String, String, String), u32>,
+    groups: Vec<Group>,
+    cases: Vec<Kept>,
+}
+
+/// One `<testsuite>`: a suite × prompt × provider.
+#[derive(Debug)]
+struct Group {
+    suite: String,
+    suite_file: String,
+    prompt: String,
+    prompt_hash: String,
+    provider: String,
+}
+
+/// What is kept of a finished case: its plan index, group, time, test name,
+/// output, and its status unless it is a plain pass.
+#[derive(Debug)]
+struct Kept {
+    index: usize,
+    group: u32,
+    duration_ms: u64,
+    test: Box<str>,
+    output: Option<Box<str>>,
+    status: Option<Box<TestCaseStatus>>,
+}
+
+impl ReportBuilder {
+    /// Adds one finished case.
+    pub fn add(&mut self, case: &CaseResult) {
+        let same = |g: &Group| {
+            g.suite == case.suite
+                && g.prompt == case.prompt
+                && g.prompt_hash == case.prompt_hash
+                && g.provider == case.provider
+        };
+        // Cases mostly arrive from the group of the one before: no lookup (and no key) then.
+        let last = self
+            .cases
+            .last()
+            .map(|k| k.group)
+            .filter(|g| same(&self.groups[*g as usize]));
+        let key = || {
+            (
+                case.suite.clone(),
+                case.prompt.clone(),
+                case.prompt_hash.clone(),
+                case.provider.clone(),
+            )
+        };
+        let group = match last.or_else(|| self.group_of.get(&key()).copied()) {
+            Some(g) => g,
+            None => {
+                let g = self.groups.len() as u32;
+                self.groups.push(Group {
+                    suite: case.suite.clone(),
+                    suite_file: case.suite_file.display().to_string(),
+                    prompt: case.prompt.clone(),
+                    prompt_hash: case.prompt_hash.clone(),
+                    provider: case.provider.clone(),
+                });
+                self.group_of.insert(key(), g);
+                g
+            }
+        };
+        let test = case.name.split_once("::").map_or(case.name.as_str(), |(_, test)| test);
+        let status = test_case_status(case);
+        let plain_pass = case.verdict == Verdict::Pass && case.repeats.is_none();
+        self.cases.push(Kept {
+            index: case.index,
+            group,
+            duration_ms: case.duration_ms,
+            test: test.into(),
+            output: case.output.as_deref().map(Into::into),
+            status: (!plain_pass).then(|| Box::new(status)),
+        });
+    }
+
+    /// The report: one `<testsuite>` per group in the order of its first
+    /// case, cases in plan order, each group's thresholds last.
+    pub fn finish(
+        mut self,
+        thresholds: &[Arc<ThresholdOutcome>],
+        summary: &RunSummary,
+        started_at: DateTime<Local>,
+    ) -> Report {
+        self.cases.sort_by_key(|c| c.index);
+        let mut by_group: Vec<Vec<Kept>> = self.groups.iter().map(|_| Vec::new()).collect();
+        let mut order: Vec<u32> = Vec::new();
+        for kept in self.cases {
+            let g = kept.group as usize;
+            if by_group[g].is_empty() {
+                order.push(kept.group);
+            }
+            by_group[g].push(kept);
+        }
+        let mut report = Report::new(REPORT_NAME);
+        report.set_time(Duration::from_millis(summary.duration_ms));
+        let timestamp = started_at.fixed_offset();
+        for g in order {
+            let group = &self.groups[g as usize];
+            let cases = std::mem::take(&mut by_group[g as usize]);
+            let target = format!("{}@{} {}", group.prompt, group.prompt_hash, group.provider);
+            let mut suite = TestSuite::new(xml_text(&format!("{} [{target}]", group.suite)));
+            suite.set_timestamp(timestamp);
+            suite.add_properties([
+                Property::new("suite_file", xml_text(&group.suite_file)),
+                Property::new("prompt", xml_text(&group.prompt)),
+                Property::new("prompt_hash", xml_text(&group.prompt_hash)),
+                Property::new("provider", xml_text(&group.provider)),
+            ]);
+            let total_ms: u64 = cases.iter().map(|c| c.duration_ms).sum();
+            suite.set_time(Duration::from_millis(total_ms));
+            let classname = xml_text(&group.suite);
+            suite.add_test_cases(cases.into_iter().map(|kept| {
+                let status = kept.status.map_or_else(TestCaseStatus::success, |s| *s);
+                let mut tc = TestCase::new(xml_text(&format!("{} [{target}]", kept.test)), status);
+                tc.set_classname(classname.clone());
+                tc.set_time(Duration::from_millis(kept.duration_ms));
+                if let Some(output) = &kept.output {
+                    tc.set_system_out(xml_text(output));
+                }
+                tc
+            }));
+            for t in thresholds.iter().filter(|t| {
+                t.suite == group.suite
+                    && t.prompt == group.prompt
+                    && t.prompt_hash == group.prompt_hash
+                    && t.provider == group.provider
+            }) {
+                suite.add_test_case(threshold_case(t));
+            }
+            report.add_test_suite(suite);
+        }
+        report
+    }
+}
+
+/// The status of one case's `<testcase>`.
+fn test_case_status(case: &CaseResult) -> TestCaseStatus {
+    let mut status = match case.verdict {
         Verdict::Pass => TestCaseStatus::success(),
         Verdict::Fail => failure_status(case),
         Verdict::Error => error_status(case),
@@ -214,17 +318,10 @@ fn test_case(case: &CaseResult) -> TestCase {
             status
         }
     };
-    let mut status = status;
     if let Some(repeats) = &case.repeats {
         add_reruns(&mut status, case, repeats);
     }
-    let mut tc = TestCase::new(xml_text(&name), status);
-    tc.set_classname(xml_text(&case.suite));
-    tc.set_time(Duration::from_millis(case.duration_ms));
-    if let Some(output) = &case.output {
-        tc.set_system_out(xml_text(output));
-    }
-    tc
+    status
 }
 
 /// `--repeat`: the runs that did not pass, as `<flakyFailure>`/`<flakyError>`

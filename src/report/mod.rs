@@ -23,6 +23,18 @@ pub trait Reporter: Send {
 /// # Errors
 /// I/O errors, with the path in the message.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_atomically`], with the content written by `write` (buffered), so
+/// that a big report need not be held in memory as one string.
+///
+/// # Errors
+/// I/O errors, with the path in the message, and `write`'s errors.
+pub fn write_atomically_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::io::Write;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -30,10 +42,12 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result
     };
     std::fs::create_dir_all(&parent)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {}: {e}", parent.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent)
+    let tmp = tempfile::NamedTempFile::new_in(&parent)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write in {}: {e}", parent.display())))?;
-    tmp.write_all(bytes)?;
-    tmp.flush()?;
+    let mut out = std::io::BufWriter::new(tmp);
+    write(&mut out)?;
+    out.flush()?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
     readable_by_all(tmp.as_file())?;
     tmp.persist(path)
         .map_err(|e| std::io::Error::new(e.error.kind(), format!("cannot write {}: {}", path.display(), e.error)))?;

@@ -278,7 +278,7 @@ fn base_result(case: &Case) -> CaseResult {
         suite: case.suite.name.clone(),
         suite_file: case.suite.file.clone(),
         line: case.test.line,
-        test_file: case.test.file.clone(),
+        test_file: case.test.file.to_path_buf(),
         description: case.test.description.clone(),
         prompt: case.prompt.name.clone(),
         prompt_hash: case.prompt.short_hash().to_string(),

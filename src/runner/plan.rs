@@ -231,21 +231,23 @@ pub fn plan_with(
     let mut cases = Vec::new();
     let mut suite_count = 0;
     let mut digest = PlanDigest::new(repeats);
-    for suite in suites {
+    // Most tests grade nothing: they share one empty list of slots.
+    let no_graders: Arc<[GraderSlots]> = Arc::from(Vec::new());
+    for mut suite in suites {
+        // The cases hold the tests, not the suite: a test is freed once its
+        // cases have run.
+        let tests = std::mem::take(&mut suite.tests);
         let suite = Arc::new(suite);
         let suite_hash = file_hash(&suite.file);
         let before = cases.len();
-        let test_graders: Vec<Arc<[GraderSlots]>> = suite
-            .tests
+        let test_graders: Vec<Arc<[GraderSlots]>> = tests
             .iter()
-            .map(|t| resolve_graders(t, &opts.graders, env, client, work_dir, &mut grader_slots, &mut diags))
+            .map(|t| {
+                resolve_graders(t, &opts.graders, env, client, work_dir, &mut grader_slots, &mut diags)
+                    .unwrap_or_else(|| no_graders.clone())
+            })
             .collect();
-        let test_hashes: Vec<[u8; 32]> = suite
-            .tests
-            .iter()
-            .zip(&test_graders)
-            .map(|(t, g)| test_hash(t, g))
-            .collect();
+        let test_hashes: Vec<[u8; 32]> = tests.iter().zip(&test_graders).map(|(t, g)| test_hash(t, g)).collect();
         for prompt in &suite.prompts {
             for spec in &suite.providers {
                 // One instance per id, label and config: a label is part of
@@ -278,7 +280,7 @@ pub fn plan_with(
                         slot
                     }
                 };
-                for (t, test) in suite.tests.iter().enumerate() {
+                for (t, test) in tests.iter().enumerate() {
                     let case = Case {
                         index: 0,
                         suite: suite.clone(),
@@ -428,7 +430,8 @@ impl PlanDigest {
     }
 }
 
-/// The grader slots of every assertion of `test`; a model-graded assertion
+/// The grader slots of every assertion of `test` (`None` when it has no
+/// model-graded assertion); a model-graded assertion
 /// without a grader is an error at its line.
 fn resolve_graders(
     test: &TestCase,
@@ -438,10 +441,10 @@ fn resolve_graders(
     work_dir: &Path,
     slots: &mut BTreeMap<String, Arc<ProviderSlot>>,
     diags: &mut Diagnostics,
-) -> Arc<[GraderSlots]> {
+) -> Option<Arc<[GraderSlots]>> {
     if !test.assertions.iter().any(|a| a.kind.is_model_graded()) {
-        // Most tests grade nothing: no slots (indexed only for model-graded assertions).
-        return Arc::from(Vec::new());
+        // No slots (indexed only for model-graded assertions).
+        return None;
     }
     let mut out = Vec::with_capacity(test.assertions.len());
     for a in &test.assertions {
@@ -492,7 +495,7 @@ fn resolve_graders(
         }
         out.push(g);
     }
-    out.into()
+    Some(out.into())
 }
 
 fn grader_slot(

@@ -278,7 +278,8 @@ fn load_text(
     let mut finisher = Finisher {
         enabled: cx.diags.errors().count() == errors_before,
         vars: default_vars,
-        meta: default_meta,
+        meta: Arc::new(default_meta),
+        file: None,
         asserts: default_asserts,
         options: default_options,
         threshold: default_test.threshold,
@@ -483,7 +484,9 @@ struct Finisher {
     /// (for their own errors), not finished.
     enabled: bool,
     vars: Map<String, Json>,
-    meta: Map<String, Json>,
+    meta: Arc<Map<String, Json>>,
+    /// The file of the last test added (its tests share the path).
+    file: Option<Arc<Path>>,
     asserts: Vec<crate::assertion::Assertion>,
     options: super::vars_asserts::TestOptions,
     threshold: Option<f64>,
@@ -518,8 +521,14 @@ impl Finisher {
             all.extend(vars);
             all
         };
-        let mut metadata = self.meta.clone();
-        metadata.extend(yaml_map_to_json(t.metadata.as_ref()));
+        let metadata = match &t.metadata {
+            Some(own) if !own.is_empty() => {
+                let mut m = (*self.meta).clone();
+                m.extend(yaml_map_to_json(Some(own)));
+                Arc::new(m)
+            }
+            _ => Arc::clone(&self.meta),
+        };
         let mut assertions = Vec::with_capacity(default_asserts.len() + asserts.len());
         assertions.extend(default_asserts.iter().cloned());
         assertions.extend(asserts);
@@ -597,6 +606,14 @@ impl Finisher {
         if !vars_ok {
             return;
         }
+        let file = match &self.file {
+            Some(f) if **f == *tfile => Arc::clone(f),
+            _ => {
+                let f: Arc<Path> = Arc::from(tfile.as_path());
+                self.file = Some(Arc::clone(&f));
+                f
+            }
+        };
         self.tests.push(Arc::new(TestCase {
             name,
             description: t.description,
@@ -605,7 +622,7 @@ impl Finisher {
             threshold,
             min_pass_rate,
             metadata,
-            file: tfile,
+            file,
             line,
         }));
     }

@@ -75,10 +75,12 @@ pub struct TestCase {
     /// With `--repeat N`: the share of runs, in [0, 1], that must pass for the
     /// case to pass (the test's, else `defaultTest`'s; unset = `--min-pass-rate`, default 1).
     pub min_pass_rate: Option<f64>,
-    /// Free metadata; `category` is reported on.
-    pub metadata: Map<String, Value>,
-    /// File the test is written in (the suite or a cases file).
-    pub file: PathBuf,
+    /// Free metadata (the suite's, `defaultTest`'s, the test's own); `category`
+    /// is reported on. Shared by the tests that add none of their own.
+    pub metadata: Arc<Map<String, Value>>,
+    /// File the test is written in (the suite or a cases file), shared by
+    /// the tests of that file.
+    pub file: Arc<std::path::Path>,
     /// 1-based line of the test in `file`.
     pub line: Option<usize>,
 }
