@@ -293,7 +293,7 @@ impl ReportBuilder {
                 .find(CLOSE)
                 .and_then(|i| rest[i..].find('\n').map(|j| i + j + 1))
                 .ok_or_else(|| std::io::Error::other("JUnit skeleton without </properties>"))?;
-            out.write_all(rest[..at].as_bytes())?;
+            out.write_all(&rest.as_bytes()[..at])?;
             rest = &rest[at..];
             let mut cases = cases.into_iter().peekable();
             while cases.peek().is_some() {
@@ -314,7 +314,7 @@ impl ReportBuilder {
                     .rfind("</testsuite>")
                     .map(|i| part[..i].rfind('\n').map_or(0, |n| n + 1));
                 match (start, end) {
-                    (Some(a), Some(b)) if a <= b => out.write_all(part[a..b].as_bytes())?,
+                    (Some(a), Some(b)) if a <= b => out.write_all(&part.as_bytes()[a..b])?,
                     _ => return Err(std::io::Error::other("JUnit chunk without <testcase>")),
                 }
             }
