@@ -7,6 +7,7 @@
 #   cached   a rerun answered by the response cache (no request)
 #   faults   the server answers 10% 429 (retry-after-ms 50), 5% 500, 1% non-JSON
 #            200; every case must reach the same verdict as in the clean run
+#   faults-default  the same with the default backoff (retry_delay_ms 500)
 #   list     load + plan only (--list)
 # and, with BIG > 0, load + plan and the whole run for BIG cases (memory).
 # Usage: bench/run.sh [N=1000] [LATENCY_MS=20] [JOBS=32] [RUNS=3] [BIG=0]
@@ -30,15 +31,17 @@ start_server() {
 start_server clean
 start_server faults --faults
 
-# suite FILE N BASE: N cases, 3 deterministic assertions each. The retry delay
-# is 20 ms (the default 500 ms is meant for real APIs; see bench/README.md).
+# suite FILE N BASE [DELAY_MS]: N cases, 3 deterministic assertions each. The
+# retry delay is 20 ms unless DELAY_MS says otherwise ("default": not set, i.e.
+# 500 ms, meant for real APIs; see bench/README.md).
 suite() {
-  python3 - "$1" "$2" "$3" <<'PY'
+  python3 - "$1" "$2" "$3" "${4:-20}" <<'PY'
 import sys
-path, n, base = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+path, n, base, delay = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+retry = "" if delay == "default" else f", retry_delay_ms: {delay}"
 with open(path, "w") as f:
     f.write("description: bench\nprompts: [echo_n]\nproviders:\n  - id: openai:chat:fake\n")
-    f.write(f"    config: {{apiBaseUrl: '{base}', temperature: 0, retry_delay_ms: 20}}\ntests:\n")
+    f.write(f"    config: {{apiBaseUrl: '{base}', temperature: 0{retry}}}\ntests:\n")
     for i in range(n):
         f.write(f"  - vars: {{n: {i}}}\n    assert:\n      - type: contains\n        value: 'Echo {{{{ n }}}}'\n"
                 f"      - type: regex\n        value: '^Echo \\d+$'\n      - type: not-icontains\n        value: error\n")
@@ -48,6 +51,7 @@ mkdir -p "$work/prompts"
 printf 'Echo {{ n }}' >"$work/prompts/echo_n.txt"
 suite "$work/clean.yaml" "$n" "$(cat "$work/clean.url")"
 suite "$work/faults.yaml" "$n" "$(cat "$work/faults.url")"
+suite "$work/faults-default.yaml" "$n" "$(cat "$work/faults.url")" default
 cd "$work"
 ideal=$(python3 -c "print($n*$latency/1000/$jobs)")
 echo "cases=$n latency_ms=$latency jobs=$jobs ideal_s=$ideal"
@@ -68,8 +72,9 @@ done
 for run in $(seq "$runs"); do
   measure "cached $run" test clean.yaml -j "$jobs" --junit junit.xml
 done
+for kind in faults faults-default; do
 for run in $(seq "$runs"); do
-  measure "faults $run" test faults.yaml -j "$jobs" --junit junit.xml --json faults.json --no-cache
+  measure "$kind $run" test "$kind.yaml" -j "$jobs" --junit junit.xml --json faults.json --no-cache
   python3 - <<'PY'
 import json
 def verdicts(p):
@@ -80,6 +85,7 @@ same = clean == faults
 retried = json.load(open("faults.json"))["summary"]["retried"]
 print(f"  fault mix: {len(faults)} verdicts, {errors} errors, {retried} cases retried, identical to the clean run: {same}")
 PY
+done
 done
 measure "list" test clean.yaml --list
 

@@ -149,6 +149,8 @@ struct AppState {
     config: FakeConfig,
     /// Times each request body (by hash) was seen.
     seen: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
+    /// Per request, in arrival order: how many times its body was seen before.
+    arrivals: std::sync::Mutex<Vec<u32>>,
     faults: AtomicU64,
     requests: AtomicU64,
     in_flight: AtomicU64,
@@ -167,6 +169,13 @@ impl FakeServer {
     /// Base URL for `apiBaseUrl` / `OPENAI_BASE_URL` (`http://127.0.0.1:PORT/v1`).
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// For each request so far, in arrival order, how many times the same
+    /// body had been sent before (0 for a first attempt, 1 for its first
+    /// retry, ...).
+    pub fn arrivals(&self) -> Vec<u32> {
+        self.state.arrivals.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Requests answered so far.
@@ -202,6 +211,7 @@ pub async fn start(addr: SocketAddr, config: FakeConfig) -> std::io::Result<Fake
     let state = Arc::new(AppState {
         config,
         seen: Default::default(),
+        arrivals: Default::default(),
         faults: AtomicU64::new(0),
         requests: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
@@ -306,6 +316,7 @@ async fn answer(state: &AppState, body: &[u8]) -> axum::response::Response {
         *n += 1;
         *n - 1
     };
+    state.arrivals.lock().unwrap_or_else(|e| e.into_inner()).push(seen);
     let fault = match state.config.scripted {
         Some((fault, n)) if seen < n => Some(fault),
         _ => {

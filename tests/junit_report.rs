@@ -600,3 +600,22 @@ fn github_reporter_from_env_needs_github_actions() {
         std::env::var("GITHUB_ACTIONS").ok()
     );
 }
+
+/// The reporter writes the report in chunks of cases (so a big run never
+/// holds the whole report): the output is byte for byte the whole report's.
+#[test]
+fn chunked_writing_is_identical_to_the_whole_report() {
+    let cases = cases();
+    let summary = summary_of(&cases);
+    let at = started_at();
+    let whole = junit::render(&cases, &summary, at).expect("render");
+    for chunk in [1, 2, 3, 100] {
+        let mut builder = junit::ReportBuilder::default();
+        for c in &cases {
+            builder.add(c);
+        }
+        let mut out = Vec::new();
+        builder.write(&[], &[], &summary, at, &mut out, chunk).expect("write");
+        assert_eq!(String::from_utf8(out).expect("utf-8"), whole, "chunk {chunk}");
+    }
+}

@@ -772,3 +772,22 @@ fn costs_show_unpriced_models_as_unpriced_not_free() {
     let table = String::from_utf8_lossy(&table.stdout).into_owned();
     assert!(table.contains("8.0000*"), "partly priced: {table}");
 }
+
+/// A case waiting out a retry backoff gives its `-j` place up: with `-j 2`,
+/// every case's first attempt is sent before any retry (a 300 ms backoff
+/// against an instant server). With `-j 1` the run stays in plan order: each
+/// case's retry comes right after its failed attempt.
+#[test]
+fn a_case_waiting_out_a_backoff_gives_its_place_up() {
+    let s = Setup::new(config(Some((Fault::ServerError, 1))));
+    s.suite(6, "temperature: 0, retry_delay_ms: 300", "{type: contains, value: Say}");
+    let (code, out, err) = s.run(&["-j", "2", "--no-cache"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(s.server.arrivals(), vec![0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1], "{out}");
+
+    let s = Setup::new(config(Some((Fault::ServerError, 1))));
+    s.suite(3, "temperature: 0, retry_delay_ms: 50", "{type: contains, value: Say}");
+    let (code, out, err) = s.run(&["-j", "1", "--no-cache"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(s.server.arrivals(), vec![0, 1, 0, 1, 0, 1], "{out}");
+}

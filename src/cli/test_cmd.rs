@@ -26,7 +26,7 @@ pub struct TestArgs {
     /// Suite files or folders (searched recursively for *.yaml / *.yml).
     #[arg(default_value = "suites")]
     pub paths: Vec<PathBuf>,
-    /// Cases in flight at once [default: 8, or `jobs` in promptgate.toml].
+    /// Cases calling at once (a case waiting out a retry backoff gives its place up) [default: 8, or `jobs` in promptgate.toml].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
     pub jobs: Option<u16>,
     /// Run prompt NAME from the candidate file PATH instead of its default file (repeatable).

@@ -213,7 +213,8 @@ impl Provider for Resilient {
         };
         let result = attempt
             .retry(self.backoff())
-            .sleep(tokio::time::sleep)
+            // The case gives its place up while it waits (see runner::slot).
+            .sleep(crate::runner::slot::backoff_sleep)
             .when(ProviderError::is_retryable)
             .adjust(|e, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
             .await;

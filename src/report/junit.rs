@@ -97,23 +97,18 @@ impl Reporter for JunitReporter {
             Event::RunFinished(summary) => {
                 let started_at = self.started_at.unwrap_or_else(Local::now);
                 let builder = std::mem::take(&mut self.builder);
-                let mut report = builder.finish(&self.thresholds, summary, started_at);
-                if let Some(extra) = self.extra.as_ref().and_then(|e| e.lock().ok().map(|e| e.clone())) {
-                    for suite in report.test_suites.iter_mut() {
-                        let name = suite.name.as_str().to_string();
-                        let props: Vec<Property> = extra
-                            .iter()
-                            .filter(|(s, _, _)| name.starts_with(&format!("{s} [")))
-                            .map(|(_, k, v)| Property::new(xml_text(k), xml_text(v)))
-                            .collect();
-                        suite.add_properties(props);
-                    }
-                }
+                let extra = self
+                    .extra
+                    .as_ref()
+                    .and_then(|e| e.lock().ok().map(|e| e.clone()))
+                    .unwrap_or_default();
                 let path = self.path.clone();
                 super::write_atomically_with(&self.path, |out| {
-                    report.serialize(out).map_err(|e| {
-                        std::io::Error::other(format!("cannot serialise JUnit report {}: {e}", path.display()))
-                    })
+                    builder
+                        .write(&self.thresholds, &extra, summary, started_at, out, WRITE_CHUNK)
+                        .map_err(|e| {
+                            std::io::Error::new(e.kind(), format!("cannot write JUnit report {}: {e}", path.display()))
+                        })
                 })?;
             }
         }
@@ -249,11 +244,93 @@ impl ReportBuilder {
     /// The report: one `<testsuite>` per group in the order of its first
     /// case, cases in plan order, each group's thresholds last.
     pub fn finish(
-        mut self,
+        self,
         thresholds: &[Arc<ThresholdOutcome>],
         summary: &RunSummary,
         started_at: DateTime<Local>,
     ) -> Report {
+        let (mut report, groups) = self.skeleton(thresholds, &[], summary, started_at);
+        for (suite, (target, classname, cases)) in report.test_suites.iter_mut().zip(groups) {
+            // The skeleton counted these cases already: keep its counts.
+            let (tests, failures, errors, skipped) = (suite.tests, suite.failures, suite.errors, suite.skipped);
+            let thresholds = std::mem::take(&mut suite.test_cases);
+            suite.add_test_cases(cases.into_iter().map(|k| k.into_test_case(&target, &classname)));
+            suite.add_test_cases(thresholds);
+            (suite.tests, suite.failures, suite.errors, suite.skipped) = (tests, failures, errors, skipped);
+        }
+        report
+    }
+
+    /// Writes the report [`Self::finish`] builds to `out`, building at most
+    /// `chunk` `<testcase>`s at a time. quick-junit serialises whole reports
+    /// only, and holding one for a run of 100,000 cases costs ~40 MB at its
+    /// end; so the `<testsuite>`s (properties, counts, thresholds) are
+    /// serialised first, and each chunk of cases is serialised by quick-junit
+    /// as a report of its own whose `<testcase>` elements are spliced in after
+    /// their suite's `</properties>`. Escaping and layout stay quick-junit's
+    /// (the output is byte-identical to [`Self::finish`]'s, which a test checks).
+    ///
+    /// # Errors
+    /// I/O errors of `out`, and quick-junit's serialisation errors.
+    pub fn write(
+        self,
+        thresholds: &[Arc<ThresholdOutcome>],
+        extra: &[(String, String, String)],
+        summary: &RunSummary,
+        started_at: DateTime<Local>,
+        out: &mut dyn std::io::Write,
+        chunk: usize,
+    ) -> std::io::Result<()> {
+        let (report, groups) = self.skeleton(thresholds, extra, summary, started_at);
+        let xml = report.to_string().map_err(std::io::Error::other)?;
+        drop(report);
+        const CLOSE: &str = "</properties>";
+        let mut rest = xml.as_str();
+        for (target, classname, cases) in groups {
+            // Every suite has properties (suite_file, prompt, ...): its cases go
+            // after the end of the line that closes them.
+            let at = rest
+                .find(CLOSE)
+                .and_then(|i| rest[i..].find('\n').map(|j| i + j + 1))
+                .ok_or_else(|| std::io::Error::other("JUnit skeleton without </properties>"))?;
+            out.write_all(&rest.as_bytes()[..at])?;
+            rest = &rest[at..];
+            let mut cases = cases.into_iter().peekable();
+            while cases.peek().is_some() {
+                let mut suite = TestSuite::new("chunk");
+                suite.add_test_cases(
+                    cases
+                        .by_ref()
+                        .take(chunk.max(1))
+                        .map(|k| k.into_test_case(&target, &classname)),
+                );
+                let mut part = Report::new(REPORT_NAME);
+                part.add_test_suite(suite);
+                let part = part.to_string().map_err(std::io::Error::other)?;
+                let start = part
+                    .find("<testcase")
+                    .map(|i| part[..i].rfind('\n').map_or(0, |n| n + 1));
+                let end = part
+                    .rfind("</testsuite>")
+                    .map(|i| part[..i].rfind('\n').map_or(0, |n| n + 1));
+                match (start, end) {
+                    (Some(a), Some(b)) if a <= b => out.write_all(&part.as_bytes()[a..b])?,
+                    _ => return Err(std::io::Error::other("JUnit chunk without <testcase>")),
+                }
+            }
+        }
+        out.write_all(rest.as_bytes())
+    }
+
+    /// The report without the cases' `<testcase>`s (but counting them), and
+    /// per `<testsuite>` the cases' target, classname and records.
+    fn skeleton(
+        mut self,
+        thresholds: &[Arc<ThresholdOutcome>],
+        extra: &[(String, String, String)],
+        summary: &RunSummary,
+        started_at: DateTime<Local>,
+    ) -> (Report, Vec<(String, String, Vec<Kept>)>) {
         self.cases.sort_by_key(|c| c.index);
         let mut by_group: Vec<Vec<Kept>> = self.groups.iter().map(|_| Vec::new()).collect();
         let mut order: Vec<u32> = Vec::new();
@@ -267,11 +344,13 @@ impl ReportBuilder {
         let mut report = Report::new(REPORT_NAME);
         report.set_time(Duration::from_millis(summary.duration_ms));
         let timestamp = started_at.fixed_offset();
+        let mut out = Vec::with_capacity(order.len());
         for g in order {
             let group = &self.groups[g as usize];
             let cases = std::mem::take(&mut by_group[g as usize]);
             let target = format!("{}@{} {}", group.prompt, group.prompt_hash, group.provider);
-            let mut suite = TestSuite::new(xml_text(&format!("{} [{target}]", group.suite)));
+            let name = format!("{} [{target}]", group.suite);
+            let mut suite = TestSuite::new(xml_text(&name));
             suite.set_timestamp(timestamp);
             suite.add_properties([
                 Property::new("suite_file", xml_text(&group.suite_file)),
@@ -279,19 +358,25 @@ impl ReportBuilder {
                 Property::new("prompt_hash", xml_text(&group.prompt_hash)),
                 Property::new("provider", xml_text(&group.provider)),
             ]);
+            suite.add_properties(
+                extra
+                    .iter()
+                    .filter(|(s, _, _)| name.starts_with(&format!("{s} [")))
+                    .map(|(_, k, v)| Property::new(xml_text(k), xml_text(v))),
+            );
             let total_ms: u64 = cases.iter().map(|c| c.duration_ms).sum();
             suite.set_time(Duration::from_millis(total_ms));
-            let classname = xml_text(&group.suite);
-            suite.add_test_cases(cases.into_iter().map(|kept| {
-                let status = kept.status.map_or_else(TestCaseStatus::success, |s| *s);
-                let mut tc = TestCase::new(xml_text(&format!("{} [{target}]", kept.test)), status);
-                tc.set_classname(classname.clone());
-                tc.set_time(Duration::from_millis(kept.duration_ms));
-                if let Some(output) = &kept.output {
-                    tc.set_system_out(xml_text(output));
+            for kept in &cases {
+                suite.tests += 1;
+                match kept.status.as_deref() {
+                    Some(TestCaseStatus::NonSuccess { kind, .. }) => match kind {
+                        NonSuccessKind::Failure => suite.failures += 1,
+                        NonSuccessKind::Error => suite.errors += 1,
+                    },
+                    Some(TestCaseStatus::Skipped { .. }) => suite.skipped += 1,
+                    _ => {}
                 }
-                tc
-            }));
+            }
             for t in thresholds.iter().filter(|t| {
                 t.suite == group.suite
                     && t.prompt == group.prompt
@@ -301,10 +386,27 @@ impl ReportBuilder {
                 suite.add_test_case(threshold_case(t));
             }
             report.add_test_suite(suite);
+            out.push((target, xml_text(&group.suite), cases));
         }
-        report
+        (report, out)
     }
 }
+
+impl Kept {
+    fn into_test_case(self, target: &str, classname: &str) -> TestCase {
+        let status = self.status.map_or_else(TestCaseStatus::success, |s| *s);
+        let mut tc = TestCase::new(xml_text(&format!("{} [{target}]", self.test)), status);
+        tc.set_classname(classname);
+        tc.set_time(Duration::from_millis(self.duration_ms));
+        if let Some(output) = &self.output {
+            tc.set_system_out(xml_text(output));
+        }
+        tc
+    }
+}
+
+/// `<testcase>`s the reporter builds at a time when writing ([`ReportBuilder::write`]).
+const WRITE_CHUNK: usize = 512;
 
 /// The status of one case's `<testcase>`.
 fn test_case_status(case: &CaseResult) -> TestCaseStatus {

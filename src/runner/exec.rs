@@ -156,7 +156,8 @@ pub async fn run(
         let stop = stop.clone();
         let ctx = ctx.clone();
         let fail_fast = opts.fail_fast;
-        tokio::spawn(async move { feed(cases, ctx, global, stop, fail_fast, tx).await });
+        let release_on_backoff = opts.jobs > 1;
+        tokio::spawn(async move { feed(cases, ctx, global, stop, fail_fast, release_on_backoff, tx).await });
     }
     drop(tx);
 
@@ -208,6 +209,7 @@ async fn feed(
     global: Arc<Semaphore>,
     stop: Arc<AtomicU8>,
     fail_fast: bool,
+    release_on_backoff: bool,
     tx: mpsc::UnboundedSender<CaseResult>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
@@ -219,27 +221,26 @@ async fn feed(
             continue;
         }
         let provider_permit = match &case.provider.limit {
-            Some(sem) => sem.clone().acquire_owned().await.ok(),
+            Some(sem) => sem.clone().acquire_owned().await.ok().map(|p| (sem.clone(), p)),
             None => None,
         };
         let Ok(permit) = global.clone().acquire_owned().await else {
             break;
         };
+        let slot = super::slot::Slot::new((global.clone(), permit), provider_permit, release_on_backoff);
         let why = stop.load(Ordering::SeqCst);
         if why != RUNNING {
             let _ = tx.send(skipped(&case, why));
             continue;
         }
         let (ctx2, stop2, tx2, case2) = (ctx.clone(), stop.clone(), tx.clone(), case.clone());
-        let handle = tasks.spawn(async move {
+        let handle = tasks.spawn(slot.hold(async move {
             let result = run_case(&case2, &ctx2).await;
             if fail_fast && matches!(result.verdict, Verdict::Fail | Verdict::Error) {
                 let _ = stop2.compare_exchange(RUNNING, FAIL_FAST, Ordering::SeqCst, Ordering::SeqCst);
             }
             let _ = tx2.send(result);
-            drop(permit);
-            drop(provider_permit);
-        });
+        }));
         running.insert(handle.id(), case);
         while let Some(done) = tasks.try_join_next_with_id() {
             settle(done, &mut running, &tx);

@@ -5,6 +5,7 @@
 mod events;
 mod exec;
 mod plan;
+pub mod slot;
 
 pub use events::{Event, RunInfo};
 pub use exec::{run, run_case, RunContext, RunOptions};
