@@ -15,9 +15,7 @@
 //!
 //! # Consistency
 //!
-//! WAL journal, `synchronous=NORMAL`, a 10 s busy timeout, no checkpoint when
-//! a run closes the file (the `-wal` file stays beside it; SQLite checkpoints it
-//! automatically once it holds 1,000 pages). Writes (cache
+//! WAL journal, `synchronous=NORMAL`, a 10 s busy timeout. Writes (cache
 //! entries and call-log rows) go to a writer thread with its own connection,
 //! which commits whatever has queued up in one transaction (a few hundred rows
 //! cost one commit instead of one each); [`Store::flush`] waits for it. Two
@@ -158,12 +156,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // No checkpoint when the last connection closes: it would copy the WAL
-    // into the database and fsync both at the end of every run (tens of ms
-    // on the run's critical path). The WAL stays (`cache.db-wal`, durable
-    // and read by the next run) and is checkpointed by SQLite's automatic
-    // checkpoint once it reaches 1,000 pages, during a later write.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     Ok(())
 }
 
@@ -233,6 +225,11 @@ fn write_loop(path: PathBuf, rx: std::sync::mpsc::Receiver<Write>) -> Result<(),
         if let Err(e) = result {
             first_error.get_or_insert_with(|| fail(e));
         }
+        // Fold the batch into the database now, off the run's critical path:
+        // otherwise closing the file at the end of the run copies the whole
+        // WAL (up to 1,000 pages) and fsyncs it, and a WAL left behind would
+        // be read whole by the next run's open. PASSIVE: never waits for readers.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
     first_error.map_or(Ok(()), Err)
 }

@@ -324,6 +324,9 @@ pub struct TestsSplit {
     /// Each item: its 1-based first line (the one with its `- `) and the
     /// byte range of its lines in the document.
     pub items: Vec<SplitItem>,
+    /// The 1-based lines of the items' `assert` entries (what
+    /// [`YamlLocations::node`] gives for `tests[i].assert[j]`), item after item.
+    pub assert_lines: Vec<usize>,
 }
 
 /// One item of a [`TestsSplit`].
@@ -334,6 +337,11 @@ pub struct SplitItem {
     /// Byte range of the item's lines in the document: a YAML list of one
     /// element when parsed alone.
     pub bytes: std::ops::Range<usize>,
+    /// 1-based line of the item's node (what [`YamlLocations::node`] gives
+    /// for `tests[i]`).
+    pub node_line: usize,
+    /// Where the lines of its `assert` entries are in [`TestsSplit::assert_lines`].
+    pub asserts: std::ops::Range<usize>,
 }
 
 impl TestsSplit {
@@ -402,11 +410,15 @@ pub fn split_tests(text: &str) -> Option<TestsSplit> {
         at += l.len() + 1;
     }
     offsets.push(text.len());
+    let n_asserts = finder.assert_lines.len();
     let items: Vec<SplitItem> = spans
         .iter()
-        .map(|&(a, b)| SplitItem {
+        .enumerate()
+        .map(|(i, &(a, b))| SplitItem {
             line: a,
             bytes: offsets[a - 1]..offsets[b - 1].min(text.len()),
+            node_line: finder.starts[i].0,
+            asserts: finder.assert_from[i]..finder.assert_from.get(i + 1).copied().unwrap_or(n_asserts),
         })
         .collect();
     let (first, end) = (spans.first()?.0, spans.last()?.1);
@@ -420,7 +432,11 @@ pub fn split_tests(text: &str) -> Option<TestsSplit> {
             head.push('\n');
         }
     }
-    Some(TestsSplit { head, items })
+    Some(TestsSplit {
+        head,
+        items,
+        assert_lines: finder.assert_lines,
+    })
 }
 
 /// Finds the items of the root mapping's `tests` block list from parse
@@ -437,6 +453,16 @@ struct TestsFinder {
     seq: Option<(usize, usize)>,
     /// Per item: the line of its first event and of its last.
     starts: Vec<(usize, usize)>,
+    /// Per item: where its `assert` list's lines start in `assert_lines`.
+    assert_from: Vec<usize>,
+    /// The lines of the items' `assert` entries (their first events).
+    assert_lines: Vec<usize>,
+    /// In the current item mapping: the next node at the item's key depth is a key.
+    item_expect_key: bool,
+    /// The last key read in the current item mapping was `assert`.
+    assert_key: bool,
+    /// The current item's `assert` list is being read.
+    in_assert: bool,
     /// The line of the list's end event (the next token after it).
     end: Option<usize>,
     /// The list is being read.
@@ -464,6 +490,10 @@ impl TestsFinder {
             return;
         }
         let depth = self.stack.len();
+        // Depths: the item's own keys are read at KEY_DEPTH (inside the item
+        // mapping), the entries of its `assert` list at KEY_DEPTH + 1.
+        const KEY_DEPTH: usize = ITEM_DEPTH + 1;
+        let in_item_map = depth == KEY_DEPTH && self.stack.last() == Some(&true);
         match ev {
             Event::SequenceEnd if depth == ITEM_DEPTH => {
                 self.stack.pop();
@@ -474,8 +504,30 @@ impl TestsFinder {
             Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..) => {
                 if depth == ITEM_DEPTH {
                     self.starts.push((line, line));
+                    self.assert_from.push(self.assert_lines.len());
+                    self.item_expect_key = true;
+                    self.assert_key = false;
+                    self.in_assert = false;
                 } else if let Some(s) = self.starts.last_mut() {
                     s.1 = s.1.max(line);
+                }
+                if self.in_assert && depth == KEY_DEPTH + 1 {
+                    self.assert_lines.push(line);
+                }
+                if in_item_map {
+                    if self.item_expect_key {
+                        self.assert_key = matches!(&ev, Event::Scalar(k, ..) if k == "assert");
+                        self.item_expect_key = matches!(ev, Event::Scalar(..));
+                        if !self.item_expect_key {
+                            self.bail = true; // a complex key
+                            return;
+                        }
+                        self.item_expect_key = false;
+                    } else {
+                        self.in_assert = self.assert_key && matches!(ev, Event::SequenceStart(..));
+                        self.assert_key = false;
+                        self.item_expect_key = matches!(ev, Event::Scalar(..));
+                    }
                 }
                 if !matches!(ev, Event::Scalar(..)) {
                     self.stack.push(matches!(ev, Event::MappingStart(..)));
@@ -483,6 +535,11 @@ impl TestsFinder {
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
+                if self.stack.len() == KEY_DEPTH && self.stack.last() == Some(&true) {
+                    // A container value of the item mapping ended.
+                    self.in_assert = false;
+                    self.item_expect_key = true;
+                }
             }
             _ => self.bail = true,
         }
@@ -629,6 +686,30 @@ tests:
             "# c\ntests:\n\n    - {a: 1,\n       b: 2}\n    - [x, y]\ndescription: d\n",
             2,
         );
+    }
+
+    #[test]
+    fn the_split_knows_the_lines_of_tests_and_their_assertions() {
+        let docs = [
+            DOC,
+            "tests:\n- vars: {n: 1}\n  assert:\n    - type: contains\n      value: x\n    -\n      type: regex\n      value: '^a'\n  description: d\n-\n  assert: [{type: equals, value: 1}, {type: equals, value: 2}]\n  vars:\n    assert: not this\n    nested: {assert: [no]}\n- description: none\n",
+        ];
+        for doc in docs {
+            let split = split_tests(doc).unwrap();
+            let whole = YamlLocations::index(doc);
+            for (i, item) in split.items.iter().enumerate() {
+                let at = YamlPath::root().key("tests").index(i);
+                assert_eq!(Some(item.node_line), whole.node(&at).map(|p| p.0), "{at}");
+                let lines = &split.assert_lines[item.asserts.clone()];
+                let full: Vec<usize> = (0..lines.len() + 1)
+                    .map_while(|j| {
+                        let p = at.key("assert").index(j);
+                        whole.walk(&p).filter(|(_, _, full)| *full).map(|(n, _, _)| n.pos().0)
+                    })
+                    .collect();
+                assert_eq!(lines, &full[..], "{at}");
+            }
+        }
     }
 
     #[test]

@@ -96,6 +96,7 @@ fn load_yaml_list(
         diags,
         fixed_line: None,
         specs: Default::default(),
+        item: None,
     };
     let Value::Sequence(items) = root else {
         cx.error(
@@ -153,6 +154,7 @@ fn load_jsonl(
             diags,
             fixed_line: Some(lineno),
             specs: Default::default(),
+            item: None,
         };
         if let Some(c) = one_case(&mut cx, &value, &YamlPath::root(), templates) {
             out.push(c);
@@ -255,6 +257,7 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             diags,
             fixed_line: line,
             specs: Default::default(),
+            item: None,
         };
         let mut test = RawTest::default();
         let mut vars = std::collections::BTreeMap::new();

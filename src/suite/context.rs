@@ -23,12 +23,62 @@ pub(super) struct FileCx<'a> {
     pub(super) diags: &'a mut Diagnostics,
     /// Fixed line for every position (JSONL: the line of the record).
     pub(super) fixed_line: Option<usize>,
+    /// While a test of a suite read test by test is loaded: its positions.
+    pub(super) item: Option<ItemPositions>,
     /// Assertion specs built so far in this file, by their YAML as written
     /// (see [`super::vars_asserts::build_assertion`]).
     pub(super) specs: std::collections::HashMap<String, std::sync::Arc<crate::assertion::AssertionSpec>>,
 }
 
+/// Positions in one test of a suite read test by test: the lines a loaded
+/// test keeps (its own, its assertions') come from the split; the test's text
+/// is indexed only when a message needs another position.
+pub(super) struct ItemPositions {
+    /// `tests[i]`.
+    pub at: YamlPath,
+    /// The test's line.
+    pub node_line: usize,
+    /// The lines of its `assert` entries.
+    pub assert_lines: Vec<usize>,
+    /// The test's text and its first line in the file.
+    pub text: String,
+    pub first_line: usize,
+    pub locs: std::cell::OnceCell<YamlLocations>,
+}
+
+impl ItemPositions {
+    /// The index for `path` when it lies in this test.
+    fn locs_for(&self, path: &YamlPath) -> Option<&YamlLocations> {
+        path.0.starts_with(&self.at.0).then(|| {
+            self.locs
+                .get_or_init(|| YamlLocations::index_item(&self.text, self.first_line, &self.at))
+        })
+    }
+}
+
 impl FileCx<'_> {
+    /// The positions index for `path`: the current test's, else the file's.
+    fn locs(&self, path: &YamlPath) -> &YamlLocations {
+        self.item.as_ref().and_then(|i| i.locs_for(path)).unwrap_or(&self.locs)
+    }
+
+    /// The line of the node at `path` (what [`Self::at`] gives), without
+    /// indexing the current test for its own line and its assertions'.
+    pub(super) fn line(&self, path: &YamlPath) -> Option<usize> {
+        if let (None, Some(item)) = (self.fixed_line, &self.item) {
+            if let Some(rest) = path.0.strip_prefix(&item.at.0[..]) {
+                match rest {
+                    [] => return Some(item.node_line),
+                    [Seg::Key(k), Seg::Index(j)] if k == "assert" && *j < item.assert_lines.len() => {
+                        return Some(item.assert_lines[*j])
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.at(path).line
+    }
+
     /// The location of the node at `path`.
     pub(super) fn at(&self, path: &YamlPath) -> Location {
         if let Some(line) = self.fixed_line {
@@ -38,7 +88,7 @@ impl FileCx<'_> {
                 col: None,
             };
         }
-        match self.locs.node(path) {
+        match self.locs(path).node(path) {
             Some((l, c)) => Location::at(&self.file, l, c),
             None => Location::file(&self.file),
         }
@@ -53,7 +103,7 @@ impl FileCx<'_> {
                 col: None,
             };
         }
-        match self.locs.key(path) {
+        match self.locs(path).key(path) {
             Some((l, c)) => Location::at(&self.file, l, c),
             None => Location::file(&self.file),
         }

@@ -240,6 +240,7 @@ fn load_text(
         diags,
         fixed_line: None,
         specs: Default::default(),
+        item: None,
     };
     let root_path = YamlPath::root();
     // `tests` is most of a big suite: take it out of the document instead of
@@ -292,7 +293,6 @@ fn load_text(
     let tpath = root_path.key("tests");
     match (split, raw.tests) {
         (Some(split), _) => {
-            let head_locs = std::mem::take(&mut cx.locs);
             for (i, item) in split.items.iter().enumerate() {
                 let p = tpath.index(i);
                 let slice = split.item_text(text, i);
@@ -326,10 +326,17 @@ fn load_text(
                 let (Some(value), true) = (one.pop(), one.is_empty()) else {
                     return Err(Inexact);
                 };
-                cx.locs = YamlLocations::index_item(slice, item.line, &p);
+                cx.item = Some(super::context::ItemPositions {
+                    at: p.clone(),
+                    node_line: item.node_line,
+                    assert_lines: split.assert_lines[item.asserts.clone()].to_vec(),
+                    text: slice.to_string(),
+                    first_line: item.line,
+                    locs: Default::default(),
+                });
                 read_test(&mut cx, &value, &p, templates, &mut finisher);
             }
-            cx.locs = head_locs;
+            cx.item = None;
         }
         (None, None) => cx.error_help(
             "the suite has no `tests`",
@@ -461,7 +468,7 @@ fn read_test(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templa
         let assertions = build_assertions(cx, t.assert.as_deref().unwrap_or(&[]), p, templates);
         let vars = resolve_vars(cx, t.vars.as_ref(), p);
         let options = super::vars_asserts::test_options(cx, t.options.as_ref(), p, templates);
-        let line = cx.at(p).line;
+        let line = cx.line(p);
         let file = cx.file.clone();
         finisher.add(
             cx,

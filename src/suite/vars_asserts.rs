@@ -125,7 +125,7 @@ pub(super) fn build_assertions(
     let mut out = Vec::with_capacity(raws.len());
     for (i, raw) in raws.iter().enumerate() {
         let p = at.key("assert").index(i);
-        let line = cx.at(&p).line;
+        let line = cx.line(&p);
         if let Some(a) = build_assertion(cx, raw, &p, line, templates) {
             out.push(a);
         }
