@@ -313,8 +313,8 @@ impl MarkedEventReceiver for Builder {
 ///
 /// Produced by [`split_tests`] only when cutting the text by lines is exact:
 /// `tests` is a block list of the root mapping, its items start on lines of
-/// their own (`- ` at the list's column) and use no anchor, alias or tag (an
-/// item may refer to an anchor elsewhere, e.g. `<<: *defaults`); anything
+/// their own (`- ` at the list's column) and use no anchor, alias or tag
+/// (not even `<<: *defaults` referring to an anchor above the list); anything
 /// else is read as one document.
 #[derive(Debug)]
 pub struct TestsSplit {

@@ -286,3 +286,36 @@ fn a_test_without_description_keeps_its_shard_when_a_test_is_inserted_before_it(
     assert!(!before.is_empty());
     assert_eq!(before, after, "every case stays on its shard");
 }
+
+/// An assertion written twice the same way is built once and shared, but only
+/// when building it said nothing: a problem in it is reported at every line.
+#[test]
+fn a_problem_in_a_repeated_assertion_is_reported_at_each_line() {
+    let p = Project::new();
+    let rubric = "{type: llm-rubric, value: ok, provider: {id: openai:chat:m, config: {apiKey: sk-oops}}}";
+    p.write(
+        "s.yaml",
+        &format!(
+            "prompts: [greet]\nproviders: [echo]\ntests:\n  - vars: {{query: a}}\n    assert: [{rubric}]\n  - vars: {{query: b}}\n    assert: [{rubric}]\n"
+        ),
+    );
+    let (code, _out, err) = p.run(&["s.yaml", "--list"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("s.yaml:5:") && err.contains("s.yaml:7:"), "{err}");
+    assert_eq!(err.matches("API keys never go in suite files").count(), 2, "{err}");
+}
+
+/// A YAML error inside one test of a big list is reported as reading the whole
+/// file reports it (the path names the test, not the piece cut out for it).
+#[test]
+fn a_yaml_error_inside_one_test_names_that_test() {
+    let p = Project::new();
+    p.write(
+        "s.yaml",
+        "prompts: [greet]\nproviders: [echo]\ntests:\n  - vars: {query: a}\n  - vars: {query: b}\n    vars: {query: c}\n",
+    );
+    let (code, _out, err) = p.run(&["s.yaml", "--list"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("tests[1]") && err.contains("duplicate entry"), "{err}");
+    assert!(!err.contains(".[0]") && !err.contains("no assertions"), "{err}");
+}

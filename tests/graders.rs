@@ -765,3 +765,61 @@ fn grader_calls_are_priced_and_counted_in_the_cost_summary_and_the_cache_line() 
     let call = &again.assertion("one")["grader"]["calls"][0];
     assert_eq!(call["cached"], true, "{call}");
 }
+
+/// A grader with `max_concurrency: 1` whose calls are retried: a case holding
+/// the grader's place keeps its `-j` place through the backoff (else a case
+/// waiting for a `-j` place while holding the grader's, and cases holding `-j`
+/// places while waiting for the grader's, would wait for each other forever).
+#[test]
+fn a_retried_grader_call_under_max_concurrency_never_deadlocks() {
+    let rt = runtime();
+    let ok = "- match: \"(?s)Grade the ANSWER.*ANSWER-OK\"\n  reply: '{\"reason\": \"fine\", \"pass\": true, \"score\": 1}'\n";
+    let rules = parse_script(&format!("{SCRIPT}{ok}")).expect("script");
+    let server = rt
+        .block_on(start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            FakeConfig {
+                rules,
+                // The first attempt of every grader request is a 500.
+                scripted: Some((promptgate::fake_provider::Fault::ServerError, 1)),
+                ..Default::default()
+            },
+        ))
+        .expect("start the fake grader");
+    let dir = tempfile::tempdir().unwrap();
+    let tests: String = (0..12)
+        .map(|i| {
+            case(
+                &format!("case {i}"),
+                &format!("ANSWER-OK {i}"),
+                "      - type: llm-rubric\n        value: is helpful\n",
+            )
+        })
+        .collect();
+    project_with(
+        dir.path(),
+        &server.base_url(),
+        &tests,
+        "",
+        ", max_concurrency: 1, retry_delay_ms: 50",
+    );
+    let out = assert_cmd::Command::cargo_bin("promptgate")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("OPENAI_API_KEY")
+        .args(["test", "suite.yaml", "-j", "4", "--no-cache"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("12 passed"), "{stdout}");
+    assert_eq!(server.requests(), 24, "each grader request: one 500, one answer");
+}

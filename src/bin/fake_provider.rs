@@ -57,7 +57,13 @@ fn main() -> std::process::ExitCode {
         },
         ..Default::default()
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Each answer in flight sleeps on a blocking-pool thread (exact latency):
+    // allow as many as promptgate can have requests in flight (tokio's default is 512).
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(promptgate::config::MAX_JOBS)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");

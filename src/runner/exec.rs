@@ -598,6 +598,9 @@ impl RunGrader<'_> {
             // The grader's own config wins over the grading defaults.
             settings: defaults.overlay(&slot.spec.config.settings()),
         };
+        // Holding the grader's place, the case must keep its `-j` place
+        // through backoffs (see runner::slot): pin before taking it.
+        let _pin = slot.limit.is_some().then(super::slot::pin);
         let _permit = match &slot.limit {
             Some(sem) => sem.clone().acquire_owned().await.ok(),
             None => None,

@@ -25,7 +25,35 @@ pub(crate) struct Slot {
     provider: Option<Arc<Semaphore>>,
     /// Give the place up during backoffs (false with `-j 1`).
     release: bool,
+    /// Other places the case holds meanwhile (a grader's `max_concurrency`):
+    /// while any is held the case keeps its `-j` place too, or a case waiting
+    /// for a `-j` place while holding the grader's could block every case
+    /// holding a `-j` place and waiting for the grader's.
+    pinned: std::sync::atomic::AtomicU32,
     held: Mutex<Option<Permits>>,
+}
+
+/// While alive, the current case keeps its place during backoffs (see
+/// [`Slot`]'s `pinned`).
+pub(crate) struct Pin(Option<Arc<Slot>>);
+
+/// Keeps the current case's place during backoffs until the returned guard
+/// is dropped: call it before taking another limited place (a grader's
+/// `max_concurrency`). Outside a case it does nothing.
+pub(crate) fn pin() -> Pin {
+    let slot = SLOT.try_with(Arc::clone).ok();
+    if let Some(s) = &slot {
+        s.pinned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    Pin(slot)
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        if let Some(s) = &self.0 {
+            s.pinned.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 type Permits = (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>);
@@ -46,6 +74,7 @@ impl Slot {
             global: global.0,
             provider,
             release,
+            pinned: Default::default(),
             held: Mutex::new(Some((global.1, provider_permit))),
         })
     }
@@ -63,9 +92,13 @@ impl Slot {
 
 /// Sleeps `delay` (a retry backoff) without holding the current case's place,
 /// then waits for a place again (its provider's first, then `-j`, in the
-/// order the runner takes them). Outside a case, or with `-j 1`, it only sleeps.
+/// order the runner takes them). Outside a case, with `-j 1`, or while the
+/// case holds a grader's `max_concurrency` place ([`pin`]), it only sleeps.
 pub async fn backoff_sleep(delay: Duration) {
-    let slot = SLOT.try_with(Arc::clone).ok().filter(|s| s.release);
+    let slot = SLOT
+        .try_with(Arc::clone)
+        .ok()
+        .filter(|s| s.release && s.pinned.load(std::sync::atomic::Ordering::SeqCst) == 0);
     let Some(slot) = slot else {
         tokio::time::sleep(delay).await;
         return;
@@ -110,6 +143,28 @@ mod tests {
         })
         .await;
         assert_eq!(global.available_permits(), 1, "given back when the case ends");
+    }
+
+    #[tokio::test]
+    async fn a_pinned_case_keeps_its_place() {
+        let global = Arc::new(Semaphore::new(1));
+        let permit = Arc::clone(&global).acquire_owned().await.unwrap();
+        let slot = Slot::new((Arc::clone(&global), permit), None, true);
+        let g = Arc::clone(&global);
+        slot.hold(async move {
+            let pin = pin();
+            let sleeping = backoff_sleep(Duration::from_millis(10));
+            tokio::pin!(sleeping);
+            tokio::select! {
+                _ = &mut sleeping => panic!("slept less than 10 ms"),
+                _ = tokio::time::sleep(Duration::from_millis(2)) => {
+                    assert_eq!(g.available_permits(), 0, "kept while pinned");
+                }
+            }
+            sleeping.await;
+            drop(pin);
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -147,6 +147,9 @@ pub(super) fn build_assertion(
     if let Some(spec) = cx.specs.get(&key) {
         return Some(Assertion::shared(Arc::clone(spec), line));
     }
+    // Only a spec built without any message is shared: one with a warning or
+    // an error (an `apiKey` in its provider) must report it at each line.
+    let messages_before = cx.diags.0.len();
     let (kind, negate) = match assertion::parse_type(&raw.kind) {
         Ok(t) => t,
         Err(msg) => {
@@ -292,7 +295,9 @@ pub(super) fn build_assertion(
         return None;
     }
     let spec = Arc::new(a);
-    cx.specs.insert(key, Arc::clone(&spec));
+    if cx.diags.0.len() == messages_before {
+        cx.specs.insert(key, Arc::clone(&spec));
+    }
     Some(Assertion::shared(spec, line))
 }
 
