@@ -52,6 +52,36 @@ impl ModeFlags {
     }
 }
 
+/// What every run of one command shares about its calls: the response
+/// cache and call log, the prices, and the `--max-cost` budget (one budget
+/// for all of the command's runs: a `--baseline` run spends from it too).
+#[derive(Debug, Clone, Default)]
+pub struct CallSettings {
+    /// The cache database and its TTL (`[cache]`); `None`: no cache, no call log.
+    pub cache: Option<(PathBuf, std::time::Duration)>,
+    /// Read and write cached answers (false with `--no-cache`: calls are
+    /// still logged).
+    pub use_cache: bool,
+    /// The price table (built-in prices and `[prices]`).
+    pub prices: crate::cost::PriceTable,
+    /// `--max-cost`.
+    pub budget: Option<Arc<crate::cost::Budget>>,
+}
+
+impl CallSettings {
+    /// The settings `promptgate.toml` gives, without a budget.
+    pub fn from_config(config: &crate::config::Config, no_cache: bool) -> Self {
+        CallSettings {
+            cache: Some((config.cache.path(), config.cache.ttl())),
+            use_cache: !no_cache && config.cache.enabled.unwrap_or(true),
+            prices: crate::cost::PriceTable {
+                overrides: config.prices.clone(),
+            },
+            budget: None,
+        }
+    }
+}
+
 /// A finished run.
 #[derive(Debug)]
 pub struct Outcome {
@@ -69,11 +99,15 @@ pub struct Outcome {
 }
 
 /// Runs `suites` with `reporters` (a [`Collector`] is added) and returns the
-/// outcome; `plan_opts` carries the graders of `--grader` / `--grader-embedding`.
+/// outcome; `plan_opts` carries the graders of `--grader` / `--grader-embedding`,
+/// `calls` the cache, prices and budget (a live run answers from the cache and
+/// logs its calls like `promptgate test`).
 ///
 /// # Errors
 /// Input errors (exit 2): a plan that cannot be made, a missing API key
-/// outside replay, no case selected.
+/// outside replay, a model without a price under a budget, no case selected,
+/// a cache file that is not a cache database.
+#[allow(clippy::too_many_arguments)]
 pub fn run_suites(
     suites: Vec<Suite>,
     templates: crate::template::Templates,
@@ -81,6 +115,7 @@ pub fn run_suites(
     plan_opts: &runner::PlanOptions,
     flags: &ModeFlags,
     jobs: usize,
+    calls: &CallSettings,
     mut reporters: Vec<Box<dyn Reporter>>,
 ) -> Result<Outcome, Diagnostics> {
     let env = Env::process();
@@ -111,10 +146,31 @@ pub fn run_suites(
             return Err(diags);
         }
     }
+    let replay = matches!(mode, Mode::Replay(_));
+    if calls.budget.is_some() && !replay {
+        crate::cost::require_prices(&plan, &calls.prices)?;
+    }
+    let calls_out = plan
+        .providers
+        .iter()
+        .chain(&plan.graders)
+        .any(|s| !s.provider.is_local());
+    // The response cache and call log: live and record runs only.
+    let store = match (&calls.cache, replay || !calls_out) {
+        (Some((path, ttl)), false) => Some(crate::cache::Store::open(path, *ttl).map_err(|e| {
+            Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml")
+        })?),
+        _ => None,
+    };
     let recordings = RecordingStore::open(mode)?;
     let collector = Collector::new();
     reporters.push(Box::new(collector.clone()));
-    let ctx = Arc::new(RunContext::new(templates, recordings));
+    let mut ctx = RunContext::new(templates, recordings);
+    ctx.store = store;
+    ctx.use_cache = calls.use_cache;
+    ctx.prices = calls.prices.clone();
+    ctx.budget = calls.budget.clone();
+    let ctx = Arc::new(ctx);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

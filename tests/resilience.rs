@@ -791,3 +791,34 @@ fn a_case_waiting_out_a_backoff_gives_its_place_up() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_eq!(s.server.arrivals(), vec![0, 1, 0, 1, 0, 1], "{out}");
 }
+
+/// `test --baseline` runs the production version through the same response
+/// cache and the same `--max-cost` budget as the candidate: a rerun makes no
+/// request at all, and a budget with an unpriced model stops before the
+/// baseline calls anything.
+#[test]
+fn the_baseline_run_uses_the_cache_and_the_budget() {
+    let s = Setup::new(FakeConfig::default());
+    s.suite(4, "temperature: 0", "{type: contains, value: Say}");
+    let reg = |args: &[&str]| {
+        let out = s.command().arg("registry").args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    reg(&["add", "say", "--file", "prompts/say.txt"]);
+    reg(&["activate", "say@1", "--force", "--reason", "bootstrap"]);
+
+    let (code, out, err) = s.run(&["--baseline", "production"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(err.contains("running the baseline"), "{err}");
+    // The baseline asked first; the candidate (the same prompt) was answered from the cache.
+    assert_eq!(s.server.requests(), 4, "{out}");
+    let (code, out, err) = s.run(&["--baseline", "production"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(s.server.requests(), 4, "a rerun calls nothing: {out}");
+
+    // `fake` has no price: a budget cannot bound it, for the baseline either.
+    let (code, out, err) = s.run(&["--baseline", "production", "--max-cost", "1", "--no-cache"]);
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(err.contains("price"), "{err}");
+    assert_eq!(s.server.requests(), 4, "nothing was called: {out}");
+}

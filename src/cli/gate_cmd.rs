@@ -354,7 +354,18 @@ fn gate_one(
     }
     // Graders: the suites' own (`options.provider`) or the defaults.
     let plan_opts = crate::runner::PlanOptions::default();
-    let outcome = pipeline::run_suites(suites, project.templates, &[], &plan_opts, flags, jobs, reporters)?;
+    // The gate's runs use the response cache and call log like `promptgate test`.
+    let calls = pipeline::CallSettings::from_config(config, false);
+    let outcome = pipeline::run_suites(
+        suites,
+        project.templates,
+        &[],
+        &plan_opts,
+        flags,
+        jobs,
+        &calls,
+        reporters,
+    )?;
     // What an activation requires: every suite that tests the prompt, in
     // the gate's paths and in the project's `suites/` folder.
     decision.required = coverage.suites.clone();
@@ -441,6 +452,7 @@ fn gate_one(
         &plan_opts,
         flags,
         jobs,
+        &calls,
     )?;
     let Some(baseline) = baseline else {
         record_decision(reg, &mut decision, &coverage, &outcome, actor);

@@ -192,7 +192,13 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         prompt_overrides: args.prompts.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
     let project = suite::load(&args.paths, &opts)?;
-    let hooks = match super::test_registry::Hooks::prepare(&args, &config, &project, &opts.prompts_dir) {
+    // One budget for the whole command: a `--baseline` run spends from it too,
+    // and uses the same cache and prices.
+    let calls = crate::pipeline::CallSettings {
+        budget: args.max_cost.map(|usd| Arc::new(crate::cost::Budget::new(usd))),
+        ..crate::pipeline::CallSettings::from_config(&config, args.no_cache)
+    };
+    let hooks = match super::test_registry::Hooks::prepare(&args, &config, &project, &opts.prompts_dir, &calls) {
         Ok(h) => h,
         Err((code, d)) => {
             print_diagnostics(&d);
@@ -277,9 +283,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
             return Err(diags);
         }
     }
-    let prices = crate::cost::PriceTable {
-        overrides: config.prices.clone(),
-    };
+    let prices = calls.prices.clone();
     if args.max_cost.is_some() && !matches!(mode, Mode::Replay(_)) {
         crate::cost::require_prices(&plan, &prices)?;
     }
@@ -322,9 +326,9 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     };
     let mut ctx = RunContext::new(project.templates, recordings);
     ctx.store = store;
-    ctx.use_cache = !args.no_cache && config.cache.enabled.unwrap_or(true);
+    ctx.use_cache = calls.use_cache;
     ctx.prices = prices;
-    ctx.budget = args.max_cost.map(crate::cost::Budget::new);
+    ctx.budget = calls.budget.clone();
     let ctx = Arc::new(ctx);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -52,6 +52,7 @@ pub fn run_baseline(
     plan_opts: &crate::runner::PlanOptions,
     flags: &ModeFlags,
     jobs: usize,
+    calls: &pipeline::CallSettings,
 ) -> Result<Option<Baseline>, Diagnostics> {
     let tmp =
         tempfile::tempdir().map_err(|e| Diagnostic::error(format!("cannot create a temporary folder: {e}"), None))?;
@@ -86,6 +87,7 @@ pub fn run_baseline(
         plan_opts,
         flags,
         jobs,
+        calls,
         Vec::new(),
     )?;
     Ok(Some(Baseline {
@@ -158,6 +160,7 @@ impl Hooks {
         config: &Config,
         project: &Project,
         prompts_dir: &std::path::Path,
+        calls: &pipeline::CallSettings,
     ) -> Result<Hooks, (i32, Diagnostics)> {
         // `--list` calls nothing: no baseline run, nothing recorded.
         let record = !args.list && (args.registry.is_some() || args.record_run);
@@ -208,6 +211,7 @@ impl Hooks {
                         &plan_opts,
                         &flags,
                         jobs,
+                        calls,
                     )
                     .map_err(|d| (exit::INVALID_INPUT, d))?
                     .map(Arc::new);

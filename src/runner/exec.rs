@@ -57,7 +57,7 @@ pub struct RunContext {
     /// Prices, for the cost of every call.
     pub prices: PriceTable,
     /// `--max-cost`, when set.
-    pub budget: Option<Budget>,
+    pub budget: Option<Arc<Budget>>,
 }
 
 impl RunContext {
