@@ -33,10 +33,7 @@ use serde::Serialize;
 
 use crate::provider::{ProviderRequest, ProviderResponse};
 
-/// Default location of the database, relative to the working directory.
-pub const DEFAULT_PATH: &str = ".promptgate/cache.db";
-/// How long a cached response is used, in days, unless configured otherwise.
-pub const DEFAULT_TTL_DAYS: u64 = 14;
+pub use crate::settings::{CACHE_PATH as DEFAULT_PATH, CACHE_TTL_DAYS as DEFAULT_TTL_DAYS};
 
 /// The key of a request in the cache: SHA-256 (hex) of the canonical JSON of
 /// `{provider, endpoint, request: {model, messages, settings}, repeat}`.
@@ -44,7 +41,7 @@ pub const DEFAULT_TTL_DAYS: u64 = 14;
 /// independent calls, each cached on its own).
 pub fn cache_key(provider_id: &str, endpoint: Option<&str>, request: &ProviderRequest, repeat: u32) -> String {
     let request_hash = crate::recording::request_key(provider_id, request);
-    crate::prompt::sha256_hex(format!("{request_hash}\u{0}{}\u{0}{repeat}", endpoint.unwrap_or("")).as_bytes())
+    crate::util::sha256_hex(format!("{request_hash}\u{0}{}\u{0}{repeat}", endpoint.unwrap_or("")).as_bytes())
 }
 
 /// True when the request should produce the same answer every time:

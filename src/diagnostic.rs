@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Any error diagnostic stops the run before anything is called and maps to
-//! exit code 2 ([`crate::exit::INVALID_INPUT`]).
+//! exit code 2 in the command line.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -10,17 +10,13 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod assertion;
 pub mod cache;
 pub mod cli;
-pub mod compare;
-pub mod config;
-pub mod cost;
 pub mod diagnostic;
-pub mod exit;
 #[cfg(feature = "fake-provider")]
 pub mod fake_provider;
-pub mod pipeline;
 pub mod prompt;
 pub mod provider;
 pub mod recording;
@@ -28,11 +24,12 @@ pub mod registry;
 pub mod report;
 pub mod result;
 pub mod runner;
+pub mod session;
+pub mod settings;
 pub mod stats;
 pub mod suite;
 pub mod template;
-pub mod thresholds;
-pub mod yaml_loc;
+pub mod util;
 
 // The README's Rust examples are compiled and run as doctests.
 #[cfg(doctest)]

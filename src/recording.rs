@@ -27,8 +27,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{display_path, Diagnostic, Location};
-use crate::prompt::sha256_hex;
 use crate::provider::{ProviderRequest, ProviderResponse};
+use crate::util::sha256_hex;
 
 /// What the run does with recordings.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -200,7 +200,7 @@ impl RecordingStore {
         for (name, list) in by_file {
             let yaml = serde_yaml::to_string(&list).map_err(std::io::Error::other)?;
             let text = format!("{HEADER}{yaml}");
-            crate::report::write_atomically(&dir.join(name), text.as_bytes())?;
+            crate::util::fs::write_atomically(&dir.join(name), text.as_bytes())?;
         }
         drop(lock);
         Ok(())
@@ -248,7 +248,7 @@ fn read_dir(dir: &Path, entries: &mut BTreeMap<String, Entry>) -> Result<(), Dia
                     .map(|l| Location::at(&shown, l.line(), l.column()))
                     .unwrap_or_else(|| Location::file(&shown));
                 Diagnostic::error(
-                    format!("malformed recording: {}", crate::prompt::strip_location(&e.to_string())),
+                    format!("malformed recording: {}", crate::util::strip_location(&e.to_string())),
                     Some(loc),
                 )
             })?

@@ -7,6 +7,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider::TokenUsage;
 
+/// The verdict of a whole run: what CI gates on (the CLI maps it to the
+/// process exit code 0 / 1 / 3) and what the registry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunVerdict {
+    /// Every case passed (and every suite-level threshold held): exit 0.
+    Pass,
+    /// An assertion or threshold failed: exit 1.
+    Fail,
+    /// No verdict (provider errors, skipped cases): exit 3.
+    Error,
+}
+
+impl RunVerdict {
+    /// `pass`, `fail`, `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunVerdict::Pass => "pass",
+            RunVerdict::Fail => "fail",
+            RunVerdict::Error => "error",
+        }
+    }
+}
+
+impl std::str::FromStr for RunVerdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pass" => Ok(RunVerdict::Pass),
+            "fail" => Ok(RunVerdict::Fail),
+            "error" => Ok(RunVerdict::Error),
+            _ => Err(format!("unknown run verdict `{s}`")),
+        }
+    }
+}
+
 /// The verdict of a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -642,17 +678,17 @@ impl RunSummary {
         self.passed + self.failed + self.errored + self.skipped
     }
 
-    /// The process exit code this run maps to: 1 if any case failed or any
-    /// suite-level threshold was breached, else 3 if any case errored (or was
-    /// skipped) or thresholds could not be judged, else 0. Never 0 when a
-    /// case errored.
-    pub fn exit_code(&self) -> i32 {
+    /// The run's verdict: `Fail` if any case failed or any suite-level
+    /// threshold was breached, else `Error` if any case errored (or was
+    /// skipped) or thresholds could not be judged, else `Pass`. Never `Pass`
+    /// when a case errored.
+    pub fn verdict(&self) -> RunVerdict {
         if self.failed > 0 || self.thresholds_failed > 0 {
-            crate::exit::TEST_FAILED
+            RunVerdict::Fail
         } else if self.errored > 0 || self.skipped > 0 || self.thresholds_errored > 0 {
-            crate::exit::INFRA_ERROR
+            RunVerdict::Error
         } else {
-            crate::exit::SUCCESS
+            RunVerdict::Pass
         }
     }
 }
@@ -741,13 +777,13 @@ mod tests {
     }
 
     #[test]
-    fn exit_code_is_never_zero_with_errors() {
+    fn run_verdict_is_never_pass_with_errors() {
         let mut s = RunSummary::default();
         s.count(Verdict::Pass);
-        assert_eq!(s.exit_code(), 0);
+        assert_eq!(s.verdict(), RunVerdict::Pass);
         s.count(Verdict::Error);
-        assert_eq!(s.exit_code(), 3);
+        assert_eq!(s.verdict(), RunVerdict::Error);
         s.count(Verdict::Fail);
-        assert_eq!(s.exit_code(), 1);
+        assert_eq!(s.verdict(), RunVerdict::Fail);
     }
 }

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use promptgate::config::Config;
 use promptgate::provider::Env;
 use promptgate::recording::{Mode, RecordingStore};
 use promptgate::report::console::failure_block;
 use promptgate::result::Verdict;
 use promptgate::runner::{self, RunContext};
+use promptgate::settings::Config;
 use promptgate::suite::{self, LoadOptions};
 
 fn main() {
@@ -85,12 +85,12 @@ fn main() {
                 first.provider.spec.display()
             );
             Trial::test(name, move || {
-                let mut stats = promptgate::thresholds::GroupStats::default();
+                let mut stats = promptgate::analysis::thresholds::GroupStats::default();
                 for case in &cases {
                     stats.add(&runtime.block_on(runner::run_case(case, &ctx)));
                 }
                 let bounds = cases[0].suite.thresholds.as_ref().expect("grouped by thresholds");
-                let (verdict, checks, error) = promptgate::thresholds::evaluate(bounds, &stats);
+                let (verdict, checks, error) = promptgate::analysis::thresholds::evaluate(bounds, &stats);
                 match verdict {
                     Verdict::Pass => Ok(()),
                     _ => Err(Failed::from(format!("{error:?}\n{checks:#?}"))),

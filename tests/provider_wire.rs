@@ -751,7 +751,7 @@ async fn anthropic_cache_system_prompt_marks_the_system_block_and_reads_cache_to
     );
     assert_eq!(resp.cache_write_tokens, Some(1500));
     // Priced with the 1.25x write multiplier: 10 x $3 + 1500 x $3.75 + 2 x $15 per million.
-    let usd = promptgate::cost::PriceTable::default()
+    let usd = promptgate::provider::pricing::PriceTable::default()
         .cost("anthropic:messages:claude-sonnet-4-5", "claude-sonnet-4-5", None, &resp)
         .unwrap();
     assert!(

@@ -35,8 +35,8 @@ use serde_json::{json, Map, Value};
 
 use super::{display_value, Assertion, AssertionType};
 use crate::provider::Message;
+use crate::provider::ProviderSpec;
 use crate::result::{AssertionResult, ClaimVerdict, GraderDetails};
-use crate::suite::ProviderSpec;
 
 /// The grader providers an assertion uses: a chat model for judging and an
 /// embedding model for `similar` / `answer-relevance`. promptfoo's

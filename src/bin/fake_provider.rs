@@ -61,7 +61,7 @@ fn main() -> std::process::ExitCode {
     // allow as many as promptgate can have requests in flight (tokio's default is 512).
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(promptgate::config::MAX_JOBS)
+        .max_blocking_threads(promptgate::settings::MAX_JOBS)
         .build()
     {
         Ok(rt) => rt,

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::cache::{CostGroup, Store};
-use crate::config::{self, Config};
-use crate::exit;
+use crate::cli::exit;
+use crate::settings::{self, Config};
 
 /// Arguments of `promptgate cache`.
 #[derive(Debug, Args)]
@@ -52,7 +52,7 @@ pub struct CostsArgs {
 fn open(config_path: Option<&PathBuf>) -> Result<Store, i32> {
     let config = match config_path {
         Some(p) => Config::load(p, true),
-        None => Config::load(std::path::Path::new(config::FILE_NAME), false),
+        None => Config::load(std::path::Path::new(settings::FILE_NAME), false),
     };
     let config = config.map_err(|d| {
         eprintln!("{d}");

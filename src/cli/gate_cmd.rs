@@ -14,16 +14,17 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::compare::{self, Comparison};
-use crate::config::{self, Config};
+use crate::analysis::compare::{self, Comparison};
+use crate::cli::exit;
 use crate::diagnostic::Diagnostics;
-use crate::exit;
-use crate::pipeline::{self, Coverage, ModeFlags};
 use crate::prompt::PromptCatalog;
+use crate::registry::record::Coverage;
 use crate::registry::{self, record, Registry, Version, PRODUCTION};
 use crate::report::console::ConsoleReporter;
 use crate::report::Reporter;
-use crate::result::Verdict;
+use crate::result::{RunVerdict, Verdict};
+use crate::session::{self as pipeline, ModeFlags};
+use crate::settings::{self, Config};
 
 use super::test_registry::{append_step_summary, run_baseline};
 
@@ -51,7 +52,7 @@ pub struct GateArgs {
     #[arg(long, value_name = "DIR")]
     pub prompts_dir: Option<PathBuf>,
     /// Cases in flight at once [default: 8, or `jobs` in promptgate.toml].
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=settings::MAX_JOBS as i64))]
     pub jobs: Option<u16>,
     /// Answer from the recordings in DIR.
     #[arg(long, value_name = "DIR", conflicts_with = "live")]
@@ -111,7 +112,7 @@ fn fail(d: &Diagnostics) -> i32 {
 pub fn run(args: GateArgs) -> i32 {
     let config = match &args.config {
         Some(p) => Config::load(p, true),
-        None => Config::load(Path::new(config::FILE_NAME), false),
+        None => Config::load(Path::new(settings::FILE_NAME), false),
     };
     let config = match config {
         Ok(c) => c,
@@ -135,7 +136,7 @@ pub fn run(args: GateArgs) -> i32 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return e.exit_code();
+            return exit::of_registry_error(&e);
         }
     };
     let prompts_dir = args
@@ -176,14 +177,14 @@ pub fn run(args: GateArgs) -> i32 {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
-                return e.exit_code();
+                return exit::of_registry_error(&e);
             }
         };
         let active = match reg.labelled(name, PRODUCTION) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("error: {e}");
-                return e.exit_code();
+                return exit::of_registry_error(&e);
             }
         };
         if active.as_ref().is_some_and(|a| a.sha256 == nv.sha256) {
@@ -193,7 +194,7 @@ pub fn run(args: GateArgs) -> i32 {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
-                return e.exit_code();
+                return exit::of_registry_error(&e);
             }
         };
         eprintln!(
@@ -240,12 +241,12 @@ pub fn run(args: GateArgs) -> i32 {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
-                return e.exit_code();
+                return exit::of_registry_error(&e);
             }
         };
         let hint = "promptgate gate suites/";
         if let Err(e) = reg.set_label(&v, PRODUCTION, true, &actor, None, &d.required, hint) {
-            d.outcome = if e.exit_code() == exit::INFRA_ERROR {
+            d.outcome = if exit::of_registry_error(&e) == exit::INFRA_ERROR {
                 "error"
             } else {
                 "blocked"
@@ -394,9 +395,9 @@ fn gate_one(
         .filter(|c| matches!(c.verdict, Verdict::Error | Verdict::Skipped))
         .map(|c| c.name.clone())
         .collect();
-    match outcome.exit_code {
-        exit::SUCCESS => {}
-        exit::TEST_FAILED => {
+    match outcome.verdict {
+        RunVerdict::Pass => {}
+        RunVerdict::Fail => {
             decision.outcome = "blocked";
             if !failing.is_empty() {
                 decision.reasons.push(format!("failing: {}", failing.join(", ")));
@@ -468,7 +469,7 @@ fn gate_one(
             print!("{text}");
         }
     }
-    if baseline.exit_code == exit::INFRA_ERROR || !lost.is_empty() {
+    if baseline.verdict == RunVerdict::Error || !lost.is_empty() {
         // Fail closed: a regression could hide in the pairs the errors took.
         let why = format!(
             "comparison with {} incomplete: provider errors in the baseline run{}",
@@ -522,16 +523,16 @@ fn record_decision(
     outcome: &pipeline::Outcome,
     actor: &str,
 ) {
-    let exit_code = match decision.outcome {
-        "activated" => exit::SUCCESS,
-        "blocked" => exit::TEST_FAILED,
-        _ => exit::INFRA_ERROR,
+    let verdict = match decision.outcome {
+        "activated" => RunVerdict::Pass,
+        "blocked" => RunVerdict::Fail,
+        _ => RunVerdict::Error,
     };
     let report = record::RunReport {
         coverage,
         cases: &outcome.cases,
         summary: &outcome.summary,
-        exit_code,
+        verdict,
         filtered: false,
         started_at: &outcome.started_at,
         actor,

@@ -1,7 +1,8 @@
 //! The command line. `main` parses arguments, runs the subcommand and maps
-//! the outcome to a process exit code ([`crate::exit`]).
+//! the outcome to a process exit code ([`crate::cli::exit`]).
 
 mod cache_cmd;
+pub mod exit;
 mod gate_cmd;
 mod registry_cmd;
 mod report_cmd;
@@ -12,8 +13,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-
-use crate::exit;
 
 /// Regression tests and CI gating for LLM prompts.
 #[derive(Debug, Parser)]

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::config::{self, Config};
-use crate::exit;
+use crate::cli::exit;
 use crate::prompt::PromptCatalog;
 use crate::registry::{self, Registry, RegistryError, Version, VersionRef, PRODUCTION};
+use crate::settings::{self, Config};
 
 /// Exit codes of `promptgate registry`, as printed in `--help`.
 pub const HELP: &str = "\
@@ -148,7 +148,7 @@ pub enum RegistryCommand {
 pub fn run(args: RegistryArgs) -> i32 {
     let config = match &args.common.config {
         Some(p) => Config::load(p, true),
-        None => Config::load(Path::new(config::FILE_NAME), false),
+        None => Config::load(Path::new(settings::FILE_NAME), false),
     };
     let config = match config {
         Ok(c) => c,
@@ -161,7 +161,7 @@ pub fn run(args: RegistryArgs) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            e.exit_code()
+            exit::of_registry_error(&e)
         }
     }
 }
@@ -213,7 +213,7 @@ fn suites_hint(v: &Version, config: &Config, common: &Common) -> String {
     let current = catalog
         .find(&v.prompt)
         .and_then(|f| std::fs::read(&f).ok().map(|b| (f, b)))
-        .filter(|(_, b)| crate::prompt::sha256_hex(b.strip_prefix("\u{feff}".as_bytes()).unwrap_or(b)) == v.sha256);
+        .filter(|(_, b)| crate::util::sha256_hex(b.strip_prefix("\u{feff}".as_bytes()).unwrap_or(b)) == v.sha256);
     let suites = pipeline_suites_using(&v.prompt, &prompts_dir);
     let which = if suites.is_empty() {
         String::new()
@@ -248,7 +248,7 @@ fn required_suites(v: &Version, config: &Config) -> Result<Vec<registry::RunSuit
         .prompts_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("prompts"));
-    crate::pipeline::suites_testing(&v.prompt, &v.content, &v.file_ext, &[dir], &prompts_dir).map_err(|d| {
+    crate::session::suites_testing(&v.prompt, &v.content, &v.file_ext, &[dir], &prompts_dir).map_err(|d| {
         let msgs: Vec<String> = d.errors().map(|e| e.to_string()).collect();
         RegistryError::Invalid(format!(
             "cannot load the suites that decide whether {} may be activated:\n{}",
@@ -264,7 +264,7 @@ fn pipeline_suites_using(prompt: &str, prompts_dir: &Path) -> Vec<String> {
     if !dir.is_dir() {
         return Vec::new();
     }
-    crate::pipeline::load(&[dir], prompts_dir, Default::default())
+    crate::session::load(&[dir], prompts_dir, Default::default())
         .map(|p| {
             p.suites
                 .iter()
@@ -641,7 +641,7 @@ pub fn status(path: &Path, dir: &Path) -> Result<Vec<serde_json::Value>, Registr
         let Some(file) = catalog.find(&name) else { continue };
         let bytes =
             std::fs::read(&file).map_err(|e| RegistryError::Invalid(format!("cannot read {}: {e}", file.display())))?;
-        let sha = crate::prompt::sha256_hex(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes));
+        let sha = crate::util::sha256_hex(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes));
         let versions = match &reg {
             Some(r) => r.store().versions(&name)?,
             None => Vec::new(),

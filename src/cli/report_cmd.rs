@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::exit;
+use crate::cli::exit;
 use crate::report::console::ConsoleReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
@@ -63,7 +63,7 @@ fn merge_cmd(args: MergeArgs) -> i32 {
             return exit::INVALID_INPUT;
         }
     };
-    let code = merged.summary.exit_code();
+    let code = exit::of_verdict(merged.summary.verdict());
     let json_path = args.output.join("report.json");
     let json = match JsonReporter::new(json_path.clone()) {
         Ok(j) => j,

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::config::{self, Config};
+use crate::cli::exit;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::exit;
 use crate::provider::Env;
 use crate::recording::{Mode, RecordingStore};
 use crate::report::console::ConsoleReporter;
@@ -17,7 +16,9 @@ use crate::report::github::GithubReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::Reporter;
+use crate::result::RunVerdict;
 use crate::runner::{self, RunContext, RunOptions};
+use crate::settings::{self, Config};
 use crate::suite::{self, LoadOptions};
 
 /// Arguments of `promptgate test`.
@@ -27,7 +28,7 @@ pub struct TestArgs {
     #[arg(default_value = "suites")]
     pub paths: Vec<PathBuf>,
     /// Cases calling at once (a case waiting out a retry backoff gives its place up) [default: 8, or `jobs` in promptgate.toml].
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=settings::MAX_JOBS as i64))]
     pub jobs: Option<u16>,
     /// Run prompt NAME from the candidate file PATH instead of its default file (repeatable).
     #[arg(long = "prompt", value_name = "NAME=PATH", value_parser = super::parse_name_path)]
@@ -176,7 +177,7 @@ pub fn run(args: TestArgs) -> i32 {
 fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     let config = match &args.config {
         Some(p) => Config::load(p, true)?,
-        None => Config::load(std::path::Path::new(config::FILE_NAME), false)?,
+        None => Config::load(std::path::Path::new(settings::FILE_NAME), false)?,
     };
     for (name, path) in &args.prompts {
         if !path.is_file() {
@@ -194,9 +195,11 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     let project = suite::load(&args.paths, &opts)?;
     // One budget for the whole command: a `--baseline` run spends from it too,
     // and uses the same cache and prices.
-    let calls = crate::pipeline::CallSettings {
-        budget: args.max_cost.map(|usd| Arc::new(crate::cost::Budget::new(usd))),
-        ..crate::pipeline::CallSettings::from_config(&config, args.no_cache)
+    let calls = crate::session::CallSettings {
+        budget: args
+            .max_cost
+            .map(|usd| Arc::new(crate::provider::pricing::Budget::new(usd))),
+        ..crate::session::CallSettings::from_config(&config, args.no_cache)
     };
     let hooks = match super::test_registry::Hooks::prepare(&args, &config, &project, &opts.prompts_dir, &calls) {
         Ok(h) => h,
@@ -252,7 +255,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         .clone()
         .or(config.test.junit.clone())
         .unwrap_or_else(|| PathBuf::from("reports/junit.xml"));
-    if let Err(e) = crate::report::check_writable(&junit) {
+    if let Err(e) = crate::util::fs::check_writable(&junit) {
         return Err(Diagnostic::error(format!("--junit {}: {e}", junit.display()), None)
             .with_help("give a file path in a writable folder, e.g. --junit reports/junit.xml")
             .into());
@@ -263,7 +266,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         .iter()
         .chain(&plan.graders)
         .any(|s| !s.provider.is_local());
-    let mode = crate::pipeline::ModeFlags {
+    let mode = crate::session::ModeFlags {
         record: args.record.clone(),
         replay: args.replay.clone(),
         live: args.live,
@@ -285,7 +288,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     }
     let prices = calls.prices.clone();
     if args.max_cost.is_some() && !matches!(mode, Mode::Replay(_)) {
-        crate::cost::require_prices(&plan, &prices)?;
+        crate::runner::require_prices(&plan, &prices)?;
     }
     // The response cache and call log: live and record runs only (a replayed
     // run calls nothing; its recordings are the source of truth).
@@ -338,17 +341,17 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     if let Mode::Record(dir) = ctx.recordings.mode() {
         eprintln!("recorded {} responses in {}", ctx.recordings.recorded(), dir.display());
     }
-    let code = if !errors.is_empty() {
+    let verdict = if !errors.is_empty() {
         for e in &errors {
             eprintln!("error: {e}");
         }
         if summary.failed > 0 {
-            exit::TEST_FAILED
+            RunVerdict::Fail
         } else {
-            exit::INFRA_ERROR
+            RunVerdict::Error
         }
     } else {
-        summary.exit_code()
+        summary.verdict()
     };
-    Ok(hooks.finish(code, &summary))
+    Ok(exit::of_verdict(hooks.finish(verdict, &summary)))
 }

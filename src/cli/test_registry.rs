@@ -8,16 +8,17 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::compare::{self, Comparison};
-use crate::config::Config;
+use crate::analysis::compare::{self, Comparison};
+use crate::cli::exit;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::exit;
-use crate::pipeline::{self, Coverage, ModeFlags};
+use crate::registry::record::Coverage;
 use crate::registry::{self, record, Registry, Version};
 use crate::report::junit::ExtraProperties;
 use crate::report::Reporter;
-use crate::result::CaseResult;
+use crate::result::{CaseResult, RunVerdict};
 use crate::runner::Event;
+use crate::session::{self as pipeline, ModeFlags};
+use crate::settings::Config;
 use crate::suite::Project;
 
 use super::test_cmd::TestArgs;
@@ -29,8 +30,8 @@ pub struct Baseline {
     pub label: String,
     /// Its cases.
     pub cases: Vec<Arc<CaseResult>>,
-    /// The baseline run's exit code (3 when provider errors kept cases from a verdict).
-    pub exit_code: i32,
+    /// The baseline run's verdict (`Error` when provider errors kept cases from a verdict).
+    pub verdict: RunVerdict,
 }
 
 /// Runs the versions holding `label` (for every registered prompt the
@@ -93,7 +94,7 @@ pub fn run_baseline(
     Ok(Some(Baseline {
         label: label_text,
         cases: outcome.cases,
-        exit_code: outcome.exit_code,
+        verdict: outcome.verdict,
     }))
 }
 
@@ -141,7 +142,7 @@ pub struct Hooks {
     alphas: BTreeMap<String, f64>,
     comparison: SharedComparison,
     props: ExtraProperties,
-    collector: compare::Collector,
+    collector: crate::report::collect::Collector,
     alpha: f64,
     filtered: bool,
     /// `--author`; the actor is resolved (which may run `git`) only when the run is recorded.
@@ -167,8 +168,12 @@ impl Hooks {
         let baseline_label = args.baseline.as_ref().filter(|_| !args.list);
         let wanted = record || baseline_label.is_some();
         let path = registry::resolve_path(args.registry.as_deref(), config);
-        let to_diag =
-            |e: registry::RegistryError| (e.exit_code(), Diagnostics::from(Diagnostic::error(e.to_string(), None)));
+        let to_diag = |e: registry::RegistryError| {
+            (
+                exit::of_registry_error(&e),
+                Diagnostics::from(Diagnostic::error(e.to_string(), None)),
+            )
+        };
         // Recording: open and check the registry before the run, so that a
         // damaged file is found (exit 2) before any case runs.
         let registry = if record {
@@ -231,7 +236,7 @@ impl Hooks {
             alphas,
             comparison: Arc::new(Mutex::new(None)),
             props: Arc::new(Mutex::new(Vec::new())),
-            collector: compare::Collector::new(),
+            collector: crate::report::collect::Collector::new(),
             alpha: config.registry.alpha(),
             // A run of one shard (of several) covers only part of the cases:
             // like a --filter run it is recorded but never justifies an activation.
@@ -270,18 +275,18 @@ impl Hooks {
     /// but that is significantly worse than the baseline is exit 1 (as the
     /// gate would block it); a run that could not be recorded is exit 3
     /// unless it already failed.
-    pub fn finish(self, code: i32, summary: &crate::result::RunSummary) -> i32 {
+    pub fn finish(self, verdict: RunVerdict, summary: &crate::result::RunSummary) -> RunVerdict {
         let cmp = self.comparison.lock().ok().and_then(|mut c| c.take());
-        let mut code = code;
+        let mut verdict = verdict;
         if let Some((cmp, lost)) = &cmp {
             let mut out = std::io::stdout().lock();
             let _ = write!(out, "{}", cmp.console(self.alpha));
             append_step_summary(&cmp.markdown(self.alpha));
-            if code == exit::SUCCESS && !cmp.regressions(self.alpha).is_empty() {
+            if verdict == RunVerdict::Pass && !cmp.regressions(self.alpha).is_empty() {
                 let _ = writeln!(out, "comparison: FAILED (significantly worse than {})", cmp.baseline);
-                code = exit::TEST_FAILED;
+                verdict = RunVerdict::Fail;
             }
-            let baseline_errored = self.baseline.as_ref().is_some_and(|b| b.exit_code == exit::INFRA_ERROR);
+            let baseline_errored = self.baseline.as_ref().is_some_and(|b| b.verdict == RunVerdict::Error);
             if baseline_errored || !lost.is_empty() {
                 // A regression could hide in the pairs lost to errors: no verdict.
                 let _ = writeln!(
@@ -295,8 +300,8 @@ impl Hooks {
                     }
                 );
                 // A run that already fails keeps exit 1: the lost pairs cannot turn it into a pass.
-                if code == exit::SUCCESS {
-                    code = exit::INFRA_ERROR;
+                if verdict == RunVerdict::Pass {
+                    verdict = RunVerdict::Error;
                 }
             }
         }
@@ -307,7 +312,7 @@ impl Hooks {
                 coverage: &self.coverage,
                 cases: &cases,
                 summary,
-                exit_code: code,
+                verdict,
                 filtered: self.filtered,
                 started_at: &self.started_at,
                 actor: &actor,
@@ -326,20 +331,20 @@ impl Hooks {
                         .collect();
                     eprintln!(
                         "recorded run {id} ({}) in {}: {}",
-                        registry::RunVerdict::from_exit_code(code).as_str(),
+                        verdict.as_str(),
                         reg.path().map(|p| p.display().to_string()).unwrap_or_default(),
                         versions.join(", ")
                     );
                 }
                 Err(e) => {
                     eprintln!("error: cannot record the run: {e}");
-                    if code == exit::SUCCESS {
-                        code = e.exit_code().max(exit::INFRA_ERROR);
+                    if verdict == RunVerdict::Pass {
+                        verdict = RunVerdict::Error;
                     }
                 }
             }
         }
-        code
+        verdict
     }
 }
 

@@ -19,13 +19,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::util::{sha256_hex, strip_location};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{display_path, nearest, Diagnostic, Location};
 use crate::provider::{Message, ModelSettings};
 use crate::template::{TemplateId, Templates};
-use crate::yaml_loc::{YamlLocations, YamlPath};
+use crate::util::yaml_spans::{YamlLocations, YamlPath};
 
 /// File extensions looked up for a prompt referenced by name, in order.
 pub const PROMPT_EXTENSIONS: &[&str] = &["txt", "md", "j2", "yaml", "yml", "json"];
@@ -86,11 +86,6 @@ impl Prompt {
                 .collect(),
         }
     }
-}
-
-/// SHA-256 of `content` as lowercase hex.
-pub fn sha256_hex(content: &[u8]) -> String {
-    hex::encode(Sha256::digest(content))
 }
 
 /// The prompt name for a file: its stem without a `.vN` version suffix
@@ -397,14 +392,6 @@ fn load_json_chat(content: &str, file: &Path, name: &str, templates: &mut Templa
 fn unknown_field(msg: &str) -> Option<String> {
     let rest = msg.split("unknown field `").nth(1)?;
     Some(rest.split('`').next()?.to_string())
-}
-
-/// serde_yaml appends " at line L column C"; the location is shown separately.
-pub fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
 }
 
 /// Finds and loads prompts by name from the prompts folder, with

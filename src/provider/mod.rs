@@ -22,7 +22,12 @@ mod http;
 pub mod ollama;
 pub mod openai;
 pub mod openai_embedding;
+pub mod pricing;
 pub mod resilience;
+pub mod slot;
+mod spec;
+
+pub use spec::ProviderSpec;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -439,7 +444,7 @@ pub struct ProviderConfig {
     pub cache: Option<CachePolicy>,
     /// Prices overriding the built-in table, USD per million tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::cost::Price>,
+    pub cost: Option<crate::provider::pricing::Price>,
     /// `anthropic:messages`: mark the system prompt `cache_control:
     /// {type: ephemeral}` so Anthropic caches it (5-minute TTL).
     #[serde(default, skip_serializing_if = "Option::is_none")]

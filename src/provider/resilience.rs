@@ -214,7 +214,7 @@ impl Provider for Resilient {
         let result = attempt
             .retry(self.backoff())
             // The case gives its place up while it waits (see runner::slot).
-            .sleep(crate::runner::slot::backoff_sleep)
+            .sleep(crate::provider::slot::backoff_sleep)
             .when(ProviderError::is_retryable)
             .adjust(|e, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
             .await;

@@ -26,20 +26,13 @@ pub use model::{
     AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord, RunSuite, RunVerdict, Selector, Version, VersionRef,
 };
 
-use crate::exit;
-
-/// The label of the active version. Always protected: it moves only after a
-/// passing run (or with `--force --reason`).
-pub const PRODUCTION: &str = "production";
-
-/// The default registry file, relative to the project root.
-pub const DEFAULT_PATH: &str = ".promptgate/registry.db";
+pub use crate::settings::{PRODUCTION, REGISTRY_PATH as DEFAULT_PATH};
 
 /// The environment variable naming the registry file.
 pub const ENV_VAR: &str = "PROMPTGATE_REGISTRY";
 
-/// What can go wrong with the registry. [`RegistryError::exit_code`] maps each
-/// kind to the process exit code.
+/// What can go wrong with the registry. The CLI maps each kind to a process
+/// exit code (refused 1; not found, invalid, corrupt 2; unavailable 3).
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// An unknown prompt, version or label, or an invalid argument (exit 2).
@@ -63,14 +56,14 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// The process exit code: 1 refused, 2 bad input or a corrupt/newer
-    /// database, 3 locked or unavailable database.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            RegistryError::Refused(_) => exit::TEST_FAILED,
-            RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_) => exit::INVALID_INPUT,
-            RegistryError::Unavailable(_) => exit::INFRA_ERROR,
-        }
+    /// True for the caller's mistakes and unusable files (an unknown prompt,
+    /// version or label, a malformed argument, a corrupt or newer database),
+    /// as opposed to a refused move or an unavailable database.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_)
+        )
     }
 }
 
@@ -629,7 +622,7 @@ pub fn validate_prompt_name(name: &str) -> Result<()> {
 
 /// The registry path: `--registry`, else `$PROMPTGATE_REGISTRY`, else
 /// `[registry] path` in `promptgate.toml`, else [`DEFAULT_PATH`].
-pub fn resolve_path(flag: Option<&Path>, config: &crate::config::Config) -> PathBuf {
+pub fn resolve_path(flag: Option<&Path>, config: &crate::settings::Config) -> PathBuf {
     if let Some(p) = flag {
         return p.to_path_buf();
     }

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::RegistryError;
+pub use crate::result::RunVerdict;
 
 /// One immutable prompt version.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,50 +119,6 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
-/// A run's verdict as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunVerdict {
-    /// Every case passed (and every suite-level threshold held): exit 0.
-    Pass,
-    /// An assertion or threshold failed: exit 1.
-    Fail,
-    /// No verdict (provider errors, skipped cases): exit 3.
-    Error,
-}
-
-impl RunVerdict {
-    /// From a run's exit code.
-    pub fn from_exit_code(code: i32) -> RunVerdict {
-        match code {
-            0 => RunVerdict::Pass,
-            1 => RunVerdict::Fail,
-            _ => RunVerdict::Error,
-        }
-    }
-
-    /// `pass`, `fail`, `error`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunVerdict::Pass => "pass",
-            RunVerdict::Fail => "fail",
-            RunVerdict::Error => "error",
-        }
-    }
-}
-
-impl FromStr for RunVerdict {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "pass" => Ok(RunVerdict::Pass),
-            "fail" => Ok(RunVerdict::Fail),
-            "error" => Ok(RunVerdict::Error),
-            _ => Err(format!("unknown run verdict `{s}`")),
-        }
-    }
-}
-
 /// A suite file a run covered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunSuite {
@@ -205,10 +162,8 @@ pub struct NewRun {
     pub actor: String,
     /// The command line.
     pub command: String,
-    /// The verdict (from the run's exit code).
+    /// The verdict.
     pub verdict: RunVerdict,
-    /// The exit code.
-    pub exit_code: i32,
     /// Case counts: passed, failed, errored, skipped.
     pub counts: [u64; 4],
     /// True when `--filter` selected a subset: such a run never justifies an activation.

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use super::{new_version_from_file, NewRun, Registry, RegistryError, Result, RunVerdict, Version};
-use crate::pipeline::Coverage;
+use std::path::PathBuf;
+
+use super::{RunCase, RunSuite};
 use crate::result::{CaseResult, RunSummary};
+use crate::suite::Suite;
 
 /// What to record about a run.
 #[derive(Debug)]
@@ -15,8 +18,8 @@ pub struct RunReport<'a> {
     pub cases: &'a [Arc<CaseResult>],
     /// Counts and metrics.
     pub summary: &'a RunSummary,
-    /// The run's exit code (its verdict: 0 pass, 1 fail, else error).
-    pub exit_code: i32,
+    /// The run's verdict.
+    pub verdict: RunVerdict,
     /// True when `--filter` selected a subset.
     pub filtered: bool,
     /// Start, UTC, RFC 3339.
@@ -58,8 +61,7 @@ pub fn record(reg: &Registry, r: &RunReport<'_>) -> Result<(i64, Vec<Version>)> 
         started_at: r.started_at.to_string(),
         actor: r.actor.to_string(),
         command: r.command.clone(),
-        verdict: RunVerdict::from_exit_code(r.exit_code),
-        exit_code: r.exit_code,
+        verdict: r.verdict,
         counts: [s.passed as u64, s.failed as u64, s.errored as u64, s.skipped as u64],
         filtered: r.filtered,
         metrics: serde_json::to_value(&s.metrics).unwrap_or_default(),
@@ -74,6 +76,67 @@ pub fn record(reg: &Registry, r: &RunReport<'_>) -> Result<(i64, Vec<Version>)> 
     };
     let id = reg.store().record_run(&run)?;
     Ok((id, registered))
+}
+
+/// What a run covered: file-backed prompts (name, full SHA-256, file) and suites.
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// (prompt name, SHA-256, file) of every file-backed prompt run.
+    pub prompts: Vec<(String, String, PathBuf)>,
+    /// The suites.
+    pub suites: Vec<RunSuite>,
+}
+
+impl Coverage {
+    /// Describes `suites` before they are planned.
+    pub fn of(suites: &[Suite]) -> Coverage {
+        let mut prompts: Vec<(String, String, PathBuf)> = Vec::new();
+        let mut out = Vec::new();
+        for s in suites {
+            for p in &s.prompts {
+                if let Some(f) = &p.file {
+                    if !prompts.iter().any(|(n, h, _)| n == &p.name && h == &p.sha256) {
+                        prompts.push((p.name.clone(), p.sha256.clone(), f.clone()));
+                    }
+                }
+            }
+            let sha = std::fs::read(&s.file)
+                .map(|b| crate::util::sha256_hex(&b))
+                .unwrap_or_default();
+            out.push(RunSuite {
+                name: s.name.clone(),
+                file: s.file.display().to_string(),
+                sha256: sha,
+                prompts: s.prompts.iter().map(|p| p.name.clone()).collect(),
+            });
+        }
+        Coverage { prompts, suites: out }
+    }
+
+    /// The full SHA-256 of a case's prompt (cases carry the first 12 characters).
+    pub fn sha_of(&self, case: &CaseResult) -> Option<&str> {
+        self.prompts
+            .iter()
+            .find(|(n, h, _)| n == &case.prompt && h.starts_with(&case.prompt_hash))
+            .map(|(_, h, _)| h.as_str())
+    }
+
+    /// The recorded form of `cases`.
+    pub fn run_cases(&self, cases: &[Arc<CaseResult>]) -> Vec<RunCase> {
+        cases
+            .iter()
+            .map(|c| RunCase {
+                name: c.name.clone(),
+                suite: c.suite.clone(),
+                prompt: c.prompt.clone(),
+                prompt_sha256: self.sha_of(c).unwrap_or(&c.prompt_hash).to_string(),
+                provider: c.provider.clone(),
+                verdict: format!("{:?}", c.verdict).to_lowercase(),
+                score: c.score,
+                metrics: serde_json::to_value(&c.metrics).unwrap_or_default(),
+            })
+            .collect()
+    }
 }
 
 /// The command line of this process, for the run record.

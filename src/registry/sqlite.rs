@@ -154,6 +154,11 @@ CREATE TRIGGER labels_own_version_update BEFORE UPDATE ON labels
 WHEN (SELECT prompt_id FROM versions WHERE id = NEW.version_id) IS NOT NEW.prompt_id
 BEGIN SELECT RAISE(ABORT, 'a label must point at a version of its own prompt'); END;
 "#,
+    // 3: a run records its verdict only; the process exit code is the
+    // command line's business, not the registry's.
+    r#"
+ALTER TABLE runs DROP COLUMN exit_code;
+"#,
 ];
 
 /// A registry in one SQLite file.
@@ -550,15 +555,14 @@ impl Store for SqliteStore {
             let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
             let [passed, failed, errored, skipped] = run_in.counts;
             tx.execute(
-                "INSERT INTO runs (started_at, recorded_at, actor, command, verdict, exit_code, passed, failed, errored, \
-                 skipped, filtered, metrics) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO runs (started_at, recorded_at, actor, command, verdict, passed, failed, errored, \
+                 skipped, filtered, metrics) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     run_in.started_at,
                     at,
                     run_in.actor,
                     run_in.command,
                     run_in.verdict.as_str(),
-                    run_in.exit_code,
                     passed as i64,
                     failed as i64,
                     errored as i64,

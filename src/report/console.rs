@@ -34,9 +34,9 @@ use console::style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Reporter;
+use crate::analysis::thresholds::ThresholdOutcome;
+use crate::report::Event;
 use crate::result::{CaseResult, RunSummary, Verdict};
-use crate::runner::Event;
-use crate::thresholds::ThresholdOutcome;
 
 /// Longest output shown in a failure, in characters.
 const MAX_OUTPUT_CHARS: usize = 2000;
@@ -184,7 +184,7 @@ impl ConsoleReporter {
                 let _ = writeln!(text, "::{token}::");
             }
         }
-        let ok = summary.exit_code() == crate::exit::SUCCESS;
+        let ok = summary.verdict() == crate::result::RunVerdict::Pass;
         let word = if ok {
             style("ok").green().to_string()
         } else {
@@ -387,7 +387,7 @@ fn threshold_name(t: &ThresholdOutcome) -> String {
 }
 
 /// `faithfulness.mean 0.8400 < 0.85 ✗ (12 cases)`.
-fn check_line(c: &crate::thresholds::ThresholdCheck) -> String {
+fn check_line(c: &crate::analysis::thresholds::ThresholdCheck) -> String {
     let (cmp, mark) = if c.pass {
         ("≥", style("✓").green().to_string())
     } else {
@@ -591,8 +591,8 @@ impl Reporter for ConsoleReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::RunInfo;
     use crate::result::AssertionResult;
-    use crate::runner::RunInfo;
     use std::sync::Mutex;
 
     /// A writer whose bytes the test can read after the reporter is done.

@@ -16,9 +16,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::report::Event;
 use crate::report::Reporter;
 use crate::result::{CaseResult, RunSummary, Verdict};
-use crate::runner::Event;
 
 /// Failing cases listed in the step summary; the rest are counted.
 pub const MAX_LISTED_FAILURES: usize = 50;
@@ -56,7 +56,7 @@ pub struct GithubReporter {
     /// Failing and erroring cases not kept in `failures`.
     more_failures: usize,
     /// Checked suite thresholds, for the summary.
-    thresholds: Vec<Arc<crate::thresholds::ThresholdOutcome>>,
+    thresholds: Vec<Arc<crate::analysis::thresholds::ThresholdOutcome>>,
 }
 
 impl std::fmt::Debug for GithubReporter {
@@ -98,7 +98,7 @@ impl GithubReporter {
         }
     }
 
-    fn thresholds(&mut self, t: &Arc<crate::thresholds::ThresholdOutcome>) -> io::Result<()> {
+    fn thresholds(&mut self, t: &Arc<crate::analysis::thresholds::ThresholdOutcome>) -> io::Result<()> {
         if t.verdict != Verdict::Pass {
             let file = workspace_relative(
                 &t.suite_file,
@@ -398,7 +398,7 @@ fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>]
 }
 
 /// The suite-thresholds table of the step summary (empty when no suite sets any).
-fn thresholds_table(outcomes: &[Arc<crate::thresholds::ThresholdOutcome>]) -> String {
+fn thresholds_table(outcomes: &[Arc<crate::analysis::thresholds::ThresholdOutcome>]) -> String {
     if outcomes.is_empty() {
         return String::new();
     }

@@ -16,7 +16,7 @@
 //! - `started_at`: RFC 3339 local time the run started.
 //! - `shard` (only with `--shard I/N`): `{"index": I, "total": N}`.
 //! - `plan_digest`: SHA-256 (hex) of the plan before sharding
-//!   ([`crate::runner::Plan::digest`]): every shard of one split has the same.
+//!   (`runner::Plan::digest`): every shard of one split has the same.
 //! - `cases`: one object per case in **completion order** (sort by `index` for
 //!   plan order), with the fields of [`CaseResult`]: `index`, `name`, `suite`,
 //!   `suite_file`, `line`, `test_file`, `description`, `prompt`, `prompt_hash`,
@@ -32,7 +32,7 @@
 //!   `cached_input`), `finish_reason`, `cost_usd`, `replayed`, `duration_ms`.
 //!   Optional fields are left out when unset.
 //! - `thresholds`: one object per suite × prompt × provider whose suite sets
-//!   `thresholds` ([`crate::thresholds::ThresholdOutcome`]): `suite`,
+//!   `thresholds` ([`crate::analysis::thresholds::ThresholdOutcome`]): `suite`,
 //!   `suite_file`, `line`, `prompt`, `prompt_hash`, `provider`, `verdict`,
 //!   `checks` (each `name`, `measured`, `threshold`, `cases`, `pass`),
 //!   `error`, `stats`, and `bounds` (the suite's `thresholds` as written, so
@@ -60,9 +60,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local};
 use tempfile::NamedTempFile;
 
+use crate::report::Event;
 use crate::report::Reporter;
 use crate::result::{CaseResult, RunSummary};
-use crate::runner::Event;
 
 /// The `version` field of the reports this module writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -78,7 +78,7 @@ pub struct JsonReporter {
     /// Set after the first write error: the report is abandoned (reported once).
     failed: bool,
     /// Checked suite thresholds, written before the summary.
-    thresholds: Vec<std::sync::Arc<crate::thresholds::ThresholdOutcome>>,
+    thresholds: Vec<std::sync::Arc<crate::analysis::thresholds::ThresholdOutcome>>,
 }
 
 impl JsonReporter {
@@ -87,7 +87,7 @@ impl JsonReporter {
     /// # Errors
     /// When `path` names an existing directory or has no file name.
     pub fn new(path: PathBuf) -> io::Result<Self> {
-        super::check_writable(&path)?;
+        crate::util::fs::check_writable(&path)?;
         Ok(Self {
             path,
             out: None,
@@ -101,13 +101,13 @@ impl JsonReporter {
     fn start(
         &mut self,
         started_at: DateTime<Local>,
-        shard: Option<crate::runner::Shard>,
+        shard: Option<crate::settings::Shard>,
         plan_digest: Option<&str>,
     ) -> io::Result<()> {
         let parent = parent_dir(&self.path);
         std::fs::create_dir_all(&parent).map_err(|e| with_path(e, "cannot create", &parent))?;
         let tmp = NamedTempFile::new_in(&parent).map_err(|e| with_path(e, "cannot write in", &parent))?;
-        super::readable_by_all(tmp.as_file())?;
+        crate::util::fs::readable_by_all(tmp.as_file())?;
         let mut out = BufWriter::new(tmp);
         let started_at = serde_json::to_string(&started_at.to_rfc3339()).map_err(io::Error::other)?;
         let shard = match shard {

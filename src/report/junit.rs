@@ -35,10 +35,10 @@ use std::time::Duration;
 use chrono::{DateTime, Local};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString};
 
+use crate::analysis::thresholds::ThresholdOutcome;
+use crate::report::Event;
 use crate::report::Reporter;
 use crate::result::{CaseResult, RunSummary, Verdict};
-use crate::runner::Event;
-use crate::thresholds::ThresholdOutcome;
 
 /// The `<testsuites name>` of every report.
 pub const REPORT_NAME: &str = "promptgate";
@@ -63,7 +63,7 @@ pub struct JunitReporter {
 
 /// Properties added to the `<testsuite>`s of one suite when the run finishes:
 /// (suite name, property name, value). Filled by another reporter placed
-/// before this one (the baseline comparison, [`crate::compare`]).
+/// before this one (the baseline comparison, [`crate::analysis::compare`]).
 pub type ExtraProperties = Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
 
 impl JunitReporter {
@@ -103,7 +103,7 @@ impl Reporter for JunitReporter {
                     .and_then(|e| e.lock().ok().map(|e| e.clone()))
                     .unwrap_or_default();
                 let path = self.path.clone();
-                super::write_atomically_with(&self.path, |out| {
+                crate::util::fs::write_atomically_with(&self.path, |out| {
                     builder
                         .write(&self.thresholds, &extra, summary, started_at, out, WRITE_CHUNK)
                         .map_err(|e| {

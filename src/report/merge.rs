@@ -21,9 +21,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::Reporter;
+use crate::analysis::thresholds::{GroupStats, SuiteThresholds, ThresholdOutcome};
+use crate::report::{Event, RunInfo};
 use crate::result::{CaseResult, RunSummary, Verdict};
-use crate::runner::{Event, RunInfo};
-use crate::thresholds::{GroupStats, SuiteThresholds, ThresholdOutcome};
 
 /// A suite × prompt × provider group: suite file, prompt name, prompt hash, provider.
 type GroupKey = (PathBuf, String, String, String);
@@ -47,9 +47,9 @@ pub struct JsonReport {
     pub started_at: Option<String>,
     /// `--shard I/N` of the run that wrote it, when sharded.
     #[serde(default)]
-    pub shard: Option<crate::runner::Shard>,
+    pub shard: Option<crate::settings::Shard>,
     /// The digest of the run's plan before sharding
-    /// ([`crate::runner::Plan::digest`]); absent in reports written before
+    /// (`runner::Plan::digest`); absent in reports written before
     /// promptgate recorded it.
     #[serde(default)]
     pub plan_digest: Option<String>,
@@ -113,7 +113,7 @@ pub struct Merged {
 /// # Errors
 /// What is missing, repeated or mixed, naming the files.
 pub fn check_complete(reports: &[(PathBuf, JsonReport)]) -> Result<(), String> {
-    let sharded: Vec<(&PathBuf, crate::runner::Shard)> =
+    let sharded: Vec<(&PathBuf, crate::settings::Shard)> =
         reports.iter().filter_map(|(p, r)| r.shard.map(|s| (p, s))).collect();
     if sharded.is_empty() {
         return Ok(());
@@ -259,7 +259,7 @@ pub fn merge(reports: Vec<(PathBuf, JsonReport)>) -> Result<Merged, String> {
 /// suite passes" is judged on the whole suite, never per shard. `bounds` are
 /// the thresholds as the shards' reports carry them
 /// ([`ThresholdOutcome::bounds`]); every group with bounds is evaluated with
-/// [`crate::thresholds::evaluate`] over all its merged cases (cases not run
+/// [`crate::analysis::thresholds::evaluate`] over all its merged cases (cases not run
 /// count as without a verdict, as in a run).
 pub fn reevaluate_suite_thresholds(
     cases: &[CaseResult],
@@ -279,7 +279,7 @@ pub fn reevaluate_suite_thresholds(
             let first = first?;
             let t = &bounds[key];
             stats.errored += std::mem::take(&mut stats.skipped);
-            let (verdict, checks, error) = crate::thresholds::evaluate(t, &stats);
+            let (verdict, checks, error) = crate::analysis::thresholds::evaluate(t, &stats);
             Some(ThresholdOutcome {
                 suite: first.suite.clone(),
                 suite_file: key.0.clone(),

@@ -7,16 +7,16 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, Semaphore};
 
-use super::events::{Event, RunInfo};
 use super::plan::{Case, Plan};
 use crate::assertion::graded::GradeInput;
 use crate::assertion::{aggregate, EvalContext, GraderBackend, GraderError};
 use crate::cache::{cache_key, is_deterministic, CallRecord, Store};
-use crate::cost::{Budget, PriceTable};
+use crate::provider::pricing::{Budget, PriceTable};
 use crate::provider::{CachePolicy, Provider, ProviderError, ProviderRequest, ProviderResponse};
 use crate::provider::{Message, ModelSettings};
 use crate::recording::{request_key, Entry, Mode, RecordingStore};
 use crate::report::Reporter;
+use crate::report::{Event, RunInfo};
 use crate::result::GraderCall;
 use crate::result::{combine_repeats, AssertionResult, CaseResult, RunSummary, Verdict};
 use crate::template::Templates;
@@ -227,7 +227,7 @@ async fn feed(
         let Ok(permit) = global.clone().acquire_owned().await else {
             break;
         };
-        let slot = super::slot::Slot::new((global.clone(), permit), provider_permit, release_on_backoff);
+        let slot = crate::provider::slot::Slot::new((global.clone(), permit), provider_permit, release_on_backoff);
         let why = stop.load(Ordering::SeqCst);
         if why != RUNNING {
             let _ = tx.send(skipped(&case, why));
@@ -514,7 +514,7 @@ pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {
 /// thresholds and the running counts of its cases (a few numbers per group,
 /// not the results).
 struct ThresholdGroups {
-    groups: BTreeMap<GroupKey, (Arc<Case>, crate::thresholds::GroupStats)>,
+    groups: BTreeMap<GroupKey, (Arc<Case>, crate::analysis::thresholds::GroupStats)>,
 }
 
 /// Suite file, prompt label, provider display name.
@@ -547,15 +547,15 @@ impl ThresholdGroups {
         }
     }
 
-    fn finish(self) -> Vec<crate::thresholds::ThresholdOutcome> {
+    fn finish(self) -> Vec<crate::analysis::thresholds::ThresholdOutcome> {
         self.groups
             .into_values()
             .filter_map(|(case, mut stats)| {
                 let t = case.suite.thresholds.as_ref()?;
                 // Cases not run leave the set incomplete: no verdict on it.
                 stats.errored += std::mem::take(&mut stats.skipped);
-                let (verdict, checks, error) = crate::thresholds::evaluate(t, &stats);
-                Some(crate::thresholds::ThresholdOutcome {
+                let (verdict, checks, error) = crate::analysis::thresholds::evaluate(t, &stats);
+                Some(crate::analysis::thresholds::ThresholdOutcome {
                     suite: case.suite.name.clone(),
                     suite_file: case.suite.file.clone(),
                     line: t.line,
@@ -600,7 +600,7 @@ impl RunGrader<'_> {
         };
         // Holding the grader's place, the case must keep its `-j` place
         // through backoffs (see runner::slot): pin before taking it.
-        let _pin = slot.limit.is_some().then(super::slot::pin);
+        let _pin = slot.limit.is_some().then(crate::provider::slot::pin);
         let _permit = match &slot.limit {
             Some(sem) => sem.clone().acquire_owned().await.ok(),
             None => None,

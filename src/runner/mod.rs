@@ -2,11 +2,9 @@
 //! them concurrently on tokio (bounded by `-j` and each provider's
 //! `max_concurrency`), and streams [`Event`]s to reporters as cases finish.
 
-mod events;
 mod exec;
 mod plan;
-pub mod slot;
 
-pub use events::{Event, RunInfo};
+pub use crate::report::events::{Event, RunInfo};
 pub use exec::{run, run_case, RunContext, RunOptions};
-pub use plan::{plan, plan_with, Case, GraderSlots, Plan, PlanOptions, ProviderSlot, Shard};
+pub use plan::{plan, plan_with, require_prices, Case, GraderSlots, Plan, PlanOptions, ProviderSlot, Shard};

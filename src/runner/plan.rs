@@ -11,6 +11,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::prompt::Prompt;
 use crate::provider::resilience::Resilient;
 use crate::provider::{self, Env, Provider, ProviderKind};
+pub use crate::settings::Shard;
 use crate::suite::{ProviderSpec, Suite, TestCase};
 
 /// A provider instance shared by every case that uses the same id and config.
@@ -158,43 +159,6 @@ pub struct Plan {
     /// files, prompts, providers, graders, filters or repeats differ (see
     /// `PlanDigest` in the source for what it covers).
     pub digest: String,
-}
-
-/// `--shard I/N`: run the I-th of N parts (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Shard {
-    /// This part, 1 to `total`.
-    pub index: u32,
-    /// Number of parts, at least 1.
-    pub total: u32,
-}
-
-impl Shard {
-    /// Parses `I/N` with 1 ≤ I ≤ N.
-    ///
-    /// # Errors
-    /// A message saying what form is expected.
-    pub fn parse(s: &str) -> Result<Shard, String> {
-        let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let index: u32 = i.trim().parse().map_err(|_| bad())?;
-        let total: u32 = n.trim().parse().map_err(|_| bad())?;
-        if index == 0 || total == 0 || index > total {
-            return Err(bad());
-        }
-        Ok(Shard { index, total })
-    }
-
-    /// True when the case with `identity` belongs to this shard: the first
-    /// 8 bytes of the SHA-256 of the identity, modulo N, equal I − 1. Stable
-    /// across runs, machines and plan changes.
-    pub fn contains(&self, identity: &str) -> bool {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(identity.as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        u64::from_be_bytes(first) % u64::from(self.total) == u64::from(self.index - 1)
-    }
 }
 
 /// Plans the run: every suite × prompt × provider × test that `filters` selects.
@@ -532,6 +496,62 @@ fn grader_slot(
     });
     slots.insert(key, slot.clone());
     Some(slot)
+}
+
+/// `--max-cost` can only bound calls it can price: checks, before anything
+/// runs, that every provider and grader of `plan` that calls a paid API has
+/// a price (its `config.cost`, `[prices."MODEL"]`, or the built-in table).
+///
+/// Exempt: `echo` and `exec:` (no token bill), and `ollama:chat` (a local
+/// server: free unless priced in its `config.cost`). Replayed runs call
+/// nothing, so the caller skips this check for them. An OpenAI-compatible
+/// server that is free (vLLM, LM Studio) is declared so with
+/// `config: {cost: {input: 0, output: 0}}`.
+///
+/// # Errors
+/// One diagnostic per unpriced provider or grader, naming it, its model, and
+/// the two ways to give a price.
+pub fn require_prices(plan: &Plan, prices: &crate::provider::pricing::PriceTable) -> Result<(), Diagnostics> {
+    use crate::diagnostic::{Diagnostic, Diagnostics};
+    let mut diags = Diagnostics::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let slots = plan
+        .providers
+        .iter()
+        .map(|s| ("provider", s))
+        .chain(plan.graders.iter().map(|s| ("grader", s)));
+    for (what, slot) in slots {
+        let exempt = slot.provider.is_local()
+            || matches!(
+                crate::provider::ProviderKind::parse(&slot.spec.id),
+                Ok(crate::provider::ProviderKind::Echo
+                    | crate::provider::ProviderKind::Exec { .. }
+                    | crate::provider::ProviderKind::OllamaChat { .. })
+            );
+        let Some(model) = slot.model.as_deref().filter(|_| !exempt) else {
+            continue;
+        };
+        if prices.price(model, slot.spec.config.cost).is_some() || !seen.insert((what, &slot.spec.id)) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::error(
+                format!(
+                    "--max-cost: {what} {} (model `{model}`) has no price, so its calls could not be counted against the budget",
+                    slot.spec.id
+                ),
+                None,
+            )
+            .with_help(format!(
+                "give it a price in USD per million tokens: on the {what}, `config: {{cost: {{input: 0.15, output: 0.60}}}}`, or in promptgate.toml, `[prices.\"{model}\"]` with `input = 0.15` and `output = 0.60` (0 for a free model)"
+            )),
+        );
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

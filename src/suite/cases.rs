@@ -19,7 +19,7 @@ use super::vars_asserts::{build_assertion, build_assertions, resolve_vars};
 use crate::assertion::Assertion;
 use crate::diagnostic::{display_path, Diagnostic, Diagnostics, Location};
 use crate::template::Templates;
-use crate::yaml_loc::{YamlLocations, YamlPath};
+use crate::util::yaml_spans::{YamlLocations, YamlPath};
 
 /// A test case read from a cases file, before `defaultTest` is merged.
 pub(super) struct LoadedCase {

@@ -8,8 +8,7 @@ use serde_yaml::Value;
 
 use super::raw::Section;
 use crate::diagnostic::{nearest, Diagnostic, Diagnostics, Location};
-use crate::prompt;
-use crate::yaml_loc::{Seg, YamlLocations, YamlPath};
+use crate::util::yaml_spans::{Seg, YamlLocations, YamlPath};
 
 /// Per-file loading context: positions and diagnostics.
 pub(super) struct FileCx<'a> {
@@ -176,7 +175,7 @@ impl FileCx<'_> {
             Err(e) => {
                 let rel = YamlPath::from_serde(e.path());
                 let full = base.join(&rel);
-                let inner = humanize(&prompt::strip_location(&e.inner().to_string()));
+                let inner = humanize(&crate::util::strip_location(&e.inner().to_string()));
                 let what = if rel.0.is_empty() {
                     String::new()
                 } else {
@@ -278,7 +277,7 @@ pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> O
                 .map(|l| Location::at(shown, l.line(), l.column()))
                 .unwrap_or_else(|| Location::file(shown));
             diags.push(Diagnostic::error(
-                format!("malformed YAML: {}", prompt::strip_location(&e.to_string())),
+                format!("malformed YAML: {}", crate::util::strip_location(&e.to_string())),
                 Some(loc),
             ));
             None

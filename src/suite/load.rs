@@ -17,7 +17,7 @@ use super::{cases, slug, Suite, TestCase};
 use crate::diagnostic::{display_path, nearest, Diagnostic, Diagnostics, Location};
 use crate::prompt::PromptCatalog;
 use crate::template::Templates;
-use crate::yaml_loc::{YamlLocations, YamlPath};
+use crate::util::yaml_spans::{YamlLocations, YamlPath};
 
 /// Where prompts are found and which candidates replace them.
 #[derive(Debug, Clone, Default)]
@@ -162,7 +162,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Project, Diagnostic
         warnings: diags.warnings().cloned().collect(),
     })
 }
-/// A suite read test by test (see [`crate::yaml_loc::TestsSplit`]) turned
+/// A suite read test by test (see [`crate::util::yaml_spans::TestsSplit`]) turned
 /// out not to cut exactly: it is read again as one document.
 struct Inexact;
 
@@ -181,7 +181,7 @@ fn load_one(
             return None;
         }
     };
-    if let Some(split) = crate::yaml_loc::split_tests(&text) {
+    if let Some(split) = crate::util::yaml_spans::split_tests(&text) {
         let before = diags.0.len();
         match load_text(file, shown, explicit, &text, Some(&split), catalog, templates, diags) {
             Ok(suite) => return suite,
@@ -198,7 +198,7 @@ fn load_text(
     shown: &Path,
     explicit: bool,
     text: &str,
-    split: Option<&crate::yaml_loc::TestsSplit>,
+    split: Option<&crate::util::yaml_spans::TestsSplit>,
     catalog: &mut PromptCatalog,
     templates: &mut Templates,
     diags: &mut Diagnostics,
@@ -625,8 +625,8 @@ fn suite_thresholds(
     cx: &mut FileCx<'_>,
     raw: super::raw::RawThresholds,
     tests: &[Arc<TestCase>],
-) -> Option<crate::thresholds::SuiteThresholds> {
-    use crate::thresholds::{MetricThreshold, SuiteThresholds};
+) -> Option<crate::analysis::thresholds::SuiteThresholds> {
+    use crate::analysis::thresholds::{MetricThreshold, SuiteThresholds};
     let at = YamlPath::root().key("thresholds");
     let mut ok = true;
     let check = |cx: &mut FileCx<'_>, v: Option<f64>, p: YamlPath| -> bool {

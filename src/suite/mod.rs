@@ -33,29 +33,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+pub use crate::provider::ProviderSpec;
 pub use load::{discover, load, LoadOptions, Project};
 
 use crate::assertion::Assertion;
 use crate::prompt::Prompt;
-use crate::provider::ProviderConfig;
-
-/// A provider entry of a suite.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderSpec {
-    /// The promptfoo-style id (`openai:chat:gpt-4o-mini`).
-    pub id: String,
-    /// Display label, when the suite gives one.
-    pub label: Option<String>,
-    /// The provider's `config`.
-    pub config: ProviderConfig,
-}
-
-impl ProviderSpec {
-    /// The label, else the id.
-    pub fn display(&self) -> &str {
-        self.label.as_deref().unwrap_or(&self.id)
-    }
-}
 
 /// One test case, with `defaultTest` merged in.
 #[derive(Debug, Clone)]
@@ -108,7 +90,7 @@ pub struct Suite {
     /// Test cases.
     pub tests: Vec<Arc<TestCase>>,
     /// Suite-level `thresholds`, checked per prompt × provider after its cases ran.
-    pub thresholds: Option<crate::thresholds::SuiteThresholds>,
+    pub thresholds: Option<crate::analysis::thresholds::SuiteThresholds>,
     /// `gate.alpha`: the significance level of the registry gate's comparison
     /// for this suite, in (0, 1) (default: `[registry] alpha`).
     pub gate_alpha: Option<f64>,

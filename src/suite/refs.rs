@@ -12,7 +12,7 @@ use crate::diagnostic::{nearest, Diagnostic};
 use crate::prompt::{self, Prompt, PromptCatalog};
 use crate::provider::{ProviderKind, SUPPORTED_IDS};
 use crate::template::Templates;
-use crate::yaml_loc::YamlPath;
+use crate::util::yaml_spans::YamlPath;
 
 /// The suite's `prompts`, loaded and compiled; `None` after an error.
 pub(super) fn load_prompts(
@@ -294,12 +294,12 @@ pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Opti
         if let Some(n) = spec
             .config
             .max_concurrency
-            .filter(|n| !(1..=crate::config::MAX_JOBS).contains(n))
+            .filter(|n| !(1..=crate::settings::MAX_JOBS).contains(n))
         {
             cx.error(
                 format!(
                     "`max_concurrency` must be between 1 and {}, got {n}",
-                    crate::config::MAX_JOBS
+                    crate::settings::MAX_JOBS
                 ),
                 &p.key("config").key("max_concurrency"),
             );

@@ -11,7 +11,7 @@ use super::raw::RawAssertion;
 use crate::assertion::{self, Assertion, AssertionSpec, TYPE_NAMES};
 use crate::diagnostic::{display_path, nearest};
 use crate::template::{is_template, Templates};
-use crate::yaml_loc::YamlPath;
+use crate::util::yaml_spans::YamlPath;
 
 /// Converts vars to JSON, reading `file://` values relative to the file's folder.
 pub(super) fn resolve_vars(

@@ -16,8 +16,8 @@ pub struct RunInfo {
     pub started_at: chrono::DateTime<chrono::Local>,
     /// `--shard I/N`, when the run is one part of a split (written into the
     /// JSON report so that `report merge` can check every part is there).
-    pub shard: Option<super::plan::Shard>,
-    /// The plan's digest ([`super::Plan::digest`]), written into the JSON
+    pub shard: Option<crate::settings::Shard>,
+    /// The plan's digest (`runner::Plan::digest`), written into the JSON
     /// report so that `report merge` refuses shards of different plans.
     pub plan_digest: Option<String>,
 }
@@ -33,7 +33,7 @@ pub enum Event {
     /// One case reached a verdict (or an error, or was skipped).
     CaseFinished(Arc<CaseResult>),
     /// A group's suite-level thresholds were checked (after all its cases).
-    ThresholdsChecked(Arc<crate::thresholds::ThresholdOutcome>),
+    ThresholdsChecked(Arc<crate::analysis::thresholds::ThresholdOutcome>),
     /// Every case finished.
     RunFinished(RunSummary),
 }

@@ -19,3 +19,24 @@ Exit codes:
   1  at least one assertion failed
   2  invalid input or usage (bad suite, prompt, flag or config, missing API key); nothing was run
   3  some cases reached no verdict (provider, template or assertion errors), and no assertion failed";
+
+/// The exit code of a run's verdict: pass 0, fail 1, error 3.
+pub fn of_verdict(verdict: crate::result::RunVerdict) -> i32 {
+    use crate::result::RunVerdict;
+    match verdict {
+        RunVerdict::Pass => SUCCESS,
+        RunVerdict::Fail => TEST_FAILED,
+        RunVerdict::Error => INFRA_ERROR,
+    }
+}
+
+/// The exit code of a registry error: 1 a refused move, 2 bad input or a
+/// corrupt / newer database, 3 a locked or unavailable database.
+pub fn of_registry_error(e: &crate::registry::RegistryError) -> i32 {
+    use crate::registry::RegistryError;
+    match e {
+        RegistryError::Refused(_) => TEST_FAILED,
+        RegistryError::Unavailable(_) => INFRA_ERROR,
+        RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_) => INVALID_INPUT,
+    }
+}

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::compare::Collector;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::exit;
 use crate::provider::Env;
 use crate::recording::{Mode, RecordingStore};
-use crate::registry::{RunCase, RunSuite};
+use crate::registry::record::Coverage;
+use crate::registry::RunSuite;
+use crate::report::collect::Collector;
 use crate::report::Reporter;
-use crate::result::{CaseResult, RunSummary};
+use crate::result::{CaseResult, RunSummary, RunVerdict};
 use crate::runner::{self, RunContext, RunOptions};
 use crate::suite::{self, LoadOptions, Suite};
 
@@ -63,18 +63,18 @@ pub struct CallSettings {
     /// still logged).
     pub use_cache: bool,
     /// The price table (built-in prices and `[prices]`).
-    pub prices: crate::cost::PriceTable,
+    pub prices: crate::provider::pricing::PriceTable,
     /// `--max-cost`.
-    pub budget: Option<Arc<crate::cost::Budget>>,
+    pub budget: Option<Arc<crate::provider::pricing::Budget>>,
 }
 
 impl CallSettings {
     /// The settings `promptgate.toml` gives, without a budget.
-    pub fn from_config(config: &crate::config::Config, no_cache: bool) -> Self {
+    pub fn from_config(config: &crate::settings::Config, no_cache: bool) -> Self {
         CallSettings {
             cache: Some((config.cache.path(), config.cache.ttl())),
             use_cache: !no_cache && config.cache.enabled.unwrap_or(true),
-            prices: crate::cost::PriceTable {
+            prices: crate::provider::pricing::PriceTable {
                 overrides: config.prices.clone(),
             },
             budget: None,
@@ -90,10 +90,10 @@ pub struct Outcome {
     /// Counts and metrics.
     pub summary: RunSummary,
     /// Suite-level threshold outcomes (suites with `thresholds:`).
-    pub thresholds: Vec<Arc<crate::thresholds::ThresholdOutcome>>,
-    /// The run's exit code (0 pass, 1 failure, 3 no verdict; a report that
-    /// could not be written makes it 3 unless a case failed).
-    pub exit_code: i32,
+    pub thresholds: Vec<Arc<crate::analysis::thresholds::ThresholdOutcome>>,
+    /// The run's verdict (a report that could not be written makes it
+    /// `Error` unless a case failed).
+    pub verdict: RunVerdict,
     /// When the run started, UTC, RFC 3339.
     pub started_at: String,
 }
@@ -148,7 +148,7 @@ pub fn run_suites(
     }
     let replay = matches!(mode, Mode::Replay(_));
     if calls.budget.is_some() && !replay {
-        crate::cost::require_prices(&plan, &calls.prices)?;
+        crate::runner::require_prices(&plan, &calls.prices)?;
     }
     let calls_out = plan
         .providers
@@ -184,18 +184,18 @@ pub fn run_suites(
     for e in &errors {
         eprintln!("error: {e}");
     }
-    let exit_code = if errors.is_empty() {
-        summary.exit_code()
+    let verdict = if errors.is_empty() {
+        summary.verdict()
     } else if summary.failed > 0 {
-        exit::TEST_FAILED
+        RunVerdict::Fail
     } else {
-        exit::INFRA_ERROR
+        RunVerdict::Error
     };
     Ok(Outcome {
         cases: collector.cases(),
         thresholds: collector.thresholds(),
         summary,
-        exit_code,
+        verdict,
         started_at,
     })
 }
@@ -244,65 +244,4 @@ pub fn suites_testing(
         .filter(|s| s.prompts.iter().any(|p| p.name == name))
         .collect();
     Ok(Coverage::of(&suites).suites)
-}
-
-/// What a run covered: file-backed prompts (name, full SHA-256, file) and suites.
-#[derive(Debug, Clone, Default)]
-pub struct Coverage {
-    /// (prompt name, SHA-256, file) of every file-backed prompt run.
-    pub prompts: Vec<(String, String, PathBuf)>,
-    /// The suites.
-    pub suites: Vec<RunSuite>,
-}
-
-impl Coverage {
-    /// Describes `suites` before they are planned.
-    pub fn of(suites: &[Suite]) -> Coverage {
-        let mut prompts: Vec<(String, String, PathBuf)> = Vec::new();
-        let mut out = Vec::new();
-        for s in suites {
-            for p in &s.prompts {
-                if let Some(f) = &p.file {
-                    if !prompts.iter().any(|(n, h, _)| n == &p.name && h == &p.sha256) {
-                        prompts.push((p.name.clone(), p.sha256.clone(), f.clone()));
-                    }
-                }
-            }
-            let sha = std::fs::read(&s.file)
-                .map(|b| crate::prompt::sha256_hex(&b))
-                .unwrap_or_default();
-            out.push(RunSuite {
-                name: s.name.clone(),
-                file: s.file.display().to_string(),
-                sha256: sha,
-                prompts: s.prompts.iter().map(|p| p.name.clone()).collect(),
-            });
-        }
-        Coverage { prompts, suites: out }
-    }
-
-    /// The full SHA-256 of a case's prompt (cases carry the first 12 characters).
-    pub fn sha_of(&self, case: &CaseResult) -> Option<&str> {
-        self.prompts
-            .iter()
-            .find(|(n, h, _)| n == &case.prompt && h.starts_with(&case.prompt_hash))
-            .map(|(_, h, _)| h.as_str())
-    }
-
-    /// The recorded form of `cases`.
-    pub fn run_cases(&self, cases: &[Arc<CaseResult>]) -> Vec<RunCase> {
-        cases
-            .iter()
-            .map(|c| RunCase {
-                name: c.name.clone(),
-                suite: c.suite.clone(),
-                prompt: c.prompt.clone(),
-                prompt_sha256: self.sha_of(c).unwrap_or(&c.prompt_hash).to_string(),
-                provider: c.provider.clone(),
-                verdict: format!("{:?}", c.verdict).to_lowercase(),
-                score: c.score,
-                metrics: serde_json::to_value(&c.metrics).unwrap_or_default(),
-            })
-            .collect()
-    }
 }

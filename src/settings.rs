@@ -27,9 +27,45 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Location};
+
+/// The label of the active version. Always protected: it moves only after a
+/// passing run (or with `--force --reason`).
+pub const PRODUCTION: &str = "production";
+
+/// The response cache's default file, relative to the project root.
+pub const CACHE_PATH: &str = ".promptgate/cache.db";
+
+/// Days a cached response is used by default.
+pub const CACHE_TTL_DAYS: u64 = 14;
+
+/// The registry's default file, relative to the project root.
+pub const REGISTRY_PATH: &str = ".promptgate/registry.db";
+
+/// The default prompts folder (`--prompts-dir`, `[test] prompts_dir`).
+pub const PROMPTS_DIR: &str = "prompts";
+
+/// The default JUnit report path (`--junit`, `[test] junit`).
+pub const JUNIT_PATH: &str = "reports/junit.xml";
+
+/// The default number of cases calling at once (`-j`, `[test] jobs`).
+pub const JOBS: usize = 8;
+
+/// Prices of one model, USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Input (prompt) tokens.
+    pub input: f64,
+    /// Output (completion) tokens.
+    pub output: f64,
+    /// Input tokens read from the provider's prompt cache (default: the
+    /// input price, or 0.1 × input for Anthropic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
+}
 
 /// The default config file name.
 pub const FILE_NAME: &str = "promptgate.toml";
@@ -47,9 +83,9 @@ pub struct Config {
     /// `[cache]`: the response cache.
     #[serde(default)]
     pub cache: CacheConfig,
-    /// `[prices."MODEL"]`: prices over the built-in table ([`crate::cost`]).
+    /// `[prices."MODEL"]`: prices over the built-in table (`provider::pricing`).
     #[serde(default)]
-    pub prices: std::collections::BTreeMap<String, crate::cost::Price>,
+    pub prices: std::collections::BTreeMap<String, Price>,
 }
 
 /// `[cache]`.
@@ -67,14 +103,12 @@ pub struct CacheConfig {
 impl CacheConfig {
     /// The database path.
     pub fn path(&self) -> PathBuf {
-        self.path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::cache::DEFAULT_PATH))
+        self.path.clone().unwrap_or_else(|| PathBuf::from(CACHE_PATH))
     }
 
     /// The entries' time to live.
     pub fn ttl(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.ttl_days.unwrap_or(crate::cache::DEFAULT_TTL_DAYS) * 86_400)
+        std::time::Duration::from_secs(self.ttl_days.unwrap_or(CACHE_TTL_DAYS) * 86_400)
     }
 }
 
@@ -107,7 +141,7 @@ impl RegistryConfig {
 
     /// Whether `label` is protected (`production` always is).
     pub fn is_protected(&self, label: &str) -> bool {
-        label == crate::registry::PRODUCTION || self.protected_labels.iter().any(|l| l == label)
+        label == PRODUCTION || self.protected_labels.iter().any(|l| l == label)
     }
 }
 
@@ -182,6 +216,43 @@ impl Config {
             }
         }
         Ok(config)
+    }
+}
+
+/// `--shard I/N`: run the I-th of N parts (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// This part, 1 to `total`.
+    pub index: u32,
+    /// Number of parts, at least 1.
+    pub total: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` with 1 ≤ I ≤ N.
+    ///
+    /// # Errors
+    /// A message saying what form is expected.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let total: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || total == 0 || index > total {
+            return Err(bad());
+        }
+        Ok(Shard { index, total })
+    }
+
+    /// True when the case with `identity` belongs to this shard: the first
+    /// 8 bytes of the SHA-256 of the identity, modulo N, equal I − 1. Stable
+    /// across runs, machines and plan changes.
+    pub fn contains(&self, identity: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(identity.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % u64::from(self.total) == u64::from(self.index - 1)
     }
 }
 

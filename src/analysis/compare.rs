@@ -10,63 +10,16 @@
 //!
 //! The comparison is computed after the run and rendered from here (console
 //! table, Markdown for `$GITHUB_STEP_SUMMARY`, JUnit properties); reporters and
-//! the runner are not involved beyond [`Collector`], a reporter that keeps the
-//! finished cases.
+//! the runner are not involved (a `report::collect::Collector` keeps the
+//! finished cases).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::report::Reporter;
 use crate::result::{CaseResult, Verdict};
-use crate::runner::Event;
 use crate::stats::{self, Interval};
-
-/// A reporter that keeps every finished case (shared handle).
-#[derive(Debug, Clone, Default)]
-pub struct Collector {
-    cases: Arc<Mutex<Vec<Arc<CaseResult>>>>,
-    thresholds: Arc<Mutex<Vec<Arc<crate::thresholds::ThresholdOutcome>>>>,
-}
-
-impl Collector {
-    /// An empty collector.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The cases collected so far, in plan order.
-    pub fn cases(&self) -> Vec<Arc<CaseResult>> {
-        let mut v = self.cases.lock().map(|c| c.clone()).unwrap_or_default();
-        v.sort_by_key(|c| c.index);
-        v
-    }
-
-    /// The suite-level threshold outcomes collected so far.
-    pub fn thresholds(&self) -> Vec<Arc<crate::thresholds::ThresholdOutcome>> {
-        self.thresholds.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-}
-
-impl Reporter for Collector {
-    fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
-        match event {
-            Event::CaseFinished(c) => {
-                if let Ok(mut cases) = self.cases.lock() {
-                    cases.push(Arc::clone(c));
-                }
-            }
-            Event::ThresholdsChecked(t) => {
-                if let Ok(mut all) = self.thresholds.lock() {
-                    all.push(Arc::clone(t));
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
 
 /// A metric's paired comparison over the cases where both runs have it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

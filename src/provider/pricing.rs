@@ -16,23 +16,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use super::{ProviderError, ProviderKind, ProviderRequest, ProviderResponse};
 
-use crate::provider::{ProviderError, ProviderKind, ProviderRequest, ProviderResponse};
-
-/// Prices of one model, USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    /// Input (prompt) tokens.
-    pub input: f64,
-    /// Output (completion) tokens.
-    pub output: f64,
-    /// Input tokens read from the provider's prompt cache (default: the
-    /// input price, or 0.1 × input for Anthropic).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cached_input: Option<f64>,
-}
+pub use crate::settings::Price;
 
 /// Anthropic's cache-write price relative to input (5-minute TTL).
 pub const ANTHROPIC_CACHE_WRITE: f64 = 1.25;
@@ -141,60 +127,6 @@ impl PriceTable {
             }
         };
         Some(usd)
-    }
-}
-
-/// `--max-cost` can only bound calls it can price: checks, before anything
-/// runs, that every provider and grader of `plan` that calls a paid API has
-/// a price (its `config.cost`, `[prices."MODEL"]`, or the built-in table).
-///
-/// Exempt: `echo` and `exec:` (no token bill), and `ollama:chat` (a local
-/// server: free unless priced in its `config.cost`). Replayed runs call
-/// nothing, so the caller skips this check for them. An OpenAI-compatible
-/// server that is free (vLLM, LM Studio) is declared so with
-/// `config: {cost: {input: 0, output: 0}}`.
-///
-/// # Errors
-/// One diagnostic per unpriced provider or grader, naming it, its model, and
-/// the two ways to give a price.
-pub fn require_prices(plan: &crate::runner::Plan, prices: &PriceTable) -> Result<(), crate::diagnostic::Diagnostics> {
-    use crate::diagnostic::{Diagnostic, Diagnostics};
-    let mut diags = Diagnostics::default();
-    let mut seen = std::collections::BTreeSet::new();
-    let slots = plan
-        .providers
-        .iter()
-        .map(|s| ("provider", s))
-        .chain(plan.graders.iter().map(|s| ("grader", s)));
-    for (what, slot) in slots {
-        let exempt = slot.provider.is_local()
-            || matches!(
-                ProviderKind::parse(&slot.spec.id),
-                Ok(ProviderKind::Echo | ProviderKind::Exec { .. } | ProviderKind::OllamaChat { .. })
-            );
-        let Some(model) = slot.model.as_deref().filter(|_| !exempt) else {
-            continue;
-        };
-        if prices.price(model, slot.spec.config.cost).is_some() || !seen.insert((what, &slot.spec.id)) {
-            continue;
-        }
-        diags.push(
-            Diagnostic::error(
-                format!(
-                    "--max-cost: {what} {} (model `{model}`) has no price, so its calls could not be counted against the budget",
-                    slot.spec.id
-                ),
-                None,
-            )
-            .with_help(format!(
-                "give it a price in USD per million tokens: on the {what}, `config: {{cost: {{input: 0.15, output: 0.60}}}}`, or in promptgate.toml, `[prices.\"{model}\"]` with `input = 0.15` and `output = 0.60` (0 for a free model)"
-            )),
-        );
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok(())
     }
 }
 
