@@ -23,6 +23,7 @@ pub mod ollama;
 pub mod openai;
 pub mod openai_embedding;
 pub mod pricing;
+pub mod layers;
 pub mod resilience;
 pub mod slot;
 mod spec;
