@@ -41,10 +41,7 @@ fn fence_after_help(mut cmd: clap::Command) -> clap::Command {
         let fenced = format!("```text\n{help}\n```");
         cmd = cmd.after_help(fenced);
     }
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|sub| sub.get_name().to_string())
-        .collect();
+    let names: Vec<String> = cmd.get_subcommands().map(|sub| sub.get_name().to_string()).collect();
     for name in names {
         cmd = cmd.mut_subcommand(name, fence_after_help);
     }
@@ -188,10 +185,7 @@ fn links(text: &str) -> Vec<String> {
 fn is_external(dest: &str) -> bool {
     match dest.split_once(':') {
         Some((scheme, _)) => {
-            !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         }
         None => dest.starts_with("//"),
     }
@@ -213,10 +207,7 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(root()).unwrap_or(path).display().to_string()
 }
 
 #[test]
@@ -280,10 +271,7 @@ fn relative_links_resolve() {
             }
         }
     }
-    assert!(
-        checked > 0,
-        "no relative link found: is the book in docs/src?"
-    );
+    assert!(checked > 0, "no relative link found: is the book in docs/src?");
     assert!(
         broken.is_empty(),
         "{} broken link(s):\n  {}",
@@ -308,24 +296,15 @@ fn summary_lists_every_chapter() {
         }
         let path = normalize(&book.join(dest.split('#').next().unwrap()));
         if !path.is_file() {
-            problems.push(format!(
-                "SUMMARY.md lists {}, which does not exist",
-                relative(&path)
-            ));
+            problems.push(format!("SUMMARY.md lists {}, which does not exist", relative(&path)));
         }
         if !listed.insert(path.clone()) {
-            problems.push(format!(
-                "SUMMARY.md lists {} twice",
-                relative(&path)
-            ));
+            problems.push(format!("SUMMARY.md lists {} twice", relative(&path)));
         }
     }
     for file in markdown_files(&book) {
         if file != summary_path && !listed.contains(&file) {
-            problems.push(format!(
-                "{} is not listed in docs/src/SUMMARY.md",
-                relative(&file)
-            ));
+            problems.push(format!("{} is not listed in docs/src/SUMMARY.md", relative(&file)));
         }
     }
     assert!(
