@@ -40,7 +40,7 @@ pub mod suite;
 pub mod template;
 pub mod util;
 
-// The README's Rust examples are compiled and run as doctests.
+// The Rust examples of the book's library chapter are compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
+#[doc = include_str!("../docs/src/library.md")]
+pub struct LibraryDoctests;
