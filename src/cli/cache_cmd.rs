@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use crate::cache::{CostGroup, Store};
 use crate::cli::exit;
-use crate::settings::{self, Config};
+use crate::settings::Settings;
 
 /// Arguments of `promptgate cache`.
 #[derive(Debug, Args)]
@@ -50,15 +50,11 @@ pub struct CostsArgs {
 }
 
 fn open(config_path: Option<&PathBuf>) -> Result<Store, i32> {
-    let config = match config_path {
-        Some(p) => Config::load(p, true),
-        None => Config::load(std::path::Path::new(settings::FILE_NAME), false),
-    };
-    let config = config.map_err(|d| {
+    let config = Settings::load(config_path.map(PathBuf::as_path)).map_err(|d| {
         eprintln!("{d}");
         exit::INVALID_INPUT
     })?;
-    Store::open(&config.cache.path(), config.cache.ttl()).map_err(|e| {
+    Store::open(&config.config.cache.path(), config.config.cache.ttl()).map_err(|e| {
         eprintln!("error: {e}");
         exit::INVALID_INPUT
     })

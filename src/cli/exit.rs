@@ -40,3 +40,14 @@ pub fn of_registry_error(e: &crate::registry::RegistryError) -> i32 {
         RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_) => INVALID_INPUT,
     }
 }
+
+/// The exit code of the gate's overall outcome: activated (or nothing
+/// changed) 0, blocked 1, error 3.
+pub fn of_gate(outcome: crate::gate::GateOutcome) -> i32 {
+    use crate::gate::GateOutcome;
+    match outcome {
+        GateOutcome::Activated => SUCCESS,
+        GateOutcome::Blocked => TEST_FAILED,
+        GateOutcome::Error => INFRA_ERROR,
+    }
+}

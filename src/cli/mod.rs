@@ -4,10 +4,10 @@
 mod cache_cmd;
 pub mod exit;
 mod gate_cmd;
+mod output;
 mod registry_cmd;
 mod report_cmd;
 mod test_cmd;
-mod test_registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

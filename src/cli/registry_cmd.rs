@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::cli::exit;
 use crate::prompt::PromptCatalog;
 use crate::registry::{self, Registry, RegistryError, Version, VersionRef, PRODUCTION};
-use crate::settings::{self, Config};
+use crate::settings::{self, Settings};
 
 /// Exit codes of `promptgate registry`, as printed in `--help`.
 pub const HELP: &str = "\
@@ -146,11 +146,7 @@ pub enum RegistryCommand {
 
 /// Runs `promptgate registry ...`; returns the exit code.
 pub fn run(args: RegistryArgs) -> i32 {
-    let config = match &args.common.config {
-        Some(p) => Config::load(p, true),
-        None => Config::load(Path::new(settings::FILE_NAME), false),
-    };
-    let config = match config {
+    let config = match Settings::load(args.common.config.as_deref()) {
         Ok(c) => c,
         Err(d) => {
             eprintln!("{d}");
@@ -196,7 +192,7 @@ fn shell_word(p: &Path) -> String {
 /// The command that makes the suites pass on `v`, for refusals; it carries
 /// `--registry` and `--config` when they were given, so that it records the
 /// run where the refusal looked.
-fn suites_hint(v: &Version, config: &Config, common: &Common) -> String {
+fn suites_hint(v: &Version, config: &Settings, common: &Common) -> String {
     let mut flags = String::new();
     if let Some(r) = &common.registry {
         flags.push_str(&format!(" --registry {}", shell_word(r)));
@@ -204,17 +200,13 @@ fn suites_hint(v: &Version, config: &Config, common: &Common) -> String {
     if let Some(c) = &common.config {
         flags.push_str(&format!(" --config {}", shell_word(c)));
     }
-    let prompts_dir = config
-        .test
-        .prompts_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("prompts"));
+    let prompts_dir = config.prompts_dir(None);
     let catalog = PromptCatalog::new(prompts_dir.clone(), Default::default());
     let current = catalog
         .find(&v.prompt)
         .and_then(|f| std::fs::read(&f).ok().map(|b| (f, b)))
         .filter(|(_, b)| crate::util::sha256_hex(b.strip_prefix("\u{feff}".as_bytes()).unwrap_or(b)) == v.sha256);
-    let suites = pipeline_suites_using(&v.prompt, &prompts_dir);
+    let suites = crate::session::suite_files_using(&v.prompt, Path::new(settings::SUITES_DIR), &prompts_dir);
     let which = if suites.is_empty() {
         String::new()
     } else {
@@ -238,16 +230,12 @@ fn suites_hint(v: &Version, config: &Config, common: &Common) -> String {
 ///
 /// # Errors
 /// Suites that do not load ([`RegistryError::Invalid`], exit 2).
-fn required_suites(v: &Version, config: &Config) -> Result<Vec<registry::RunSuite>, RegistryError> {
-    let dir = PathBuf::from("suites");
+fn required_suites(v: &Version, config: &Settings) -> Result<Vec<registry::RunSuite>, RegistryError> {
+    let dir = PathBuf::from(settings::SUITES_DIR);
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let prompts_dir = config
-        .test
-        .prompts_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("prompts"));
+    let prompts_dir = config.prompts_dir(None);
     crate::session::suites_testing(&v.prompt, &v.content, &v.file_ext, &[dir], &prompts_dir).map_err(|d| {
         let msgs: Vec<String> = d.errors().map(|e| e.to_string()).collect();
         RegistryError::Invalid(format!(
@@ -258,25 +246,8 @@ fn required_suites(v: &Version, config: &Config) -> Result<Vec<registry::RunSuit
     })
 }
 
-/// Names of the suites in `suites/` that test `prompt` (best effort: none when they do not load).
-fn pipeline_suites_using(prompt: &str, prompts_dir: &Path) -> Vec<String> {
-    let dir = PathBuf::from("suites");
-    if !dir.is_dir() {
-        return Vec::new();
-    }
-    crate::session::load(&[dir], prompts_dir, Default::default())
-        .map(|p| {
-            p.suites
-                .iter()
-                .filter(|s| s.prompts.iter().any(|x| x.name == prompt))
-                .map(|s| s.file.display().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError> {
-    let path = registry::resolve_path(args.common.registry.as_deref(), config);
+fn run_inner(args: &RegistryArgs, config: &Settings) -> Result<i32, RegistryError> {
+    let path = config.registry_path(args.common.registry.as_deref());
     let json = args.common.json;
     let mut out = std::io::stdout().lock();
     match &args.command {
@@ -486,10 +457,7 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
             Ok(exit::SUCCESS)
         }
         RegistryCommand::Status { prompts_dir } => {
-            let dir = prompts_dir
-                .clone()
-                .or(config.test.prompts_dir.clone())
-                .unwrap_or_else(|| PathBuf::from("prompts"));
+            let dir = config.prompts_dir(prompts_dir.as_deref());
             let rows = status(&path, &dir)?;
             let drift = rows.iter().any(|r| r["state"] != "active");
             if json {
@@ -551,7 +519,7 @@ fn run_inner(args: &RegistryArgs, config: &Config) -> Result<i32, RegistryError>
 #[allow(clippy::too_many_arguments)]
 fn label_move(
     path: &Path,
-    config: &Config,
+    config: &Settings,
     reference: &str,
     label: &str,
     force: bool,
@@ -582,7 +550,7 @@ fn label_move(
         }
         return Ok(exit::SUCCESS);
     }
-    let protected = config.registry.is_protected(label);
+    let protected = config.config.registry.is_protected(label);
     let actor = registry::actor(author);
     let required = if protected && !force {
         required_suites(&v, config)?

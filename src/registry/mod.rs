@@ -26,10 +26,7 @@ pub use model::{
     AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord, RunSuite, RunVerdict, Selector, Version, VersionRef,
 };
 
-pub use crate::settings::{PRODUCTION, REGISTRY_PATH as DEFAULT_PATH};
-
-/// The environment variable naming the registry file.
-pub const ENV_VAR: &str = "PROMPTGATE_REGISTRY";
+pub use crate::settings::{PRODUCTION, REGISTRY_ENV as ENV_VAR, REGISTRY_PATH as DEFAULT_PATH};
 
 /// What can go wrong with the registry. The CLI maps each kind to a process
 /// exit code (refused 1; not found, invalid, corrupt 2; unavailable 3).
@@ -64,6 +61,11 @@ impl RegistryError {
             self,
             RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_)
         )
+    }
+
+    /// True when the database is locked or cannot be opened: trying again may work.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, RegistryError::Unavailable(_))
     }
 }
 
@@ -618,22 +620,6 @@ pub fn validate_prompt_name(name: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The registry path: `--registry`, else `$PROMPTGATE_REGISTRY`, else
-/// `[registry] path` in `promptgate.toml`, else [`DEFAULT_PATH`].
-pub fn resolve_path(flag: Option<&Path>, config: &crate::settings::Config) -> PathBuf {
-    if let Some(p) = flag {
-        return p.to_path_buf();
-    }
-    if let Some(p) = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
-    }
-    config
-        .registry
-        .path
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
 /// Who is acting: `--author`, else `git config user.name`, else `$USER`,

@@ -25,11 +25,15 @@
 //! max_token_growth = 0.10         # largest prompt growth (fraction) without a significant improvement
 //! ```
 
+mod resolve;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Location};
+
+pub use resolve::Settings;
 
 /// The label of the active version. Always protected: it moves only after a
 /// passing run (or with `--force --reason`).
@@ -43,6 +47,14 @@ pub const CACHE_TTL_DAYS: u64 = 14;
 
 /// The registry's default file, relative to the project root.
 pub const REGISTRY_PATH: &str = ".promptgate/registry.db";
+
+/// The environment variable naming the registry file (over `[registry] path`,
+/// under `--registry`).
+pub const REGISTRY_ENV: &str = "PROMPTGATE_REGISTRY";
+
+/// The project's suites folder, where the suites an activation requires are
+/// looked up (`promptgate test`'s and `gate`'s default path).
+pub const SUITES_DIR: &str = "suites";
 
 /// The default prompts folder (`--prompts-dir`, `[test] prompts_dir`).
 pub const PROMPTS_DIR: &str = "prompts";
