@@ -97,6 +97,7 @@ pub struct TestArgs {
     pub author: Option<String>,
 }
 
+/// `--min-pass-rate`: a clap value parser (clap's contract is a `String` error).
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
@@ -106,6 +107,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--max-cost`: a clap value parser (clap's contract is a `String` error).
 fn parse_usd(s: &str) -> Result<f64, String> {
     match s.trim().trim_start_matches('$').parse::<f64>() {
         Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
