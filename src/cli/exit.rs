@@ -33,11 +33,11 @@ pub fn of_verdict(verdict: crate::result::RunVerdict) -> i32 {
 /// The exit code of a registry error: 1 a refused move, 2 bad input or a
 /// corrupt / newer database, 3 a locked or unavailable database.
 pub fn of_registry_error(e: &crate::registry::RegistryError) -> i32 {
-    use crate::registry::RegistryError;
-    match e {
-        RegistryError::Refused(_) => TEST_FAILED,
-        RegistryError::Unavailable(_) => INFRA_ERROR,
-        RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_) => INVALID_INPUT,
+    use crate::registry::ErrorClass;
+    match e.class() {
+        ErrorClass::Refused => TEST_FAILED,
+        ErrorClass::Unavailable => INFRA_ERROR,
+        ErrorClass::InvalidInput => INVALID_INPUT,
     }
 }
 
