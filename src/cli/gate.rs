@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::cli::{exit, output};
-use crate::diagnostic::Diagnostics;
 use crate::gate::{GateDecision, GateOutcome};
 use crate::registry::{self, Registry};
 use crate::report::console::ConsoleReporter;
@@ -35,7 +34,7 @@ Exit codes:
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// Suite files or folders.
-    #[arg(default_value = "suites")]
+    #[arg(default_value = settings::SUITES_DIR)]
     pub paths: Vec<PathBuf>,
     /// Also gate the candidate file PATH for prompt NAME (repeatable).
     #[arg(long = "prompt", value_name = "NAME=PATH", value_parser = super::parse_name_path)]
@@ -70,13 +69,6 @@ pub struct GateArgs {
     /// Project config file [default: promptgate.toml when present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
-}
-
-fn fail(d: &Diagnostics) -> i32 {
-    for e in d.errors() {
-        eprintln!("{e}\n");
-    }
-    exit::INVALID_INPUT
 }
 
 /// Runs `promptgate gate`; returns the exit code: 0 every changed prompt was
@@ -164,7 +156,10 @@ pub fn run(args: GateArgs) -> i32 {
             eprintln!("error: {e}");
             return exit::of_registry_error(&e);
         }
-        Err(SessionError::Input(d)) => return fail(&d),
+        Err(SessionError::Input(d)) => {
+            output::errors(&d);
+            return exit::INVALID_INPUT;
+        }
     };
     let decisions = &report.decisions;
     print_table(decisions, json);

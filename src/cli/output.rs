@@ -29,6 +29,14 @@ pub fn diagnostics(d: &Diagnostics) {
     }
 }
 
+/// Prints the errors only, each followed by a blank line (the gate's form).
+pub fn errors(d: &Diagnostics) {
+    let mut err = std::io::stderr().lock();
+    for e in d.errors() {
+        let _ = writeln!(err, "{e}\n");
+    }
+}
+
 /// Prints a session's notice on stderr.
 pub fn notice(n: &Notice) {
     let mut err = std::io::stderr().lock();

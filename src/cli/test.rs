@@ -23,7 +23,7 @@ use crate::settings::{self, Settings};
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Suite files or folders (searched recursively for *.yaml / *.yml).
-    #[arg(default_value = "suites")]
+    #[arg(default_value = settings::SUITES_DIR)]
     pub paths: Vec<PathBuf>,
     /// Cases calling at once (a case waiting out a retry backoff gives its place up) [default: 8, or `jobs` in promptgate.toml].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=settings::MAX_JOBS as i64))]

@@ -231,6 +231,14 @@ impl Config {
     }
 }
 
+/// A `--shard` value that is not `I/N` with 1 ≤ I ≤ N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected I/N with 1 <= I <= N (e.g. 2/3), got `{given}`")]
+pub struct ShardError {
+    /// The value given.
+    pub given: String,
+}
+
 /// `--shard I/N`: run the I-th of N parts (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
@@ -241,12 +249,12 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Parses `I/N` with 1 ≤ I ≤ N.
+    /// Parses `I/N` with 1 ≤ I ≤ N (also `--shard`'s clap value parser).
     ///
     /// # Errors
-    /// A message saying what form is expected.
-    pub fn parse(s: &str) -> Result<Shard, String> {
-        let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
+    /// [`ShardError`], saying what form is expected.
+    pub fn parse(s: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError { given: s.to_string() };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let total: u32 = n.trim().parse().map_err(|_| bad())?;
