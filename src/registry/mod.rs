@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod drift;
 mod error;
 mod files;
 mod model;
