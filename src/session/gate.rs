@@ -222,3 +222,50 @@ fn record_decision(reg: &Registry, decision: &mut GateDecision, coverage: &Cover
         Err(e) => decision.recording_failed(&e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_passing_version_is_activated_and_an_unchanged_one_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("prompts")).unwrap();
+        std::fs::create_dir_all(root.join("suites")).unwrap();
+        std::fs::write(root.join("prompts/greet.txt"), "Hello {{query}}").unwrap();
+        std::fs::write(
+            root.join("suites/s.yaml"),
+            "prompts: [greet]\nproviders: [echo]\ntests:\n  - vars: {query: world}\n    assert: [{type: contains, value: world}]\n",
+        )
+        .unwrap();
+        let reg = Registry::open(root.join("r.db")).unwrap();
+        let request = GateRequest {
+            paths: vec![root.join("suites")],
+            candidates: candidates(&root.join("prompts"), &[]),
+            prompts_dir: root.join("prompts"),
+            jobs: 2,
+            alpha: 0.05,
+            max_token_growth: 0.1,
+            actor: "test".into(),
+            project_suites: root.join("suites"),
+            ..Default::default()
+        };
+        let mut notices = Vec::new();
+        let report = run_gate(&reg, &request, &mut Vec::new, &mut |n| notices.push(n)).unwrap();
+        assert_eq!(report.decisions.len(), 1);
+        let d = &report.decisions[0];
+        assert_eq!(
+            (d.outcome, d.version, d.was),
+            (GateOutcome::Activated, 1, None),
+            "{:?}",
+            d.reasons
+        );
+        assert!(d.run_id.is_some());
+        assert!(matches!(&notices[..], [Notice::GateTesting { active, .. }] if active == "none"));
+        assert_eq!(reg.active("greet").unwrap().version, 1);
+
+        let again = run_gate(&reg, &request, &mut Vec::new, &mut |_| {}).unwrap();
+        assert!(again.decisions.is_empty());
+    }
+}

@@ -530,3 +530,91 @@ pub fn suite_files_using(prompt: &str, dir: &Path, prompts_dir: &Path) -> Vec<St
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project() -> (tempfile::TempDir, RunRequest) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("prompts")).unwrap();
+        std::fs::create_dir_all(dir.path().join("suites")).unwrap();
+        std::fs::write(dir.path().join("prompts/greet.txt"), "Hello {{query}}").unwrap();
+        std::fs::write(
+            dir.path().join("suites/s.yaml"),
+            "prompts: [greet]\nproviders: [echo]\ntests:\n  - description: says hello\n    vars: {query: world}\n    assert: [{type: contains, value: world}]\n",
+        )
+        .unwrap();
+        let request = RunRequest {
+            paths: vec![dir.path().join("suites")],
+            prompts_dir: dir.path().join("prompts"),
+            run: RunOptions {
+                jobs: 2,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        (dir, request)
+    }
+
+    #[test]
+    fn the_mode_follows_the_flags_then_the_config() {
+        let flags = ModeFlags {
+            replay: Some("r".into()),
+            config_replay: Some("c".into()),
+            ..Default::default()
+        };
+        assert!(matches!(flags.mode(false), Mode::Live));
+        assert!(matches!(flags.mode(true), Mode::Replay(d) if d == Path::new("r")));
+        let live = ModeFlags {
+            live: true,
+            config_replay: Some("c".into()),
+            ..Default::default()
+        };
+        assert!(matches!(live.mode(true), Mode::Live));
+        let config = ModeFlags {
+            config_replay: Some("c".into()),
+            ..Default::default()
+        };
+        assert!(matches!(config.mode(true), Mode::Replay(d) if d == Path::new("c")));
+    }
+
+    #[test]
+    fn a_run_keeps_its_cases_and_says_nothing_when_all_is_well() {
+        let (_dir, request) = project();
+        let project = request.load().unwrap();
+        let mut notices = Vec::new();
+        let finished = request
+            .run_suites(project.suites, project.templates, Vec::new(), &mut |n| notices.push(n))
+            .unwrap();
+        assert_eq!(finished.verdict, RunVerdict::Pass);
+        assert_eq!(finished.cases.len(), 1);
+        assert!(finished.report_errors.is_empty() && finished.recorded.is_none());
+        assert!(notices.is_empty(), "{notices:?}");
+    }
+
+    #[test]
+    fn no_selected_case_is_an_error_naming_the_filter() {
+        let (_dir, mut request) = project();
+        request.filters = vec!["nothing-like-it".into()];
+        let project = request.load().unwrap();
+        let err = request
+            .run_suites(project.suites, project.templates, Vec::new(), &mut |_| {})
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("no test cases match --filter nothing-like-it"), "{text}");
+        assert!(text.contains("`promptgate test --list` lists the cases"), "{text}");
+    }
+
+    #[test]
+    fn notices_read_as_the_cli_prints_them() {
+        let shard = Notice::EmptyShard(Shard { index: 2, total: 3 });
+        assert_eq!(shard.to_string(), "note: shard 2/3 holds no test cases");
+        let none = Notice::NoBaselineVersion {
+            label: "production".into(),
+        };
+        assert!(none
+            .to_string()
+            .starts_with("warning: no prompt under test has a `production` version"));
+    }
+}
