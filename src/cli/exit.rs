@@ -51,3 +51,12 @@ pub fn of_gate(outcome: crate::gate::GateOutcome) -> i32 {
         GateOutcome::Error => INFRA_ERROR,
     }
 }
+
+/// The exit code of a session that stopped: bad input 2, a registry error its own code.
+pub fn of_session_error(e: &crate::session::SessionError) -> i32 {
+    use crate::session::SessionError;
+    match e {
+        SessionError::Input(_) => INVALID_INPUT,
+        SessionError::Registry(r) => of_registry_error(r),
+    }
+}

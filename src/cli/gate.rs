@@ -152,13 +152,12 @@ pub fn run(args: GateArgs) -> i32 {
     };
     let report = match gate::run_gate(&reg, &request, &mut reporters, &mut notify) {
         Ok(r) => r,
-        Err(SessionError::Registry(e)) => {
-            eprintln!("error: {e}");
-            return exit::of_registry_error(&e);
-        }
-        Err(SessionError::Input(d)) => {
-            output::errors(&d);
-            return exit::INVALID_INPUT;
+        Err(e) => {
+            match &e {
+                SessionError::Registry(r) => eprintln!("error: {r}"),
+                SessionError::Input(d) => output::errors(d),
+            }
+            return exit::of_session_error(&e);
         }
     };
     let decisions = &report.decisions;

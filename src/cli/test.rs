@@ -152,13 +152,12 @@ fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Di
 pub fn run(args: TestArgs) -> i32 {
     match run_inner(args) {
         Ok(code) => code,
-        Err(SessionError::Input(d)) => {
-            output::diagnostics(&d);
-            exit::INVALID_INPUT
-        }
-        Err(SessionError::Registry(e)) => {
-            output::diagnostics(&Diagnostic::error(e.to_string(), None).into());
-            exit::of_registry_error(&e)
+        Err(e) => {
+            match &e {
+                SessionError::Input(d) => output::diagnostics(d),
+                SessionError::Registry(r) => output::diagnostics(&Diagnostic::error(r.to_string(), None).into()),
+            }
+            exit::of_session_error(&e)
         }
     }
 }
@@ -208,23 +207,8 @@ fn run_inner(args: TestArgs) -> Result<i32, SessionError> {
         baseline: args.baseline.clone().filter(|_| !args.list),
         author: args.author.clone(),
         alpha: settings.config.registry.alpha(),
-        // A run of one shard (of several) covers only part of the cases:
-        // like a --filter run it is recorded but never justifies an activation.
-        filtered: !args.filter.is_empty() || args.shard.is_some_and(|s| s.total > 1),
     };
-    // The baseline runs the same cases once each, with the same graders.
-    let baseline_request = RunRequest {
-        plan: runner::PlanOptions {
-            graders: request.plan.graders.clone(),
-            ..Default::default()
-        },
-        run: RunOptions {
-            jobs: request.run.jobs,
-            ..Default::default()
-        },
-        ..request.clone()
-    };
-    let registry_run = RegistryRun::prepare(registry_opts, &project, &baseline_request, &mut |n| output::notice(&n))?;
+    let registry_run = RegistryRun::prepare(registry_opts, &project, &request, &mut |n| output::notice(&n))?;
     {
         let mut err = std::io::stderr().lock();
         for w in &project.warnings {

@@ -76,6 +76,23 @@ pub fn run_baseline(
     }))
 }
 
+/// The baseline's run of a candidate's `request`: the same suites, filters,
+/// graders, mode, calls and jobs, each case once (no `--repeat`, no shard,
+/// no fail-fast).
+fn baseline_request(request: &RunRequest) -> RunRequest {
+    RunRequest {
+        plan: crate::runner::PlanOptions {
+            graders: request.plan.graders.clone(),
+            ..Default::default()
+        },
+        run: crate::runner::RunOptions {
+            jobs: request.run.jobs,
+            ..Default::default()
+        },
+        ..request.clone()
+    }
+}
+
 /// The comparison and the cases whose pairs were lost to errors, filled when the run finishes.
 type SharedComparison = Arc<Mutex<Option<(Comparison, Vec<String>)>>>;
 
@@ -124,15 +141,15 @@ pub struct RegistryRunOptions {
     pub author: Option<String>,
     /// The significance level of the comparison (`[registry] alpha`).
     pub alpha: f64,
-    /// The run covers only part of the cases (`--filter`, or one shard of
-    /// several): it is recorded but never justifies an activation.
-    pub filtered: bool,
 }
 
 /// The registry side of one `promptgate test` run: the baseline and its
 /// comparison, and the recording of the run.
 pub struct RegistryRun {
     opts: RegistryRunOptions,
+    /// The run covers only part of the cases (`--filter`, or one shard of
+    /// several): it is recorded but never justifies an activation.
+    filtered: bool,
     registry: Option<Registry>,
     coverage: Coverage,
     baseline: Option<Arc<Baseline>>,
@@ -182,8 +199,7 @@ pub struct RunConclusion {
 
 impl RegistryRun {
     /// Before the run: opens the registry when asked to and runs the
-    /// baseline with `baseline_request` (the candidate's request with the
-    /// baseline's options).
+    /// baseline on the cases of `request` (the candidate run's).
     ///
     /// # Errors
     /// A registry that cannot be opened ([`SessionError::Registry`]), input
@@ -191,7 +207,7 @@ impl RegistryRun {
     pub fn prepare(
         opts: RegistryRunOptions,
         project: &Project,
-        baseline_request: &RunRequest,
+        request: &RunRequest,
         notify: &mut dyn FnMut(Notice),
     ) -> Result<RegistryRun, SessionError> {
         let wanted = opts.record || opts.baseline.is_some();
@@ -212,7 +228,8 @@ impl RegistryRun {
                 None => notify(Notice::NoRegistry { path: path.clone() }),
                 Some(reg) => {
                     let names: BTreeSet<String> = coverage.prompts.iter().map(|(n, _, _)| n.clone()).collect();
-                    baseline = run_baseline(reg, label, &names, baseline_request, notify)?.map(Arc::new);
+                    let baseline_request = baseline_request(request);
+                    baseline = run_baseline(reg, label, &names, &baseline_request, notify)?.map(Arc::new);
                 }
             }
         }
@@ -223,6 +240,7 @@ impl RegistryRun {
             .collect();
         Ok(RegistryRun {
             opts,
+            filtered: !request.filters.is_empty() || request.plan.shard.is_some_and(|s| s.total > 1),
             registry,
             coverage,
             baseline,
@@ -292,7 +310,7 @@ impl RegistryRun {
                     cases: &run.cases,
                     summary: &run.summary,
                     verdict,
-                    filtered: self.opts.filtered,
+                    filtered: self.filtered,
                     started_at: &run.started_at,
                     actor: &actor,
                     command: record::command_line(),
