@@ -1,5 +1,9 @@
 //! The command line. `main` parses arguments, runs the subcommand and maps
-//! the outcome to a process exit code ([`crate::cli::exit`]).
+//! the outcome to a process exit code ([`crate::cli::exit`], the only place
+//! that knows exit codes). One file per command (`registry/` holds one per
+//! subcommand); each parses its flags, resolves its settings
+//! ([`crate::settings::Settings`]), calls the library (the run itself is
+//! [`crate::session`]'s) and prints, human or JSON (`output`).
 
 mod cache;
 mod costs;

@@ -52,7 +52,7 @@ pub(super) fn rollback_target(store: &dyn Store, prompt: &str, to: Option<u32>) 
 }
 
 /// The activation rule over recorded runs (oldest first); see
-/// [`Registry::eligibility`].
+/// [`super::Registry::eligibility`].
 pub fn eligibility_of(runs: &[RunRecord], required: &[RunSuite]) -> Eligibility {
     if runs.is_empty() {
         return Eligibility::NeverRan;

@@ -1,5 +1,6 @@
 //! `promptgate.toml`, the project's settings, read from the current folder
-//! when present. Command-line flags override it.
+//! when present, and the built-in defaults. [`Settings`] resolves each
+//! setting once, in one order: flag, environment, this file, built-in.
 //!
 //! ```toml
 //! [test]
