@@ -26,6 +26,7 @@ pub mod cli;
 pub mod diagnostic;
 #[cfg(feature = "fake-provider")]
 pub mod fake_provider;
+pub mod gate;
 pub mod prompt;
 pub mod provider;
 pub mod recording;

@@ -34,6 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["runner"],
     // Storage of versions and runs, and the gate's rules.
     &["registry"],
+    &["gate"],
     // One run of a candidate (+ baseline, + gate): the only orchestration.
     &["session"],
     // Test infrastructure (feature `fake-provider`) and the command line.

@@ -33,10 +33,30 @@ pub fn of_verdict(verdict: crate::result::RunVerdict) -> i32 {
 /// The exit code of a registry error: 1 a refused move, 2 bad input or a
 /// corrupt / newer database, 3 a locked or unavailable database.
 pub fn of_registry_error(e: &crate::registry::RegistryError) -> i32 {
-    use crate::registry::RegistryError;
+    use crate::registry::ErrorClass;
+    match e.class() {
+        ErrorClass::Refused => TEST_FAILED,
+        ErrorClass::Unavailable => INFRA_ERROR,
+        ErrorClass::InvalidInput => INVALID_INPUT,
+    }
+}
+
+/// The exit code of the gate's overall outcome: activated (or nothing
+/// changed) 0, blocked 1, error 3.
+pub fn of_gate(outcome: crate::gate::GateOutcome) -> i32 {
+    use crate::gate::GateOutcome;
+    match outcome {
+        GateOutcome::Activated => SUCCESS,
+        GateOutcome::Blocked => TEST_FAILED,
+        GateOutcome::Error => INFRA_ERROR,
+    }
+}
+
+/// The exit code of a session that stopped: bad input 2, a registry error its own code.
+pub fn of_session_error(e: &crate::session::SessionError) -> i32 {
+    use crate::session::SessionError;
     match e {
-        RegistryError::Refused(_) => TEST_FAILED,
-        RegistryError::Unavailable(_) => INFRA_ERROR,
-        RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_) => INVALID_INPUT,
+        SessionError::Input(_) => INVALID_INPUT,
+        SessionError::Registry(r) => of_registry_error(r),
     }
 }

@@ -1,13 +1,18 @@
 //! The command line. `main` parses arguments, runs the subcommand and maps
-//! the outcome to a process exit code ([`crate::cli::exit`]).
+//! the outcome to a process exit code ([`crate::cli::exit`], the only place
+//! that knows exit codes). One file per command (`registry/` holds one per
+//! subcommand); each parses its flags, resolves its settings
+//! ([`crate::settings::Settings`]), calls the library (the run itself is
+//! [`crate::session`]'s) and prints, human or JSON (`output`).
 
-mod cache_cmd;
+mod cache;
+mod costs;
 pub mod exit;
-mod gate_cmd;
-mod registry_cmd;
-mod report_cmd;
-mod test_cmd;
-mod test_registry;
+mod gate;
+mod output;
+mod registry;
+mod report;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,19 +47,19 @@ pub enum Color {
 pub enum Command {
     /// Run prompt test suites and report (console, JUnit, JSON, GitHub).
     #[command(after_help = exit::HELP_TABLE)]
-    Test(Box<test_cmd::TestArgs>),
+    Test(Box<test::TestArgs>),
     /// Work with JSON reports (merge shards).
-    Report(report_cmd::ReportArgs),
+    Report(report::ReportArgs),
     /// The response cache: stats, clear.
-    Cache(cache_cmd::CacheArgs),
+    Cache(cache::CacheArgs),
     /// Spending from the call log (live runs): per model, suite or prompt.
-    Costs(cache_cmd::CostsArgs),
+    Costs(costs::CostsArgs),
     /// The prompt registry: versions, labels, activation, rollback, drift status, audit log.
-    #[command(after_help = registry_cmd::HELP)]
-    Registry(registry_cmd::RegistryArgs),
+    #[command(after_help = registry::HELP)]
+    Registry(registry::RegistryArgs),
     /// Register, test and activate every prompt file that differs from its active version.
-    #[command(after_help = gate_cmd::HELP)]
-    Gate(gate_cmd::GateArgs),
+    #[command(after_help = gate::HELP)]
+    Gate(gate::GateArgs),
 }
 
 /// Runs the command line and returns the exit code.
@@ -83,17 +88,18 @@ pub fn main() -> ExitCode {
         Color::Auto => {}
     }
     let code = match cli.command {
-        Command::Test(args) => test_cmd::run(*args),
-        Command::Report(args) => report_cmd::run(args),
-        Command::Cache(args) => cache_cmd::run_cache(args),
-        Command::Costs(args) => cache_cmd::run_costs(args),
-        Command::Registry(args) => registry_cmd::run(args),
-        Command::Gate(args) => gate_cmd::run(args),
+        Command::Test(args) => test::run(*args),
+        Command::Report(args) => report::run(args),
+        Command::Cache(args) => cache::run(args),
+        Command::Costs(args) => costs::run(args),
+        Command::Registry(args) => registry::run(args),
+        Command::Gate(args) => gate::run(args),
     };
     ExitCode::from(code as u8)
 }
 
-/// Parses `NAME=PATH`.
+/// Parses `NAME=PATH`. A clap value parser: clap's contract is a `String`
+/// error, which it prints after the flag's name.
 pub(crate) fn parse_name_path(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((name, path)) if !name.trim().is_empty() && !path.trim().is_empty() => {

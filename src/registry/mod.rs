@@ -16,7 +16,11 @@
 //! # }
 //! ```
 
+pub mod drift;
+mod error;
+mod files;
 mod model;
+mod policy;
 pub mod record;
 pub mod sqlite;
 
@@ -26,46 +30,12 @@ pub use model::{
     AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord, RunSuite, RunVerdict, Selector, Version, VersionRef,
 };
 
-pub use crate::settings::{PRODUCTION, REGISTRY_PATH as DEFAULT_PATH};
+pub use error::{ErrorClass, RegistryError};
+pub use files::{actor, count_tokens, new_version_from_file, validate_prompt_name};
+pub use policy::eligibility_of;
+use policy::rollback_target;
 
-/// The environment variable naming the registry file.
-pub const ENV_VAR: &str = "PROMPTGATE_REGISTRY";
-
-/// What can go wrong with the registry. The CLI maps each kind to a process
-/// exit code (refused 1; not found, invalid, corrupt 2; unavailable 3).
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// An unknown prompt, version or label, or an invalid argument (exit 2).
-    #[error("{0}")]
-    NotFound(String),
-    /// Invalid input: a bad file, a malformed reference (exit 2).
-    #[error("{0}")]
-    Invalid(String),
-    /// The database file is not a registry, is corrupt, or was written by a
-    /// newer promptgate (exit 2).
-    #[error("{0}")]
-    Corrupt(String),
-    /// The database is locked by another writer past the busy timeout, or
-    /// cannot be opened (exit 3: try again).
-    #[error("{0}")]
-    Unavailable(String),
-    /// The move is refused by the activation rule (exit 1): no passing run on
-    /// this version, or a later run failed.
-    #[error("{0}")]
-    Refused(String),
-}
-
-impl RegistryError {
-    /// True for the caller's mistakes and unusable files (an unknown prompt,
-    /// version or label, a malformed argument, a corrupt or newer database),
-    /// as opposed to a refused move or an unavailable database.
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(
-            self,
-            RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Corrupt(_)
-        )
-    }
-}
+pub use crate::settings::{PRODUCTION, REGISTRY_ENV as ENV_VAR, REGISTRY_PATH as DEFAULT_PATH};
 
 /// Result alias for registry operations.
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -277,7 +247,10 @@ impl Registry {
             None if known.is_empty() => "; the registry is empty (`promptgate registry add NAME --file PATH`)".into(),
             None => format!("; registered prompts: {}", known.join(", ")),
         };
-        RegistryError::NotFound(format!("unknown prompt `{prompt}`{hint}"))
+        RegistryError::UnknownPrompt {
+            name: prompt.to_string(),
+            hint,
+        }
     }
 
     /// Resolves `NAME@V`, `NAME@LABEL` or `NAME@HASHPREFIX` to a version.
@@ -301,32 +274,14 @@ impl Registry {
             }
         };
         found.cloned().ok_or_else(|| {
-            let numbers: Vec<String> = versions.iter().map(|v| v.number.to_string()).collect();
-            let mut labels: Vec<&str> = versions
-                .iter()
-                .flat_map(|v| v.labels.iter().map(String::as_str))
-                .collect();
+            let mut labels: Vec<String> = versions.iter().flat_map(|v| v.labels.iter().cloned()).collect();
             labels.sort_unstable();
-            let what = match &r.selector {
-                model::Selector::Number(n) => {
-                    format!("{} has no version {n} (versions: {})", r.prompt, numbers.join(", "))
-                }
-                model::Selector::Label(l) if l == PRODUCTION => format!(
-                    "{} has no active version; activate one with `promptgate registry activate {}@N`",
-                    r.prompt, r.prompt
-                ),
-                model::Selector::Label(l) => format!(
-                    "{} has no label `{l}` (labels: {})",
-                    r.prompt,
-                    if labels.is_empty() {
-                        "none".to_string()
-                    } else {
-                        labels.join(", ")
-                    }
-                ),
-                model::Selector::Hash(h) => format!("no version of {} has a hash starting with `{h}`", r.prompt),
-            };
-            RegistryError::NotFound(what)
+            RegistryError::UnknownVersion {
+                prompt: r.prompt.clone(),
+                selector: r.selector.clone(),
+                numbers: versions.iter().map(|v| v.number).collect(),
+                labels,
+            }
         })
     }
 
@@ -442,217 +397,6 @@ impl Registry {
         })?;
         decided.ok_or_else(|| RegistryError::Unavailable(format!("rollback of {prompt} decided nothing")))
     }
-}
-
-/// Rollback's (current, target) from the store's state: `to` (which must
-/// have been active before), else the version active before the current one.
-fn rollback_target(store: &dyn Store, prompt: &str, to: Option<u32>) -> Result<(u32, u32)> {
-    let versions = store.versions(prompt)?;
-    let current = versions
-        .iter()
-        .find(|v| v.labels.iter().any(|l| l == PRODUCTION))
-        .map(|v| v.number)
-        .ok_or_else(|| RegistryError::NotFound(format!("{prompt} has no active version to roll back from")))?;
-    let moves: Vec<AuditEntry> = store
-        .audit(Some(prompt))?
-        .into_iter()
-        .filter(|e| e.label.as_deref() == Some(PRODUCTION) && e.to_version.is_some())
-        .collect();
-    let target = match to {
-        Some(v) => {
-            if !moves.iter().any(|e| e.to_version == Some(v)) {
-                let was: Vec<String> = moves
-                    .iter()
-                    .filter_map(|e| e.to_version)
-                    .map(|n| n.to_string())
-                    .collect();
-                return Err(RegistryError::NotFound(format!(
-                    "{prompt}@{v} was never active, so it cannot be rolled back to (versions that were active: {})",
-                    if was.is_empty() { "none".into() } else { was.join(", ") }
-                )));
-            }
-            v
-        }
-        None => moves
-            .iter()
-            .rev()
-            .find(|e| e.to_version == Some(current))
-            .and_then(|e| e.from_version)
-            .ok_or_else(|| {
-                RegistryError::NotFound(format!(
-                    "{prompt}@{current} is the first active version; there is nothing to roll back to"
-                ))
-            })?,
-    };
-    if target == current {
-        return Err(RegistryError::Invalid(format!(
-            "{prompt}@{target} is already the active version"
-        )));
-    }
-    Ok((current, target))
-}
-
-/// The activation rule over recorded runs (oldest first); see
-/// [`Registry::eligibility`].
-pub fn eligibility_of(runs: &[RunRecord], required: &[RunSuite]) -> Eligibility {
-    if runs.is_empty() {
-        return Eligibility::NeverRan;
-    }
-    let lacking = |r: &RunRecord| -> Vec<String> {
-        required
-            .iter()
-            .filter(|s| !r.suite_hashes.iter().any(|h| h == &s.sha256))
-            .map(|s| {
-                if r.suites.iter().any(|n| n == &s.name) {
-                    format!("{} (changed since)", s.file)
-                } else {
-                    s.file.clone()
-                }
-            })
-            .collect()
-    };
-    let Some(last_pass) = runs.iter().rposition(|r| r.counts_as_pass()) else {
-        return Eligibility::NoPassingRun;
-    };
-    let Some(last_full) = runs.iter().rposition(|r| r.counts_as_pass() && lacking(r).is_empty()) else {
-        return Eligibility::Incomplete {
-            run: runs[last_pass].id,
-            missing: lacking(&runs[last_pass]),
-        };
-    };
-    if let Some(f) = runs[last_full + 1..].iter().find(|r| r.verdict == RunVerdict::Fail) {
-        return Eligibility::FailedLater { run: f.id };
-    }
-    Eligibility::Passed {
-        run: runs[last_full].id,
-    }
-}
-
-/// Registers the prompt file at `path` as a version of `name`: the content
-/// (byte-order mark dropped, as runs read it), its SHA-256, template
-/// variables, token count and model settings.
-///
-/// # Errors
-/// [`RegistryError::Invalid`] when the file cannot be read or is not a valid
-/// prompt (the message names file and line).
-pub fn new_version_from_file(name: &str, path: &Path, author: &str, notes: Option<&str>) -> Result<NewVersion> {
-    let mut templates = crate::template::Templates::new();
-    let prompt = crate::prompt::load_file(path, name, &mut templates)
-        .map_err(|d| RegistryError::Invalid(d.to_string().trim_start_matches("error: ").to_string()))?;
-    let mut variables: Vec<String> = match &prompt.body {
-        crate::prompt::PromptBody::Text(id) => templates.variables(id).into_iter().collect(),
-        crate::prompt::PromptBody::Chat(m) => m.iter().flat_map(|(_, id)| templates.variables(id)).collect(),
-    };
-    variables.sort();
-    variables.dedup();
-    let (token_count, tokenizer) = count_tokens(&prompt.content, prompt.model.as_deref());
-    let settings = serde_json::to_value(&prompt.settings)
-        .ok()
-        .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("txt")
-        .to_ascii_lowercase();
-    Ok(NewVersion {
-        prompt: name.to_string(),
-        content: prompt.content,
-        sha256: prompt.sha256,
-        file_ext: ext,
-        variables,
-        token_count,
-        tokenizer,
-        model: prompt.model,
-        settings,
-        author: author.to_string(),
-        notes: notes.map(str::to_string),
-    })
-}
-
-/// Tokens in `text` with tiktoken: the tokenizer of `model` when tiktoken
-/// knows it, else `cl100k_base`. Returns (count, tokenizer name).
-pub fn count_tokens(text: &str, model: Option<&str>) -> (u64, String) {
-    use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
-    let tok = model.and_then(get_tokenizer).unwrap_or(Tokenizer::Cl100kBase);
-    let (tok, bpe) = match tiktoken_rs::bpe_for_tokenizer(tok) {
-        Ok(b) => (tok, b),
-        Err(_) => (Tokenizer::Cl100kBase, tiktoken_rs::cl100k_base_singleton()),
-    };
-    let name = match tok {
-        Tokenizer::Cl100kBase => "cl100k_base".to_string(),
-        Tokenizer::O200kBase => "o200k_base".to_string(),
-        other => format!("{other:?}").to_lowercase(),
-    };
-    (bpe.encode_with_special_tokens(text).len() as u64, name)
-}
-
-/// Checks a prompt name for `registry add`: ASCII letters, digits, `_`, `-`
-/// and `.`, starting with a letter or digit, and not ending in `.vN` (that
-/// suffix marks a stored version file, `NAME.vN.ext`, in `prompts/`).
-///
-/// # Errors
-/// [`RegistryError::Invalid`] saying what is wrong and what would be right.
-pub fn validate_prompt_name(name: &str) -> Result<()> {
-    let bad = |why: String| {
-        Err(RegistryError::Invalid(format!(
-            "`{name}` is not a prompt name: {why} (a name is letters, digits, `_`, `-` and `.`, e.g. rag_system)"
-        )))
-    };
-    let Some(first) = name.chars().next() else {
-        return bad("it is empty".into());
-    };
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        return bad(format!("`{c}` is not allowed"));
-    }
-    if !first.is_ascii_alphanumeric() {
-        return bad("it must start with a letter or a digit".into());
-    }
-    if let Some((stem, n)) = name.rsplit_once(".v") {
-        if !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
-            return bad(format!(
-                "it ends in `.v{n}`, which marks version {n} of `{stem}` in prompts/; register the file as `{stem}`"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The registry path: `--registry`, else `$PROMPTGATE_REGISTRY`, else
-/// `[registry] path` in `promptgate.toml`, else [`DEFAULT_PATH`].
-pub fn resolve_path(flag: Option<&Path>, config: &crate::settings::Config) -> PathBuf {
-    if let Some(p) = flag {
-        return p.to_path_buf();
-    }
-    if let Some(p) = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
-    }
-    config
-        .registry
-        .path
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
-}
-
-/// Who is acting: `--author`, else `git config user.name`, else `$USER`,
-/// else `unknown`.
-pub fn actor(flag: Option<&str>) -> String {
-    if let Some(a) = flag.map(str::trim).filter(|a| !a.is_empty()) {
-        return a.to_string();
-    }
-    let git = std::process::Command::new("git")
-        .args(["config", "user.name"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    git.or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 #[cfg(test)]

@@ -1,36 +1,12 @@
-//! `promptgate cache stats|clear` and `promptgate costs`.
+//! `promptgate costs`: spending from the call log (live runs), per model,
+//! suite or prompt version.
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 
-use crate::cache::{CostGroup, Store};
-use crate::cli::exit;
-use crate::settings::{self, Config};
-
-/// Arguments of `promptgate cache`.
-#[derive(Debug, Args)]
-pub struct CacheArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: CacheCommand,
-    /// Project config file [default: promptgate.toml when present] (`[cache] path`).
-    #[arg(long, value_name = "PATH", global = true)]
-    pub config: Option<PathBuf>,
-}
-
-/// `promptgate cache` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum CacheCommand {
-    /// Entries, expired entries and file size of the response cache.
-    Stats,
-    /// Remove cached responses (the call log is kept).
-    Clear {
-        /// Only the entries older than the TTL.
-        #[arg(long)]
-        expired: bool,
-    },
-}
+use crate::cache::CostGroup;
+use crate::cli::{exit, output};
 
 /// Arguments of `promptgate costs`.
 #[derive(Debug, Args)]
@@ -49,56 +25,9 @@ pub struct CostsArgs {
     pub config: Option<PathBuf>,
 }
 
-fn open(config_path: Option<&PathBuf>) -> Result<Store, i32> {
-    let config = match config_path {
-        Some(p) => Config::load(p, true),
-        None => Config::load(std::path::Path::new(settings::FILE_NAME), false),
-    };
-    let config = config.map_err(|d| {
-        eprintln!("{d}");
-        exit::INVALID_INPUT
-    })?;
-    Store::open(&config.cache.path(), config.cache.ttl()).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INVALID_INPUT
-    })
-}
-
-/// Runs `promptgate cache`; returns the exit code.
-pub fn run_cache(args: CacheArgs) -> i32 {
-    let store = match open(args.config.as_ref()) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    match args.command {
-        CacheCommand::Stats => match store.stats() {
-            Ok(s) => {
-                println!("cache: {}", store.path().display());
-                println!("entries: {} ({} expired)", s.entries, s.expired);
-                println!("size: {:.1} KiB", s.file_bytes as f64 / 1024.0);
-                exit::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::INFRA_ERROR
-            }
-        },
-        CacheCommand::Clear { expired } => match store.clear(expired) {
-            Ok(n) => {
-                println!("removed {n} cached response{}", if n == 1 { "" } else { "s" });
-                exit::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::INFRA_ERROR
-            }
-        },
-    }
-}
-
 /// Runs `promptgate costs`; returns the exit code.
-pub fn run_costs(args: CostsArgs) -> i32 {
-    let store = match open(args.config.as_ref()) {
+pub fn run(args: CostsArgs) -> i32 {
+    let store = match super::cache::open(args.config.as_ref()) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -110,7 +39,7 @@ pub fn run_costs(args: CostsArgs) -> i32 {
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        output::json(&rows);
         return exit::SUCCESS;
     }
     let what = match args.by {

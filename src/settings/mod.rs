@@ -1,5 +1,6 @@
 //! `promptgate.toml`, the project's settings, read from the current folder
-//! when present. Command-line flags override it.
+//! when present, and the built-in defaults. [`Settings`] resolves each
+//! setting once, in one order: flag, environment, this file, built-in.
 //!
 //! ```toml
 //! [test]
@@ -25,11 +26,15 @@
 //! max_token_growth = 0.10         # largest prompt growth (fraction) without a significant improvement
 //! ```
 
+mod resolve;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Location};
+
+pub use resolve::Settings;
 
 /// The label of the active version. Always protected: it moves only after a
 /// passing run (or with `--force --reason`).
@@ -43,6 +48,14 @@ pub const CACHE_TTL_DAYS: u64 = 14;
 
 /// The registry's default file, relative to the project root.
 pub const REGISTRY_PATH: &str = ".promptgate/registry.db";
+
+/// The environment variable naming the registry file (over `[registry] path`,
+/// under `--registry`).
+pub const REGISTRY_ENV: &str = "PROMPTGATE_REGISTRY";
+
+/// The project's suites folder, where the suites an activation requires are
+/// looked up (`promptgate test`'s and `gate`'s default path).
+pub const SUITES_DIR: &str = "suites";
 
 /// The default prompts folder (`--prompts-dir`, `[test] prompts_dir`).
 pub const PROMPTS_DIR: &str = "prompts";
@@ -219,6 +232,14 @@ impl Config {
     }
 }
 
+/// A `--shard` value that is not `I/N` with 1 ≤ I ≤ N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected I/N with 1 <= I <= N (e.g. 2/3), got `{given}`")]
+pub struct ShardError {
+    /// The value given.
+    pub given: String,
+}
+
 /// `--shard I/N`: run the I-th of N parts (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
@@ -229,12 +250,12 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Parses `I/N` with 1 ≤ I ≤ N.
+    /// Parses `I/N` with 1 ≤ I ≤ N (also `--shard`'s clap value parser).
     ///
     /// # Errors
-    /// A message saying what form is expected.
-    pub fn parse(s: &str) -> Result<Shard, String> {
-        let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
+    /// [`ShardError`], saying what form is expected.
+    pub fn parse(s: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError { given: s.to_string() };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let total: u32 = n.trim().parse().map_err(|_| bad())?;

@@ -2,30 +2,28 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 
-use crate::cli::exit;
+use crate::cli::{exit, output};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::provider::Env;
-use crate::recording::{Mode, RecordingStore};
 use crate::report::console::ConsoleReporter;
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::Reporter;
-use crate::result::RunVerdict;
-use crate::runner::{self, RunContext, RunOptions};
-use crate::settings::{self, Config};
-use crate::suite::{self, LoadOptions};
+use crate::runner::{self, RunOptions};
+use crate::session::baseline::{RegistryRun, RegistryRunOptions, RunConclusion};
+use crate::session::{CallSettings, ModeFlags, RunRequest, SessionError};
+use crate::settings::{self, Settings};
 
 /// Arguments of `promptgate test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Suite files or folders (searched recursively for *.yaml / *.yml).
-    #[arg(default_value = "suites")]
+    #[arg(default_value = settings::SUITES_DIR)]
     pub paths: Vec<PathBuf>,
     /// Cases calling at once (a case waiting out a retry backoff gives its place up) [default: 8, or `jobs` in promptgate.toml].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=settings::MAX_JOBS as i64))]
@@ -99,6 +97,7 @@ pub struct TestArgs {
     pub author: Option<String>,
 }
 
+/// `--min-pass-rate`: a clap value parser (clap's contract is a `String` error).
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
@@ -108,6 +107,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--max-cost`: a clap value parser (clap's contract is a `String` error).
 fn parse_usd(s: &str) -> Result<f64, String> {
     match s.trim().trim_start_matches('$').parse::<f64>() {
         Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
@@ -116,7 +116,7 @@ fn parse_usd(s: &str) -> Result<f64, String> {
 }
 
 /// `--grader` / `--grader-embedding` as grader providers, checked.
-pub(super) fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Diagnostics> {
+fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderProviders, Diagnostics> {
     use crate::provider::ProviderKind;
     let mut out = crate::assertion::GraderProviders::default();
     for (flag, id, embedding) in [
@@ -148,86 +148,77 @@ pub(super) fn grader_flags(args: &TestArgs) -> Result<crate::assertion::GraderPr
     Ok(out)
 }
 
-fn print_diagnostics(d: &Diagnostics) {
-    let mut err = std::io::stderr().lock();
-    for w in d.warnings() {
-        let _ = writeln!(err, "{}", w.one_line());
-    }
-    for e in d.errors() {
-        let _ = writeln!(err, "{e}\n");
-    }
-    let n = d.errors().count();
-    if n > 0 {
-        let s = if n == 1 { "" } else { "s" };
-        let _ = writeln!(err, "error: {n} problem{s} in the input; nothing was run");
-    }
-}
-
 /// Runs `promptgate test`; returns the exit code.
 pub fn run(args: TestArgs) -> i32 {
     match run_inner(args) {
         Ok(code) => code,
-        Err(d) => {
-            print_diagnostics(&d);
-            exit::INVALID_INPUT
+        Err(e) => {
+            match &e {
+                SessionError::Input(d) => output::diagnostics(d),
+                SessionError::Registry(r) => output::diagnostics(&Diagnostic::error(r.to_string(), None).into()),
+            }
+            exit::of_session_error(&e)
         }
     }
 }
 
-fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
-    let config = match &args.config {
-        Some(p) => Config::load(p, true)?,
-        None => Config::load(std::path::Path::new(settings::FILE_NAME), false)?,
-    };
+fn run_inner(args: TestArgs) -> Result<i32, SessionError> {
+    let settings = Settings::load(args.config.as_deref())?;
     for (name, path) in &args.prompts {
         if !path.is_file() {
             return Err(Diagnostic::error(format!("--prompt {name}={}: no such file", path.display()), None).into());
         }
     }
-    let opts = LoadOptions {
-        prompts_dir: args
-            .prompts_dir
-            .clone()
-            .or(config.test.prompts_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("prompts")),
-        prompt_overrides: args.prompts.iter().cloned().collect::<BTreeMap<_, _>>(),
+    let request = RunRequest {
+        paths: args.paths.clone(),
+        prompts_dir: settings.prompts_dir(args.prompts_dir.as_deref()),
+        overrides: args.prompts.iter().cloned().collect::<BTreeMap<_, _>>(),
+        filters: args.filter.clone(),
+        plan: runner::PlanOptions {
+            graders: grader_flags(&args)?,
+            repeat: args.repeat.unwrap_or(1),
+            shard: args.shard,
+        },
+        mode: ModeFlags {
+            record: args.record.clone(),
+            replay: args.replay.clone(),
+            live: args.live,
+            config_replay: settings.replay().map(Path::to_path_buf),
+        },
+        // One budget for the whole command: a `--baseline` run spends from
+        // it too, and uses the same cache and prices.
+        calls: CallSettings {
+            budget: args
+                .max_cost
+                .map(|usd| Arc::new(crate::provider::pricing::Budget::new(usd))),
+            ..CallSettings::from_config(&settings.config, args.no_cache)
+        },
+        run: RunOptions {
+            jobs: settings.jobs(args.jobs),
+            fail_fast: args.fail_fast,
+            min_pass_rate: args.min_pass_rate.unwrap_or(1.0),
+        },
     };
-    let project = suite::load(&args.paths, &opts)?;
-    // One budget for the whole command: a `--baseline` run spends from it too,
-    // and uses the same cache and prices.
-    let calls = crate::session::CallSettings {
-        budget: args
-            .max_cost
-            .map(|usd| Arc::new(crate::provider::pricing::Budget::new(usd))),
-        ..crate::session::CallSettings::from_config(&config, args.no_cache)
+    let project = request.load()?;
+    // `--list` calls nothing: no baseline run, nothing recorded.
+    let registry_opts = RegistryRunOptions {
+        registry_path: settings.registry_path(args.registry.as_deref()),
+        record: !args.list && (args.registry.is_some() || args.record_run),
+        baseline: args.baseline.clone().filter(|_| !args.list),
+        author: args.author.clone(),
+        alpha: settings.config.registry.alpha(),
     };
-    let hooks = match super::test_registry::Hooks::prepare(&args, &config, &project, &opts.prompts_dir, &calls) {
-        Ok(h) => h,
-        Err((code, d)) => {
-            print_diagnostics(&d);
-            return Ok(code);
-        }
-    };
+    let registry_run = RegistryRun::prepare(registry_opts, &project, &request, &mut |n| output::notice(&n))?;
     {
         let mut err = std::io::stderr().lock();
         for w in &project.warnings {
             let _ = writeln!(err, "{}", w.one_line());
         }
     }
-    let env = Env::process();
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("promptgate/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Diagnostic::error(format!("cannot start the HTTP client: {e}"), None))?;
-    let work_dir = std::env::current_dir().unwrap_or_default();
-    let plan_opts = runner::PlanOptions {
-        graders: grader_flags(&args)?,
-        repeat: args.repeat.unwrap_or(1),
-        shard: args.shard,
-    };
-    let plan = runner::plan_with(project.suites, &args.filter, &env, &client, &work_dir, &plan_opts)?;
+    let planned = request.plan(project.suites, project.templates)?;
 
     if args.list {
+        let plan = planned.plan();
         let mut out = std::io::stdout().lock();
         for c in plan.cases.iter().filter(|c| c.repeat == 0) {
             let _ = writeln!(out, "{}: case", c.full_name());
@@ -235,74 +226,19 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         let _ = writeln!(out, "\n{} cases", plan.distinct_cases());
         return Ok(exit::SUCCESS);
     }
-    if let (true, Some(shard)) = (plan.cases.is_empty(), args.shard) {
-        // A small suite over many shards: an empty shard is not an error; it
-        // still writes (empty) reports for the merge.
-        eprintln!("note: shard {}/{} holds no test cases", shard.index, shard.total);
-    } else if plan.cases.is_empty() {
-        let what = if args.filter.is_empty() {
-            String::new()
-        } else {
-            format!(" match --filter {}", args.filter.join(", "))
-        };
-        return Err(Diagnostic::error(format!("no test cases{what}"), None)
-            .with_help("`promptgate test --list` lists the cases")
-            .into());
+    if let Some(n) = planned.require_cases(&args.filter)? {
+        output::notice(&n);
     }
 
-    let junit = args
-        .junit
-        .clone()
-        .or(config.test.junit.clone())
-        .unwrap_or_else(|| PathBuf::from("reports/junit.xml"));
+    let junit = settings.junit(args.junit.as_deref());
     if let Err(e) = crate::util::fs::check_writable(&junit) {
         return Err(Diagnostic::error(format!("--junit {}: {e}", junit.display()), None)
             .with_help("give a file path in a writable folder, e.g. --junit reports/junit.xml")
             .into());
     }
-    // Only providers that call out are recorded or replayed.
-    let calls_out = plan
-        .providers
-        .iter()
-        .chain(&plan.graders)
-        .any(|s| !s.provider.is_local());
-    let mode = crate::session::ModeFlags {
-        record: args.record.clone(),
-        replay: args.replay.clone(),
-        live: args.live,
-        config_replay: config.test.replay.clone(),
-    }
-    .mode(calls_out);
-    if !matches!(mode, Mode::Replay(_)) {
-        let mut diags = Diagnostics::default();
-        for slot in plan.providers.iter().chain(&plan.graders) {
-            if let Err(e) = slot.provider.check_ready() {
-                diags.push(Diagnostic::error(e.to_string(), None).with_help(
-                    "API keys come only from environment variables; to run without keys, replay recordings with `--replay DIR`",
-                ));
-            }
-        }
-        if diags.has_errors() {
-            return Err(diags);
-        }
-    }
-    let prices = calls.prices.clone();
-    if args.max_cost.is_some() && !matches!(mode, Mode::Replay(_)) {
-        crate::runner::require_prices(&plan, &prices)?;
-    }
-    // The response cache and call log: live and record runs only (a replayed
-    // run calls nothing; its recordings are the source of truth).
-    let store = if matches!(mode, Mode::Replay(_)) || !calls_out {
-        None
-    } else {
-        let path = config.cache.path();
-        Some(crate::cache::Store::open(&path, config.cache.ttl()).map_err(|e| {
-            Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml")
-        })?)
-    };
-    let recordings = RecordingStore::open(mode)?;
+    let ready = planned.prepare(&request)?;
 
-    let mut reporters: Vec<Box<dyn Reporter>> = hooks.reporters();
+    let mut reporters: Vec<Box<dyn Reporter>> = registry_run.reporters();
     let mut console = ConsoleReporter::new(Box::new(std::io::stdout()), ConsoleReporter::want_progress());
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         // Model output in the failure list must not run workflow commands.
@@ -310,7 +246,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     }
     reporters.push(Box::new(console));
     reporters.push(Box::new(
-        JunitReporter::new(junit).with_extra_properties(hooks.junit_properties()),
+        JunitReporter::new(junit).with_extra_properties(registry_run.junit_properties()),
     ));
     if let Some(path) = &args.json {
         let r = JsonReporter::new(path.clone())
@@ -321,37 +257,57 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         reporters.push(Box::new(gh));
     }
 
-    let jobs = args.jobs.map(usize::from).or(config.test.jobs).unwrap_or(8);
-    let run_opts = RunOptions {
-        jobs,
-        fail_fast: args.fail_fast,
-        min_pass_rate: args.min_pass_rate.unwrap_or(1.0),
-    };
-    let mut ctx = RunContext::new(project.templates, recordings);
-    ctx.store = store;
-    ctx.use_cache = calls.use_cache;
-    ctx.prices = prices;
-    ctx.budget = calls.budget.clone();
-    let ctx = Arc::new(ctx);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}"), None))?;
-    let (summary, errors) = runtime.block_on(runner::run(plan, ctx.clone(), &run_opts, &mut reporters));
-    if let Mode::Record(dir) = ctx.recordings.mode() {
-        eprintln!("recorded {} responses in {}", ctx.recordings.recorded(), dir.display());
+    let finished = ready.run(&request.run, reporters, registry_run.keeps_cases())?;
+    if let Some((n, dir)) = &finished.recorded {
+        eprintln!("recorded {n} responses in {}", dir.display());
     }
-    let verdict = if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("error: {e}");
+    for e in &finished.report_errors {
+        eprintln!("error: {e}");
+    }
+    let conclusion = registry_run.finish(&finished);
+    print_conclusion(&conclusion);
+    Ok(exit::of_verdict(conclusion.verdict))
+}
+
+/// Prints the comparison with the baseline (console and step summary) and
+/// what was recorded in the registry.
+fn print_conclusion(c: &RunConclusion) {
+    if let Some(b) = &c.comparison {
+        let cmp = &b.comparison;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", cmp.console(b.alpha));
+        output::append_step_summary(&cmp.markdown(b.alpha));
+        if b.worse {
+            let _ = writeln!(out, "comparison: FAILED (significantly worse than {})", cmp.baseline);
         }
-        if summary.failed > 0 {
-            RunVerdict::Fail
-        } else {
-            RunVerdict::Error
+        if let Some(lost) = &b.incomplete {
+            // A regression could hide in the pairs lost to errors: no verdict.
+            let _ = writeln!(
+                out,
+                "comparison: INCOMPLETE (provider errors in the baseline run {}{}); no verdict on the comparison",
+                cmp.baseline,
+                if lost.is_empty() {
+                    String::new()
+                } else {
+                    format!("; pairs lost: {}", lost.join(", "))
+                }
+            );
         }
-    } else {
-        summary.verdict()
-    };
-    Ok(exit::of_verdict(hooks.finish(verdict, &summary)))
+    }
+    match &c.recorded {
+        Some(Ok(run)) => {
+            for v in &run.registered {
+                eprintln!("registered {} ({})", v.display(), &v.sha256[..12.min(v.sha256.len())]);
+            }
+            eprintln!(
+                "recorded run {} ({}) in {}: {}",
+                run.id,
+                c.verdict.as_str(),
+                run.path,
+                run.versions.join(", ")
+            );
+        }
+        Some(Err(e)) => eprintln!("error: cannot record the run: {e}"),
+        None => {}
+    }
 }
