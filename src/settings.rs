@@ -220,7 +220,7 @@ impl Config {
 }
 
 /// `--shard I/N`: run the I-th of N parts (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Shard {
     /// This part, 1 to `total`.
     pub index: u32,

@@ -18,8 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
-
+use super::json::JsonReport;
 use super::Reporter;
 use crate::analysis::thresholds::{GroupStats, SuiteThresholds, ThresholdOutcome};
 use crate::report::{Event, RunInfo};
@@ -35,31 +34,6 @@ fn group_key(c: &CaseResult) -> GroupKey {
         c.prompt_hash.clone(),
         c.provider.clone(),
     )
-}
-
-/// A JSON report as read back.
-#[derive(Debug, Deserialize)]
-pub struct JsonReport {
-    /// Format version (1).
-    pub version: u32,
-    /// When the run started (RFC 3339).
-    #[serde(default)]
-    pub started_at: Option<String>,
-    /// `--shard I/N` of the run that wrote it, when sharded.
-    #[serde(default)]
-    pub shard: Option<crate::settings::Shard>,
-    /// The digest of the run's plan before sharding
-    /// (`runner::Plan::digest`); absent in reports written before
-    /// promptgate recorded it.
-    #[serde(default)]
-    pub plan_digest: Option<String>,
-    /// Every case.
-    pub cases: Vec<CaseResult>,
-    /// The suite thresholds checked by that run (with their bounds).
-    #[serde(default)]
-    pub thresholds: Vec<ThresholdOutcome>,
-    /// The run's summary.
-    pub summary: RunSummary,
 }
 
 /// Reads one JSON report.
