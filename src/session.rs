@@ -13,7 +13,7 @@ use crate::provider::Env;
 use crate::recording::{Mode, RecordingStore};
 use crate::registry::record::Coverage;
 use crate::registry::RunSuite;
-use crate::report::collect::Collector;
+use crate::report::collect::RunResults;
 use crate::report::Reporter;
 use crate::result::{CaseResult, RunSummary, RunVerdict};
 use crate::runner::{self, RunContext, RunOptions};
@@ -98,7 +98,7 @@ pub struct Outcome {
     pub started_at: String,
 }
 
-/// Runs `suites` with `reporters` (a [`Collector`] is added) and returns the
+/// Runs `suites` with `reporters` (a [`RunResults`] is added) and returns the
 /// outcome; `plan_opts` carries the graders of `--grader` / `--grader-embedding`,
 /// `calls` the cache, prices and budget (a live run answers from the cache and
 /// logs its calls like `promptgate test`).
@@ -163,7 +163,7 @@ pub fn run_suites(
         _ => None,
     };
     let recordings = RecordingStore::open(mode)?;
-    let collector = Collector::new();
+    let collector = RunResults::new();
     reporters.push(Box::new(collector.clone()));
     let mut ctx = RunContext::new(templates, recordings);
     ctx.store = store;

@@ -142,7 +142,7 @@ pub struct Hooks {
     alphas: BTreeMap<String, f64>,
     comparison: SharedComparison,
     props: ExtraProperties,
-    collector: crate::report::collect::Collector,
+    collector: crate::report::collect::RunResults,
     alpha: f64,
     filtered: bool,
     /// `--author`; the actor is resolved (which may run `git`) only when the run is recorded.
@@ -236,7 +236,7 @@ impl Hooks {
             alphas,
             comparison: Arc::new(Mutex::new(None)),
             props: Arc::new(Mutex::new(Vec::new())),
-            collector: crate::report::collect::Collector::new(),
+            collector: crate::report::collect::RunResults::new(),
             alpha: config.registry.alpha(),
             // A run of one shard (of several) covers only part of the cases:
             // like a --filter run it is recorded but never justifies an activation.

@@ -7,15 +7,17 @@ use std::sync::{Arc, Mutex};
 use super::{Event, Reporter};
 use crate::result::CaseResult;
 
-/// A reporter that keeps every finished case (shared handle).
+/// The results of a run as they finish: a reporter that keeps every
+/// finished case and suite-threshold outcome (a shared handle: clones see the
+/// same results).
 #[derive(Debug, Clone, Default)]
-pub struct Collector {
+pub struct RunResults {
     cases: Arc<Mutex<Vec<Arc<CaseResult>>>>,
     thresholds: Arc<Mutex<Vec<Arc<crate::analysis::thresholds::ThresholdOutcome>>>>,
 }
 
-impl Collector {
-    /// An empty collector.
+impl RunResults {
+    /// No results yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -33,7 +35,7 @@ impl Collector {
     }
 }
 
-impl Reporter for Collector {
+impl Reporter for RunResults {
     fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
         match event {
             Event::CaseFinished(c) => {
