@@ -98,19 +98,22 @@ pub struct JsonReport {
 pub fn schema() -> serde_json::Value {
     SchemaSettings::draft2020_12()
         .for_serialize()
-        .with_transform(RecursiveTransform(close_object as fn(&mut schemars::Schema)))
+        .with_transform(RecursiveTransform(tidy as fn(&mut schemars::Schema)))
         .into_generator()
         .into_root_schema_for::<JsonReport>()
         .to_value()
 }
 
-/// `additionalProperties: false` on an object schema with `properties`
-/// that does not say otherwise (maps keep their value schemas).
-fn close_object(schema: &mut schemars::Schema) {
-    if let Some(object) = schema.as_object_mut() {
-        if object.contains_key("properties") && !object.contains_key("additionalProperties") {
-            object.insert("additionalProperties".into(), false.into());
-        }
+/// Closes an object schema with `properties` that does not say otherwise
+/// (`additionalProperties: false`; maps keep their value schemas), and turns
+/// the rustdoc links of a description (``[`x`]``) into plain code (`` `x` ``).
+fn tidy(schema: &mut schemars::Schema) {
+    let Some(object) = schema.as_object_mut() else { return };
+    if object.contains_key("properties") && !object.contains_key("additionalProperties") {
+        object.insert("additionalProperties".into(), false.into());
+    }
+    if let Some(serde_json::Value::String(text)) = object.get_mut("description") {
+        *text = text.replace("[`", "`").replace("`]", "`");
     }
 }
 
@@ -288,6 +291,7 @@ mod tests {
     #[test]
     fn schema_closes_objects_but_not_maps() {
         let schema = schema();
+        assert!(!schema.to_string().contains("[`"), "a rustdoc link in a description");
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["$defs"]["CaseResult"]["additionalProperties"], false);
         assert_eq!(
