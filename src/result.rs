@@ -44,7 +44,7 @@ impl std::str::FromStr for RunVerdict {
 }
 
 /// The verdict of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Every assertion passed (or the weighted score reached the test's threshold).
@@ -70,7 +70,7 @@ impl Verdict {
 }
 
 /// The result of one assertion on one output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AssertionResult {
     /// The assertion type as written, with its `not-` prefix (`not-icontains`).
     #[serde(rename = "type")]
@@ -105,7 +105,7 @@ pub struct AssertionResult {
 }
 
 /// What a model-graded assertion asked its grader and what came back.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GraderDetails {
     /// Every call made to a grader (text or embedding), in order.
     pub calls: Vec<GraderCall>,
@@ -125,7 +125,7 @@ pub struct GraderDetails {
 }
 
 /// One call to a grader.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GraderCall {
     /// Which step of the assertion (`grade`, `extract-claims`, `verify-claims`, `embed-output`, ...).
     pub step: String,
@@ -157,7 +157,7 @@ pub struct GraderCall {
 
 /// A claim of the answer (or a statement of the reference) and whether the
 /// grader found it supported by the context.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimVerdict {
     /// The claim, as the grader stated it.
     pub claim: String,
@@ -180,7 +180,7 @@ impl AssertionResult {
 }
 
 /// Everything known about one finished case. Shared with reporters as `Arc`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseResult {
     /// Position of the case in the plan (0-based), for stable ordering.
     pub index: usize,
@@ -257,7 +257,7 @@ pub struct CaseResult {
 }
 
 /// The runs of a case under `--repeat N`, and the verdict rule applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Repeats {
     /// Runs made (N).
     pub runs: u32,
@@ -281,7 +281,7 @@ pub struct Repeats {
 }
 
 /// One run of a repeated case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepeatOutcome {
     /// The run's verdict.
     pub verdict: Verdict,
@@ -518,7 +518,7 @@ impl CaseResult {
 }
 
 /// Counts and timing of a whole run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSummary {
     /// Cases that passed.
     pub passed: usize,
@@ -580,7 +580,7 @@ pub struct RunSummary {
 
 /// A named metric aggregated over cases: each case contributes its own value
 /// (the mean score of its assertions naming the metric).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MetricSummary {
     /// Cases with a value.
     pub count: usize,

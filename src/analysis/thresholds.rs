@@ -16,12 +16,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::result::{CaseResult, MetricSummary, Verdict};
 
 /// The `thresholds` of a suite.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SuiteThresholds {
     /// Least share of cases that must pass, in [0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +43,7 @@ impl SuiteThresholds {
 }
 
 /// The bounds on one metric.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricThreshold {
     /// Least mean over the cases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +54,7 @@ pub struct MetricThreshold {
 }
 
 /// What the cases of one suite × prompt × provider group add up to.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GroupStats {
     /// Cases that passed.
     pub passed: usize,
@@ -102,7 +103,7 @@ impl GroupStats {
 }
 
 /// One checked bound.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ThresholdCheck {
     /// `pass_rate`, or `METRIC.mean` / `METRIC.min`.
     pub name: String,
@@ -117,7 +118,7 @@ pub struct ThresholdCheck {
 }
 
 /// The verdict on a group's thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ThresholdOutcome {
     /// Suite name.
     pub suite: String,

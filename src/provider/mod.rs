@@ -137,7 +137,7 @@ impl ProviderRequest {
 }
 
 /// Token counts reported by the provider's `usage` object, in tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenUsage {
     /// Input (prompt) tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -34,7 +34,7 @@ const MAX_ANNOTATION_CHARS: usize = 4000;
 
 /// Pass counts of one suite × prompt × provider combination.
 #[derive(Debug, Default, Clone)]
-struct Row {
+struct TargetCounts {
     suite: String,
     target: String,
     provider: String,
@@ -49,7 +49,7 @@ struct Row {
 pub struct GithubReporter {
     annotations: Box<dyn Write + Send>,
     summary_path: Option<PathBuf>,
-    rows: Vec<Row>,
+    rows: Vec<TargetCounts>,
     row_of: HashMap<(String, String, String, String), usize>,
     /// Failing and erroring cases, for the summary (at most `MAX_LISTED_FAILURES`).
     failures: Vec<Arc<CaseResult>>,
@@ -139,12 +139,12 @@ impl GithubReporter {
         let slot = match self.row_of.get(&key) {
             Some(&slot) => slot,
             None => {
-                self.rows.push(Row {
+                self.rows.push(TargetCounts {
                     suite: case.suite.clone(),
                     target: format!("{}@{}", case.prompt, case.prompt_hash),
                     provider: case.provider.clone(),
                     first_index: case.index,
-                    ..Row::default()
+                    ..TargetCounts::default()
                 });
                 self.row_of.insert(key, self.rows.len() - 1);
                 self.rows.len() - 1
@@ -293,7 +293,12 @@ pub fn case_message(case: &CaseResult) -> String {
 }
 
 /// The Markdown section appended to the step summary.
-fn step_summary(summary: &RunSummary, rows: &[Row], failures: &[Arc<CaseResult>], more_failures: usize) -> String {
+fn step_summary(
+    summary: &RunSummary,
+    rows: &[TargetCounts],
+    failures: &[Arc<CaseResult>],
+    more_failures: usize,
+) -> String {
     let mut md = String::new();
     let icon =
         if summary.failed > 0 || summary.errored > 0 || summary.thresholds_failed > 0 || summary.thresholds_errored > 0

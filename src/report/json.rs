@@ -6,44 +6,33 @@
 //! be read line by line:
 //!
 //! ```text
-//! {"version":1,"started_at":"2025-01-31T10:00:00.123+01:00","cases":[
+//! {"version":1,"started_at":"2025-01-31T10:00:00.123+01:00","plan_digest":"…","cases":[
 //! {"index":0,"name":"suite::test",...},
 //! {"index":2,"name":"suite::other",...}
-//! ],"thresholds":[...],"summary":{"passed":1,"failed":1,"errored":0,"skipped":0,"duration_ms":1234}}
+//! ],"thresholds":[...],"summary":{"passed":1,"failed":1,"errored":0,"skipped":0,"duration_ms":1234,...}}
 //! ```
 //!
-//! - `version`: this format's version, `1`.
+//! The fields are those of [`JsonReport`]; its JSON Schema ([`schema`]),
+//! generated from the types and their docs, is committed as
+//! `docs/src/reference/report.schema.json` and a test keeps it current and
+//! checks real reports against it. In short:
+//!
+//! - `version`: this format's version, [`FORMAT_VERSION`].
 //! - `started_at`: RFC 3339 local time the run started.
 //! - `shard` (only with `--shard I/N`): `{"index": I, "total": N}`.
-//! - `plan_digest`: SHA-256 (hex) of the plan before sharding
-//!   (`runner::Plan::digest`): every shard of one split has the same.
-//! - `cases`: one object per case in **completion order** (sort by `index` for
-//!   plan order), with the fields of [`CaseResult`]: `index`, `name`, `suite`,
-//!   `suite_file`, `line`, `test_file`, `description`, `prompt`, `prompt_hash`,
-//!   `provider`, `category`, `vars`, `verdict` (`pass` | `fail` | `error` |
-//!   `skipped`), `score`, `threshold`, `metrics`, `assertions` (each `type`,
-//!   `expected`, `pass`, `score`, `weight`, `metric`, `reason`, `error`, `line`,
-//!   `file`),
-//!   `file`, and for model-graded types `grader`: `calls` (each `step`,
-//!   `provider`, `latency_ms`, `tokens`, `replayed`, `cached`, `attempts`,
-//!   `cost_usd`, `error`), `over_budget`, `claims` (each
-//!   `claim`, `supported`, `reason`), `raw_reply`),
-//!   `output`, `error`, `latency_ms`, `tokens` (`input`, `output`,
-//!   `cached_input`), `finish_reason`, `cost_usd`, `replayed`, `duration_ms`.
-//!   Optional fields are left out when unset.
-//! - `thresholds`: one object per suite × prompt × provider whose suite sets
-//!   `thresholds` ([`crate::analysis::thresholds::ThresholdOutcome`]): `suite`,
-//!   `suite_file`, `line`, `prompt`, `prompt_hash`, `provider`, `verdict`,
-//!   `checks` (each `name`, `measured`, `threshold`, `cases`, `pass`),
-//!   `error`, `stats`, and `bounds` (the suite's `thresholds` as written, so
+//! - `plan_digest`: SHA-256 (hex) of the plan before sharding: every shard
+//!   of one split has the same.
+//! - `cases`: one [`CaseResult`] per case in **completion order** (sort by
+//!   `index` for plan order), with its assertions (and their grader calls
+//!   and claims), tokens, cost, cache use and, under `--repeat N`, its runs.
+//! - `thresholds`: one [`ThresholdOutcome`] per suite × prompt × provider
+//!   whose suite sets `thresholds`, with the suite's bounds as written (so
 //!   merged shards can be checked again).
-//! - `summary`: the [`RunSummary`] counts, the run's wall time and `metrics`
-//!   (each named metric's `count`, `mean`, `min`, `max` over the cases that
-//!   reached a verdict), `cached_answers` / `sent_answers` (answers of cases
-//!   and graders, every `--repeat` run), `cost_by_suite` / `cost_by_provider`
-//!   (USD of the calls sent, graders included), `saved_usd`, and
-//!   `unpriced_sent` / `unpriced_cached` (answers of models without a price,
-//!   left out of those amounts).
+//! - `summary`: the [`RunSummary`]: counts, wall time, named metrics, cache
+//!   use, costs by suite and provider, threshold counts.
+//!
+//! Optional fields are left out when unset (the schema lists which are
+//! always written).
 //!
 //! # Atomicity
 //!
@@ -58,14 +47,75 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
+use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use tempfile::NamedTempFile;
 
+use crate::analysis::thresholds::ThresholdOutcome;
 use crate::report::Event;
 use crate::report::Reporter;
 use crate::result::{CaseResult, RunSummary};
+use crate::settings::Shard;
 
 /// The `version` field of the reports this module writes.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// A JSON report (`promptgate test --json PATH`), format version 1: what
+/// [`JsonReporter`] writes and `promptgate report merge` reads back.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct JsonReport {
+    /// The format's version: 1.
+    #[schemars(extend("const" = FORMAT_VERSION))]
+    pub version: u32,
+    /// When the run started: RFC 3339, local time with its offset. Always
+    /// written; a report without it is still read.
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub started_at: Option<String>,
+    /// `--shard I/N` of the run that wrote it; absent when not sharded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// SHA-256 (hex) of the run's plan before sharding: every shard of one
+    /// split has the same. Absent in reports written before promptgate
+    /// recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_digest: Option<String>,
+    /// Every case, in completion order (sort by `index` for plan order).
+    pub cases: Vec<CaseResult>,
+    /// The suite thresholds checked by the run, with their bounds.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdOutcome>,
+    /// The run's counts, wall time, metrics, cache use and costs.
+    pub summary: RunSummary,
+}
+
+/// The JSON Schema (draft 2020-12) of [`JsonReport`] as written, generated
+/// from the types and their doc comments. Fields left out when unset are
+/// optional, every other field is required, and objects admit no field the
+/// schema does not list (`additionalProperties: false`), so a field added to
+/// the report without its schema fails validation.
+pub fn schema() -> serde_json::Value {
+    SchemaSettings::draft2020_12()
+        .for_serialize()
+        .with_transform(RecursiveTransform(tidy as fn(&mut schemars::Schema)))
+        .into_generator()
+        .into_root_schema_for::<JsonReport>()
+        .to_value()
+}
+
+/// Closes an object schema with `properties` that does not say otherwise
+/// (`additionalProperties: false`; maps keep their value schemas), and turns
+/// the rustdoc links of a description (``[`x`]``) into plain code (`` `x` ``).
+fn tidy(schema: &mut schemars::Schema) {
+    let Some(object) = schema.as_object_mut() else { return };
+    if object.contains_key("properties") && !object.contains_key("additionalProperties") {
+        object.insert("additionalProperties".into(), false.into());
+    }
+    if let Some(serde_json::Value::String(text)) = object.get_mut("description") {
+        *text = text.replace("[`", "`").replace("`]", "`");
+    }
+}
 
 /// Streams a JSON report into a temporary file and persists it on `RunFinished`.
 #[derive(Debug)]
@@ -78,7 +128,7 @@ pub struct JsonReporter {
     /// Set after the first write error: the report is abandoned (reported once).
     failed: bool,
     /// Checked suite thresholds, written before the summary.
-    thresholds: Vec<std::sync::Arc<crate::analysis::thresholds::ThresholdOutcome>>,
+    thresholds: Vec<std::sync::Arc<ThresholdOutcome>>,
 }
 
 impl JsonReporter {
@@ -101,7 +151,7 @@ impl JsonReporter {
     fn start(
         &mut self,
         started_at: DateTime<Local>,
-        shard: Option<crate::settings::Shard>,
+        shard: Option<Shard>,
         plan_digest: Option<&str>,
     ) -> io::Result<()> {
         let parent = parent_dir(&self.path);
@@ -226,5 +276,27 @@ mod tests {
         assert_eq!(v["version"], 1);
         assert_eq!(v["cases"].as_array().map(Vec::len), Some(0));
         assert_eq!(v["summary"]["passed"], 0);
+        let report: JsonReport = serde_json::from_value(v).unwrap();
+        assert_eq!(report.version, FORMAT_VERSION);
+        assert!(report.started_at.is_some());
+    }
+
+    #[test]
+    fn a_report_without_the_optional_fields_is_read() {
+        let text = r#"{"version":1,"cases":[],"summary":{"passed":0,"failed":0,"errored":0,"skipped":0,"duration_ms":0,"metrics":{}}}"#;
+        let report: JsonReport = serde_json::from_str(text).unwrap();
+        assert!(report.started_at.is_none() && report.plan_digest.is_none() && report.thresholds.is_empty());
+    }
+
+    #[test]
+    fn schema_closes_objects_but_not_maps() {
+        let schema = schema();
+        assert!(!schema.to_string().contains("[`"), "a rustdoc link in a description");
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["$defs"]["CaseResult"]["additionalProperties"], false);
+        assert_eq!(
+            schema["$defs"]["CaseResult"]["properties"]["metrics"]["additionalProperties"]["type"],
+            "number"
+        );
     }
 }

@@ -14,14 +14,15 @@ pub mod gate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::provider::Env;
 use crate::recording::{Mode, RecordingStore};
 use crate::registry::record::Coverage;
 use crate::registry::{RegistryError, RunSuite};
-use crate::report::{Event, Reporter};
+use crate::report::collect::RunResults;
+use crate::report::Reporter;
 use crate::result::{CaseResult, RunSummary, RunVerdict};
 use crate::runner::{self, Plan, PlanOptions, RunContext, RunOptions, Shard};
 use crate::suite::{self, LoadOptions, Suite};
@@ -360,9 +361,10 @@ impl ReadyRun {
         mut reporters: Vec<Box<dyn Reporter>>,
         keep_cases: bool,
     ) -> Result<FinishedRun, Diagnostic> {
-        let kept = KeptResults {
-            keep_cases,
-            ..Default::default()
+        let kept = if keep_cases {
+            RunResults::new()
+        } else {
+            RunResults::thresholds_only()
         };
         reporters.push(Box::new(kept.clone()));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -416,56 +418,6 @@ pub struct FinishedRun {
     pub report_errors: Vec<String>,
     /// With `--record DIR`: the number of responses recorded, and DIR.
     pub recorded: Option<(usize, PathBuf)>,
-}
-
-/// Keeps the threshold outcomes, and every case when asked to.
-#[derive(Debug, Clone, Default)]
-struct KeptResults {
-    keep_cases: bool,
-    cases: Arc<Mutex<Vec<Arc<CaseResult>>>>,
-    thresholds: Arc<Mutex<Vec<Arc<crate::analysis::thresholds::ThresholdOutcome>>>>,
-}
-
-/// The kept cases (in plan order) and threshold outcomes.
-type Kept = (
-    Vec<Arc<CaseResult>>,
-    Vec<Arc<crate::analysis::thresholds::ThresholdOutcome>>,
-);
-
-impl KeptResults {
-    fn take(&self) -> Kept {
-        let mut cases = self
-            .cases
-            .lock()
-            .map(|mut c| std::mem::take(&mut *c))
-            .unwrap_or_default();
-        cases.sort_by_key(|c| c.index);
-        let thresholds = self
-            .thresholds
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default();
-        (cases, thresholds)
-    }
-}
-
-impl Reporter for KeptResults {
-    fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
-        match event {
-            Event::CaseFinished(c) if self.keep_cases => {
-                if let Ok(mut cases) = self.cases.lock() {
-                    cases.push(Arc::clone(c));
-                }
-            }
-            Event::ThresholdsChecked(t) => {
-                if let Ok(mut all) = self.thresholds.lock() {
-                    all.push(Arc::clone(t));
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
 }
 
 /// Loads the suites under `paths` with `overrides` (`NAME` → file).

@@ -241,7 +241,7 @@ pub struct ShardError {
 }
 
 /// `--shard I/N`: run the I-th of N parts (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Shard {
     /// This part, 1 to `total`.
     pub index: u32,
