@@ -19,13 +19,20 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::http::{self, Endpoint};
+use super::http::{self, ApiAccess, ApiDefaults, Endpoint};
 use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
 
 /// Base URL used when neither `apiBaseUrl` nor `$OLLAMA_HOST` is set.
 pub const DEFAULT_BASE_URL: &str = "http://localhost:11434";
 /// Variable holding the host unless `apiBaseUrl` is set.
 pub const HOST_VAR: &str = "OLLAMA_HOST";
+
+/// Where `ollama:chat` reads its base URL by default (it has no key).
+const API: ApiDefaults = ApiDefaults {
+    base_url_var: HOST_VAR,
+    base_url: DEFAULT_BASE_URL,
+    key_var: None,
+};
 
 /// The `ollama:chat:MODEL` provider (Ollama `/api/chat`, not streamed).
 #[derive(Debug)]
@@ -40,12 +47,7 @@ impl OllamaChat {
     /// from `config` and `env` (see the module docs); `client` is the run's
     /// shared connection pool.
     pub fn new(id: &str, model: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
-        let base = with_scheme(&http::resolve_base(
-            config.api_base_url.as_deref(),
-            env,
-            HOST_VAR,
-            DEFAULT_BASE_URL,
-        ));
+        let base = with_scheme(&ApiAccess::resolve(config, env, API).base_url);
         let url = format!("{base}/api/chat");
         OllamaChat {
             id: id.to_string(),
