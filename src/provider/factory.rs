@@ -4,21 +4,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{anthropic, echo, exec, ollama, openai, openai_embedding};
-use super::{Env, Provider, ProviderConfig, ProviderKind};
+use super::{Env, Provider, ProviderConfig, ProviderIdError, ProviderKind};
 
 /// Builds the provider for `id` with `config`.
 ///
 /// `client` is shared by every HTTP provider of a run (one connection pool).
 ///
 /// # Errors
-/// An unknown or malformed id.
+/// [`ProviderIdError`]: an unknown or malformed id.
 pub fn build(
     id: &str,
     config: &ProviderConfig,
     env: &Env,
     client: &reqwest::Client,
     work_dir: &Path,
-) -> Result<Arc<dyn Provider>, String> {
+) -> Result<Arc<dyn Provider>, ProviderIdError> {
     let kind = ProviderKind::parse(id)?;
     Ok(match kind {
         ProviderKind::OpenAiChat { model } => {

@@ -37,18 +37,56 @@ pub enum ProviderKind {
 pub const SUPPORTED_IDS: &str =
     "openai:chat:MODEL, openai:MODEL, anthropic:messages:MODEL, ollama:chat:MODEL, echo, exec:COMMAND (graders also openai:embedding:MODEL)";
 
+/// Why a provider id is not one promptgate understands. The ids are
+/// promptfoo's (<https://www.promptfoo.dev/docs/providers/>); [`SUPPORTED_IDS`]
+/// lists the forms accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderIdError {
+    /// A form that needs a model (`openai:chat:`) names none.
+    #[error("provider id `{id}` names no model (expected e.g. `openai:chat:gpt-4o-mini`)")]
+    NoModel {
+        /// The id, trimmed.
+        id: String,
+    },
+    /// `exec:` names no command.
+    #[error("provider id `exec:` names no command (expected `exec:COMMAND`)")]
+    NoCommand,
+    /// An OpenAI API other than chat completions and embeddings
+    /// (`openai:completion:...`, `openai:responses:...`, ...).
+    #[error("provider `{id}`: the OpenAI {api} API is not supported; use `openai:chat:MODEL`")]
+    UnsupportedOpenAiApi {
+        /// The id, trimmed.
+        id: String,
+        /// The API named (`completion`, `assistant`, `image`, `responses`, `realtime`).
+        api: &'static str,
+    },
+    /// A known vendor prefix in a form that is not supported
+    /// (`anthropic:claude`, `ollama:completion:llama3`).
+    #[error("provider `{id}`: expected {expected}")]
+    UnsupportedForm {
+        /// The id, trimmed.
+        id: String,
+        /// The form expected for this vendor, in backticks, with a note.
+        expected: &'static str,
+    },
+    /// No provider of that name.
+    #[error("unknown provider id `{id}`")]
+    Unknown {
+        /// The id, trimmed.
+        id: String,
+    },
+}
+
 impl ProviderKind {
-    /// Parses a promptfoo-style provider id.
+    /// Parses a promptfoo-style provider id (surrounding whitespace ignored).
     ///
     /// # Errors
-    /// A message naming the supported forms when the id is not one of them.
-    pub fn parse(id: &str) -> Result<ProviderKind, String> {
+    /// [`ProviderIdError`] when the id is not one of [`SUPPORTED_IDS`].
+    pub fn parse(id: &str) -> Result<ProviderKind, ProviderIdError> {
         let id = id.trim();
-        let nonempty = |m: &str| -> Result<String, String> {
+        let nonempty = |m: &str| -> Result<String, ProviderIdError> {
             if m.is_empty() {
-                Err(format!(
-                    "provider id `{id}` names no model (expected e.g. `openai:chat:gpt-4o-mini`)"
-                ))
+                Err(ProviderIdError::NoModel { id: id.to_string() })
             } else {
                 Ok(m.to_string())
             }
@@ -59,7 +97,7 @@ impl ProviderKind {
         if let Some(cmd) = id.strip_prefix("exec:") {
             let cmd = cmd.trim();
             if cmd.is_empty() {
-                return Err("provider id `exec:` names no command (expected `exec:COMMAND`)".into());
+                return Err(ProviderIdError::NoCommand);
             }
             return Ok(ProviderKind::Exec {
                 command: cmd.to_string(),
@@ -78,12 +116,12 @@ impl ProviderKind {
                     });
                 }
             }
-            for unsupported in ["completion:", "assistant:", "image:", "responses:", "realtime:"] {
-                if rest.starts_with(unsupported) {
-                    return Err(format!(
-                        "provider `{id}`: the OpenAI {} API is not supported; use `openai:chat:MODEL`",
-                        unsupported.trim_end_matches(':')
-                    ));
+            for api in ["completion", "assistant", "image", "responses", "realtime"] {
+                if rest.strip_prefix(api).is_some_and(|r| r.starts_with(':')) {
+                    return Err(ProviderIdError::UnsupportedOpenAiApi {
+                        id: id.to_string(),
+                        api,
+                    });
                 }
             }
             return Ok(ProviderKind::OpenAiChat { model: nonempty(rest)? });
@@ -94,7 +132,10 @@ impl ProviderKind {
                     model: nonempty(model)?,
                 });
             }
-            return Err(format!("provider `{id}`: expected `anthropic:messages:MODEL`"));
+            return Err(ProviderIdError::UnsupportedForm {
+                id: id.to_string(),
+                expected: "`anthropic:messages:MODEL`",
+            });
         }
         if let Some(rest) = id.strip_prefix("ollama:") {
             if let Some(model) = rest.strip_prefix("chat:") {
@@ -102,11 +143,12 @@ impl ProviderKind {
                     model: nonempty(model)?,
                 });
             }
-            return Err(format!(
-                "provider `{id}`: expected `ollama:chat:MODEL` (the completion API is not supported)"
-            ));
+            return Err(ProviderIdError::UnsupportedForm {
+                id: id.to_string(),
+                expected: "`ollama:chat:MODEL` (the completion API is not supported)",
+            });
         }
-        Err(format!("unknown provider id `{id}`"))
+        Err(ProviderIdError::Unknown { id: id.to_string() })
     }
 
     /// The model named in the id, if any.
@@ -162,9 +204,11 @@ mod tests {
     fn rejects_unknown_and_unsupported_ids() {
         assert!(ProviderKind::parse("bedrock:foo")
             .unwrap_err()
+            .to_string()
             .contains("unknown provider id"));
         assert!(ProviderKind::parse("openai:completion:x")
             .unwrap_err()
+            .to_string()
             .contains("not supported"));
         assert_eq!(
             ProviderKind::parse("openai:embedding:text-embedding-3-small"),
@@ -174,8 +218,42 @@ mod tests {
         );
         assert!(ProviderKind::parse("openai:chat:")
             .unwrap_err()
+            .to_string()
             .contains("names no model"));
         assert!(ProviderKind::parse("anthropic:claude").is_err());
         assert!(ProviderKind::parse("exec:").is_err());
+    }
+
+    #[test]
+    fn id_errors_read_as_before() {
+        let text = |id: &str| ProviderKind::parse(id).unwrap_err().to_string();
+        assert_eq!(
+            text(" openai:chat: "),
+            "provider id `openai:chat:` names no model (expected e.g. `openai:chat:gpt-4o-mini`)"
+        );
+        assert_eq!(
+            text("exec:  "),
+            "provider id `exec:` names no command (expected `exec:COMMAND`)"
+        );
+        assert_eq!(
+            text("openai:responses:gpt-4o"),
+            "provider `openai:responses:gpt-4o`: the OpenAI responses API is not supported; use `openai:chat:MODEL`"
+        );
+        assert_eq!(
+            text("anthropic:claude"),
+            "provider `anthropic:claude`: expected `anthropic:messages:MODEL`"
+        );
+        assert_eq!(
+            text("ollama:llama3"),
+            "provider `ollama:llama3`: expected `ollama:chat:MODEL` (the completion API is not supported)"
+        );
+        assert_eq!(text("bedrock:x"), "unknown provider id `bedrock:x`");
+        assert_eq!(
+            ProviderKind::parse("openai:image:dall-e"),
+            Err(ProviderIdError::UnsupportedOpenAiApi {
+                id: "openai:image:dall-e".into(),
+                api: "image"
+            })
+        );
     }
 }

@@ -41,7 +41,7 @@ mod spec;
 pub use config::{CachePolicy, Env, ProviderConfig};
 pub use error::{ProviderError, INSUFFICIENT_QUOTA};
 pub use factory::build;
-pub use kind::{ProviderKind, SUPPORTED_IDS};
+pub use kind::{ProviderIdError, ProviderKind, SUPPORTED_IDS};
 pub use request::{Message, ModelSettings, ProviderRequest, ProviderResponse, TokenUsage};
 pub use spec::ProviderSpec;
 

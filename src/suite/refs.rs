@@ -344,7 +344,7 @@ pub(super) fn parse_provider(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath) ->
             } else {
                 p.clone()
             };
-            cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
+            cx.error_help(msg.to_string(), &idp, format!("supported ids: {SUPPORTED_IDS}"));
             None
         }
     }
