@@ -51,12 +51,19 @@ pub trait Provider: Send + Sync {
     /// The provider id, e.g. `openai:chat:gpt-4o-mini`.
     fn id(&self) -> &str;
 
-    /// Sends one request. Errors are infrastructure errors, never verdicts.
+    /// Sends one request and waits for the whole answer (no streaming).
+    ///
+    /// # Errors
+    /// [`ProviderError`]: an infrastructure error (transport, HTTP status,
+    /// malformed body, missing key, ...), never a verdict on the prompt.
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError>;
 
     /// Checks, before any call, that the provider can be called at all (an
     /// API key is present). Called once per run for every provider in use,
     /// except in replay mode.
+    ///
+    /// # Errors
+    /// [`ProviderError::MissingApiKey`] naming the variable to set.
     fn check_ready(&self) -> Result<(), ProviderError> {
         Ok(())
     }
