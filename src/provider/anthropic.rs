@@ -48,7 +48,8 @@ const API: ApiDefaults = ApiDefaults {
     key_var: Some(DEFAULT_KEY_VAR),
 };
 
-/// The `anthropic:messages:MODEL` provider (Anthropic Messages wire format).
+/// The `anthropic:messages:MODEL` provider: the Anthropic Messages wire
+/// format (<https://docs.anthropic.com/en/api/messages>; see the module docs).
 #[derive(Debug)]
 pub struct AnthropicMessages {
     id: String,

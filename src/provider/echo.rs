@@ -3,7 +3,7 @@
 
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
 
-/// The `echo` provider.
+/// The `echo` provider: answers [`ProviderRequest::as_text`], no wire format.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Echo;
 

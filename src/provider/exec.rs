@@ -68,7 +68,8 @@ const STDERR_KEEP_BYTES: usize = 64 * 1024;
 /// Size of one read from the command's stdout or stderr.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The `exec:COMMAND` provider.
+/// The `exec:COMMAND` provider: the prompt on stdin, the answer from stdout
+/// (see the module docs for the exact contract).
 #[derive(Debug, Clone)]
 pub struct Exec {
     id: String,

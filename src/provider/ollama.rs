@@ -34,7 +34,9 @@ const API: ApiDefaults = ApiDefaults {
     key_var: None,
 };
 
-/// The `ollama:chat:MODEL` provider (Ollama `/api/chat`, not streamed).
+/// The `ollama:chat:MODEL` provider: Ollama `/api/chat`, not streamed
+/// (<https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion>;
+/// see the module docs).
 #[derive(Debug)]
 pub struct OllamaChat {
     id: String,

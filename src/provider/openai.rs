@@ -89,7 +89,9 @@ impl OpenAiEndpoint {
     }
 }
 
-/// The `openai:chat:MODEL` provider (OpenAI chat completions wire format).
+/// The `openai:chat:MODEL` provider: the OpenAI chat completions wire format
+/// (<https://platform.openai.com/docs/api-reference/chat/create>; see the
+/// module docs).
 #[derive(Debug)]
 pub struct OpenAiChat {
     id: String,

@@ -19,7 +19,9 @@ use super::http;
 use super::openai::{error_text, OpenAiEndpoint};
 use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
 
-/// The `openai:embedding:MODEL` provider.
+/// The `openai:embedding:MODEL` provider: the OpenAI embeddings wire format
+/// (<https://platform.openai.com/docs/api-reference/embeddings/create>; see
+/// the module docs).
 #[derive(Debug)]
 pub struct OpenAiEmbedding {
     id: String,

@@ -111,13 +111,17 @@ impl ProviderRequest {
 /// Token counts reported by the provider's `usage` object, in tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
-    /// Input (prompt) tokens.
+    /// Input (prompt) tokens: OpenAI `usage.prompt_tokens`, Anthropic
+    /// `usage.input_tokens`, Ollama `prompt_eval_count`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<u64>,
-    /// Output (completion) tokens.
+    /// Output (completion) tokens: OpenAI `usage.completion_tokens`,
+    /// Anthropic `usage.output_tokens`, Ollama `eval_count`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<u64>,
-    /// Input tokens served from the provider's own prompt cache.
+    /// Input tokens served from the provider's own prompt cache: OpenAI
+    /// `usage.prompt_tokens_details.cached_tokens`, Anthropic
+    /// `usage.cache_read_input_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input: Option<u64>,
 }
