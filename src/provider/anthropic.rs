@@ -183,8 +183,7 @@ impl Provider for AnthropicMessages {
             let message = self
                 .endpoint
                 .with_key_hint(&raw, http::error_message(&raw.body, error_text));
-            let (error_type, code) = http::error_type_and_code(&raw.body);
-            return Err(self.endpoint.http_error_coded(&raw, &message, error_type, code));
+            return Err(self.endpoint.http_error(&raw, &message));
         }
         let message: MessageResponse = self.endpoint.parse(&raw)?;
         let texts: Vec<&str> = message

@@ -257,20 +257,10 @@ impl Endpoint {
     }
 
     /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted),
-    /// without an error type or code.
+    /// the wait asked for, and the error body's `error.type` and `error.code`
+    /// when it has them ([`error_type_and_code`]).
     pub(crate) fn http_error(&self, raw: &RawResponse, message: &str) -> ProviderError {
-        self.http_error_coded(raw, message, None, None)
-    }
-
-    /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted)
-    /// and the error body's `error.type` and `error.code`.
-    pub(crate) fn http_error_coded(
-        &self,
-        raw: &RawResponse,
-        message: &str,
-        error_type: Option<String>,
-        code: Option<String>,
-    ) -> ProviderError {
+        let (error_type, code) = error_type_and_code(&raw.body);
         ProviderError::Http {
             provider: self.provider.clone(),
             status: raw.status,

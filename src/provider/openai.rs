@@ -80,13 +80,6 @@ impl OpenAiEndpoint {
         let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
         self.endpoint.post_json(&headers, body).await
     }
-
-    /// [`ProviderError::Http`] for a non-2xx `raw`: the error body's message
-    /// ([`error_text`]), type and code.
-    pub(crate) fn http_error(&self, raw: &RawResponse, message: String) -> ProviderError {
-        let (error_type, code) = http::error_type_and_code(&raw.body);
-        self.endpoint.http_error_coded(raw, &message, error_type, code)
-    }
 }
 
 /// The `openai:chat:MODEL` provider: the OpenAI chat completions wire format
@@ -231,7 +224,7 @@ impl Provider for OpenAiChat {
         let endpoint = self.api.endpoint();
         if !raw.is_success() {
             let message = endpoint.with_key_hint(&raw, http::error_message(&raw.body, error_text));
-            return Err(self.api.http_error(&raw, message));
+            return Err(endpoint.http_error(&raw, &message));
         }
         let completion: ChatCompletion = endpoint.parse(&raw)?;
         let Some(choice) = completion.choices.into_iter().next() else {

@@ -71,7 +71,7 @@ impl Provider for OpenAiEmbedding {
         let raw = self.api.post(&body).await?;
         let endpoint = self.api.endpoint();
         if !raw.is_success() {
-            return Err(self.api.http_error(&raw, http::error_message(&raw.body, error_text)));
+            return Err(endpoint.http_error(&raw, &http::error_message(&raw.body, error_text)));
         }
         let list: EmbeddingList = endpoint.parse(&raw)?;
         let Some(first) = list.data.into_iter().next() else {
