@@ -109,15 +109,9 @@ impl AnthropicMessages {
         } else if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
-        if let Some(v) = s.temperature {
-            body.insert("temperature".into(), json!(v));
-        }
-        if let Some(v) = s.top_p {
-            body.insert("top_p".into(), json!(v));
-        }
-        if let Some(v) = &s.stop {
-            body.insert("stop_sequences".into(), json!(v));
-        }
+        http::insert_set(&mut body, "temperature", s.temperature);
+        http::insert_set(&mut body, "top_p", s.top_p);
+        http::insert_set(&mut body, "stop_sequences", s.stop.as_ref());
         Value::Object(body)
     }
 }

@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::{Env, ProviderConfig, ProviderError};
 
@@ -157,6 +158,14 @@ pub(crate) fn error_type_and_code(body: &str) -> (Option<String>, Option<String>
         _ => None,
     };
     (str_field(error, "type").map(str::to_string), code)
+}
+
+/// Inserts `key: value` into a JSON request body when `value` is set: the
+/// wire formats send only the settings a request sets, in the order inserted.
+pub(crate) fn insert_set<T: Serialize>(body: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(value) = value.and_then(|v| serde_json::to_value(v).ok()) {
+        body.insert(key.to_string(), value);
+    }
 }
 
 /// `value[key]` as a string, when it is a non-empty string.

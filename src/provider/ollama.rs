@@ -68,21 +68,11 @@ impl OllamaChat {
             .map(|m| json!({ "role": m.role, "content": m.content }))
             .collect();
         let mut options = Map::new();
-        if let Some(v) = s.temperature {
-            options.insert("temperature".into(), json!(v));
-        }
-        if let Some(v) = s.seed {
-            options.insert("seed".into(), json!(v));
-        }
-        if let Some(v) = s.max_tokens.or(s.max_completion_tokens) {
-            options.insert("num_predict".into(), json!(v));
-        }
-        if let Some(v) = s.top_p {
-            options.insert("top_p".into(), json!(v));
-        }
-        if let Some(v) = &s.stop {
-            options.insert("stop".into(), json!(v));
-        }
+        http::insert_set(&mut options, "temperature", s.temperature);
+        http::insert_set(&mut options, "seed", s.seed);
+        http::insert_set(&mut options, "num_predict", s.max_tokens.or(s.max_completion_tokens));
+        http::insert_set(&mut options, "top_p", s.top_p);
+        http::insert_set(&mut options, "stop", s.stop.as_ref());
         let mut body = Map::new();
         body.insert("model".into(), json!(model));
         body.insert("messages".into(), Value::Array(messages));

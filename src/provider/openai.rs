@@ -116,27 +116,13 @@ impl OpenAiChat {
         body.insert("model".into(), json!(model));
         body.insert("messages".into(), Value::Array(messages));
         let s = &request.settings;
-        if let Some(v) = s.temperature {
-            body.insert("temperature".into(), json!(v));
-        }
-        if let Some(v) = s.max_completion_tokens {
-            body.insert("max_completion_tokens".into(), json!(v));
-        }
-        if let Some(v) = s.max_tokens {
-            body.insert("max_tokens".into(), json!(v));
-        }
-        if let Some(v) = s.top_p {
-            body.insert("top_p".into(), json!(v));
-        }
-        if let Some(v) = s.seed {
-            body.insert("seed".into(), json!(v));
-        }
-        if let Some(v) = &s.stop {
-            body.insert("stop".into(), json!(v));
-        }
-        if let Some(v) = &s.response_format {
-            body.insert("response_format".into(), v.clone());
-        }
+        http::insert_set(&mut body, "temperature", s.temperature);
+        http::insert_set(&mut body, "max_completion_tokens", s.max_completion_tokens);
+        http::insert_set(&mut body, "max_tokens", s.max_tokens);
+        http::insert_set(&mut body, "top_p", s.top_p);
+        http::insert_set(&mut body, "seed", s.seed);
+        http::insert_set(&mut body, "stop", s.stop.as_ref());
+        http::insert_set(&mut body, "response_format", s.response_format.as_ref());
         Value::Object(body)
     }
 }
