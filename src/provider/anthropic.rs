@@ -223,3 +223,47 @@ impl Provider for AnthropicMessages {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request with every setting set, and a system and a user message.
+    fn full_request() -> ProviderRequest {
+        ProviderRequest {
+            model: String::new(),
+            messages: vec![
+                crate::provider::Message::new("system", "be brief"),
+                crate::provider::Message::new("user", "hi"),
+            ],
+            settings: crate::provider::ModelSettings {
+                temperature: Some(0.0),
+                max_tokens: Some(10),
+                max_completion_tokens: Some(5),
+                top_p: Some(0.5),
+                seed: Some(7),
+                stop: Some(vec!["END".into()]),
+                response_format: Some(json!({"type": "json_object"})),
+            },
+        }
+    }
+
+    fn provider() -> AnthropicMessages {
+        AnthropicMessages::new(
+            "anthropic:messages:m",
+            "m",
+            &ProviderConfig::default(),
+            &Env::default(),
+            reqwest::Client::new(),
+        )
+    }
+
+    #[test]
+    fn request_body_bytes_are_pinned() {
+        let body = serde_json::to_string(&provider().body(&full_request())).unwrap();
+        assert_eq!(
+            body,
+            r#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"system":"be brief","temperature":0.0,"top_p":0.5,"stop_sequences":["END"]}"#
+        );
+    }
+}

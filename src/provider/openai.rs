@@ -259,6 +259,45 @@ impl Provider for OpenAiChat {
 mod tests {
     use super::*;
 
+    /// A request with every setting set, and a system and a user message.
+    fn full_request() -> ProviderRequest {
+        ProviderRequest {
+            model: String::new(),
+            messages: vec![
+                crate::provider::Message::new("system", "be brief"),
+                crate::provider::Message::new("user", "hi"),
+            ],
+            settings: crate::provider::ModelSettings {
+                temperature: Some(0.0),
+                max_tokens: Some(10),
+                max_completion_tokens: Some(5),
+                top_p: Some(0.5),
+                seed: Some(7),
+                stop: Some(vec!["END".into()]),
+                response_format: Some(json!({"type": "json_object"})),
+            },
+        }
+    }
+
+    fn provider() -> OpenAiChat {
+        OpenAiChat::new(
+            "openai:chat:m",
+            "m",
+            &ProviderConfig::default(),
+            &Env::default(),
+            reqwest::Client::new(),
+        )
+    }
+
+    #[test]
+    fn request_body_bytes_are_pinned() {
+        let body = serde_json::to_string(&provider().body(&full_request())).unwrap();
+        assert_eq!(
+            body,
+            r#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"temperature":0.0,"max_completion_tokens":5,"max_tokens":10,"top_p":0.5,"seed":7,"stop":["END"],"response_format":{"type":"json_object"}}"#
+        );
+    }
+
     #[test]
     fn only_the_public_endpoint_needs_a_key() {
         assert!(is_public_endpoint("https://api.openai.com/v1"));
