@@ -83,7 +83,7 @@ pub enum ProviderError {
         /// The consecutive failures that opened it.
         failures: u32,
         /// The error that opened it.
-        last: String,
+        last: Box<ProviderError>,
     },
     /// `--max-cost` would be exceeded by this call.
     #[error("not run: budget reached: the estimated cost would pass --max-cost {budget_usd} USD (spent so far: {spent_usd:.6} USD)")]
