@@ -209,7 +209,6 @@ impl Provider for AnthropicMessages {
             latency_ms: raw.latency_ms,
             tokens,
             finish_reason: message.stop_reason,
-            cost_usd: None,
             cache_write_tokens,
             ..Default::default()
         })

@@ -45,7 +45,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::http::tail;
-use super::{Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
+use super::{Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse};
 
 /// Characters of stderr kept in the error of a failed command (its end).
 pub const STDERR_TAIL_CHARS: usize = 500;
@@ -357,9 +357,6 @@ impl Provider for Exec {
         Ok(ProviderResponse {
             output: strip_one_newline(String::from_utf8_lossy(&out_buf).into_owned()),
             latency_ms,
-            tokens: TokenUsage::default(),
-            finish_reason: None,
-            cost_usd: None,
             ..Default::default()
         })
     }

@@ -201,7 +201,6 @@ impl Provider for OllamaChat {
                 cached_input: None,
             },
             finish_reason: chat.done_reason,
-            cost_usd: None,
             ..Default::default()
         })
     }

@@ -244,7 +244,6 @@ impl Provider for OpenAiChat {
             latency_ms: raw.latency_ms,
             tokens,
             finish_reason: choice.finish_reason,
-            cost_usd: None,
             ..Default::default()
         })
     }

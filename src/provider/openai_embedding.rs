@@ -88,8 +88,6 @@ impl Provider for OpenAiEmbedding {
                 output: None,
                 cached_input: None,
             },
-            finish_reason: None,
-            cost_usd: None,
             ..Default::default()
         })
     }
