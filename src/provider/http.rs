@@ -1,6 +1,8 @@
 //! Plumbing shared by the HTTP providers ([`super::openai`], [`super::anthropic`],
-//! [`super::ollama`]): base-URL resolution and normalisation, one JSON `POST`
-//! with a per-request timeout and latency measurement, error-body extraction,
+//! [`super::ollama`]): base-URL and API-key resolution from the suite's
+//! `config` and the environment ([`ApiAccess`]), request bodies holding only
+//! the settings that are set ([`insert_set`]), one JSON `POST` with a
+//! per-request timeout and latency measurement, error-body extraction,
 //! truncation, and redaction of the API key from every message built here.
 
 use std::time::{Duration, Instant};
