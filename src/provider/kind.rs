@@ -163,6 +163,15 @@ impl ProviderKind {
     }
 }
 
+impl std::str::FromStr for ProviderKind {
+    type Err = ProviderIdError;
+
+    /// [`ProviderKind::parse`].
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        ProviderKind::parse(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +257,7 @@ mod tests {
             "provider `ollama:llama3`: expected `ollama:chat:MODEL` (the completion API is not supported)"
         );
         assert_eq!(text("bedrock:x"), "unknown provider id `bedrock:x`");
+        assert_eq!("echo".parse::<ProviderKind>(), Ok(ProviderKind::Echo));
         assert_eq!(
             ProviderKind::parse("openai:image:dall-e"),
             Err(ProviderIdError::UnsupportedOpenAiApi {
