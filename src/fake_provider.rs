@@ -51,21 +51,28 @@ struct RawRule {
     reply: String,
 }
 
+/// Why a script file could not be read; shown as the underlying error's text.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// Not a YAML list of `{match, unless?, reply}`.
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml::Error),
+    /// A `match` or `unless` that is not a valid regex.
+    #[error(transparent)]
+    Regex(#[from] regex::Error),
+}
+
 /// Parses a script file's text.
 ///
 /// # Errors
-/// Malformed YAML or an invalid regex, as a message.
-pub fn parse_script(text: &str) -> Result<Vec<Rule>, String> {
-    let raw: Vec<RawRule> = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+/// [`ScriptError`]: malformed YAML or an invalid regex.
+pub fn parse_script(text: &str) -> Result<Vec<Rule>, ScriptError> {
+    let raw: Vec<RawRule> = serde_yaml::from_str(text)?;
     raw.into_iter()
         .map(|r| {
             Ok(Rule {
-                pattern: regex::Regex::new(&r.pattern).map_err(|e| e.to_string())?,
-                unless: r
-                    .unless
-                    .map(|u| regex::Regex::new(&u))
-                    .transpose()
-                    .map_err(|e| e.to_string())?,
+                pattern: regex::Regex::new(&r.pattern)?,
+                unless: r.unless.map(|u| regex::Regex::new(&u)).transpose()?,
                 reply: r.reply,
             })
         })
@@ -374,4 +381,22 @@ async fn answer(state: &AppState, body: &[u8]) -> axum::response::Response {
         })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_script_and_reports_bad_yaml_and_regexes() {
+        let rules =
+            parse_script("- {match: 'capital of (France|Spain)', unless: Lyon, reply: Paris}\n").expect("valid script");
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].pattern.is_match("the capital of France?"));
+        assert_eq!(rules[0].reply, "Paris");
+        assert!(matches!(parse_script("- {match: x}"), Err(ScriptError::Yaml(_))));
+        let err = parse_script("- {match: '(', reply: r}").unwrap_err();
+        assert!(matches!(err, ScriptError::Regex(_)), "{err:?}");
+        assert!(err.to_string().contains("unclosed group"), "{err}");
+    }
 }

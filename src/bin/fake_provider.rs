@@ -37,7 +37,7 @@ fn main() -> std::process::ExitCode {
     let rules = match &args.script {
         Some(p) => match std::fs::read_to_string(p)
             .map_err(|e| e.to_string())
-            .and_then(|t| parse_script(&t))
+            .and_then(|t| parse_script(&t).map_err(|e| e.to_string()))
         {
             Ok(r) => r,
             Err(e) => {

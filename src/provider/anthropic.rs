@@ -27,7 +27,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::http::{self, Endpoint};
+use super::http::{self, ApiAccess, ApiDefaults, Endpoint};
 use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
 
 /// Base URL used when neither `apiBaseUrl` nor `$ANTHROPIC_BASE_URL` is set.
@@ -41,12 +41,19 @@ pub const API_VERSION: &str = "2023-06-01";
 /// `max_tokens` sent when the settings set none (the API requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
-/// The `anthropic:messages:MODEL` provider (Anthropic Messages wire format).
+/// Where `anthropic:messages` reads its base URL and key by default.
+const API: ApiDefaults = ApiDefaults {
+    base_url_var: BASE_URL_VAR,
+    base_url: DEFAULT_BASE_URL,
+    key_var: Some(DEFAULT_KEY_VAR),
+};
+
+/// The `anthropic:messages:MODEL` provider: the Anthropic Messages wire
+/// format (<https://docs.anthropic.com/en/api/messages>; see the module docs).
 #[derive(Debug)]
 pub struct AnthropicMessages {
     id: String,
     model: String,
-    key_var: String,
     cache_system_prompt: bool,
     endpoint: Endpoint,
 }
@@ -56,15 +63,8 @@ impl AnthropicMessages {
     /// now from `config` and `env` (see the module docs); `client` is the run's
     /// shared connection pool.
     pub fn new(id: &str, model: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
-        let base = http::resolve_base(config.api_base_url.as_deref(), env, BASE_URL_VAR, DEFAULT_BASE_URL);
-        let key_var = config
-            .api_key_envar
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(DEFAULT_KEY_VAR)
-            .to_string();
-        let api_key = env.get(&key_var);
+        let access = ApiAccess::resolve(config, env, API);
+        let base = &access.base_url;
         let url = if base.ends_with("/v1") {
             format!("{base}/messages")
         } else {
@@ -73,9 +73,8 @@ impl AnthropicMessages {
         AnthropicMessages {
             id: id.to_string(),
             model: model.to_string(),
-            key_var,
             cache_system_prompt: config.cache_system_prompt.unwrap_or(false),
-            endpoint: Endpoint::new(id, client, url, config.timeout(), api_key),
+            endpoint: Endpoint::new(id, client, url, config.timeout(), access.key),
         }
     }
 
@@ -110,15 +109,9 @@ impl AnthropicMessages {
         } else if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
-        if let Some(v) = s.temperature {
-            body.insert("temperature".into(), json!(v));
-        }
-        if let Some(v) = s.top_p {
-            body.insert("top_p".into(), json!(v));
-        }
-        if let Some(v) = &s.stop {
-            body.insert("stop_sequences".into(), json!(v));
-        }
+        http::insert_set(&mut body, "temperature", s.temperature);
+        http::insert_set(&mut body, "top_p", s.top_p);
+        http::insert_set(&mut body, "stop_sequences", s.stop.as_ref());
         Value::Object(body)
     }
 }
@@ -176,18 +169,15 @@ impl Provider for AnthropicMessages {
 
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         let Some(key) = self.endpoint.api_key() else {
-            return Err(self.endpoint.missing_key(&self.key_var));
+            return Err(self.endpoint.missing_key());
         };
         let headers = [("x-api-key", key), ("anthropic-version", API_VERSION)];
         let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
         if !raw.is_success() {
-            let mut message = http::error_message(&raw.body, error_text);
-            if raw.status == 401 {
-                // Name the variable (never the key) so the fix is obvious.
-                message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
-            }
-            let (error_type, code) = http::error_type_and_code(&raw.body);
-            return Err(self.endpoint.http_error_coded(&raw, &message, error_type, code));
+            let message = self
+                .endpoint
+                .with_key_hint(&raw, http::error_message(&raw.body, error_text));
+            return Err(self.endpoint.http_error(&raw, &message));
         }
         let message: MessageResponse = self.endpoint.parse(&raw)?;
         let texts: Vec<&str> = message
@@ -219,7 +209,6 @@ impl Provider for AnthropicMessages {
             latency_ms: raw.latency_ms,
             tokens,
             finish_reason: message.stop_reason,
-            cost_usd: None,
             cache_write_tokens,
             ..Default::default()
         })
@@ -229,7 +218,51 @@ impl Provider for AnthropicMessages {
     fn check_ready(&self) -> Result<(), ProviderError> {
         match self.endpoint.api_key() {
             Some(_) => Ok(()),
-            None => Err(self.endpoint.missing_key(&self.key_var)),
+            None => Err(self.endpoint.missing_key()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request with every setting set, and a system and a user message.
+    fn full_request() -> ProviderRequest {
+        ProviderRequest {
+            model: String::new(),
+            messages: vec![
+                crate::provider::Message::new("system", "be brief"),
+                crate::provider::Message::new("user", "hi"),
+            ],
+            settings: crate::provider::ModelSettings {
+                temperature: Some(0.0),
+                max_tokens: Some(10),
+                max_completion_tokens: Some(5),
+                top_p: Some(0.5),
+                seed: Some(7),
+                stop: Some(vec!["END".into()]),
+                response_format: Some(json!({"type": "json_object"})),
+            },
+        }
+    }
+
+    fn provider() -> AnthropicMessages {
+        AnthropicMessages::new(
+            "anthropic:messages:m",
+            "m",
+            &ProviderConfig::default(),
+            &Env::default(),
+            reqwest::Client::new(),
+        )
+    }
+
+    #[test]
+    fn request_body_bytes_are_pinned() {
+        let body = serde_json::to_string(&provider().body(&full_request())).unwrap();
+        assert_eq!(
+            body,
+            r#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"system":"be brief","temperature":0.0,"top_p":0.5,"stop_sequences":["END"]}"#
+        );
     }
 }

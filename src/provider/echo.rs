@@ -1,9 +1,9 @@
 //! `echo`: answers with the rendered prompt. Local, instant, never recorded;
 //! useful to test templates and assertions without a model.
 
-use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
+use super::{Provider, ProviderError, ProviderRequest, ProviderResponse};
 
-/// The `echo` provider.
+/// The `echo` provider: answers [`ProviderRequest::as_text`], no wire format.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Echo;
 
@@ -16,10 +16,7 @@ impl Provider for Echo {
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         Ok(ProviderResponse {
             output: request.as_text(),
-            latency_ms: 0,
-            tokens: TokenUsage::default(),
             finish_reason: Some("stop".into()),
-            cost_usd: None,
             ..Default::default()
         })
     }

@@ -45,7 +45,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::http::tail;
-use super::{Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
+use super::{Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse};
 
 /// Characters of stderr kept in the error of a failed command (its end).
 pub const STDERR_TAIL_CHARS: usize = 500;
@@ -68,7 +68,8 @@ const STDERR_KEEP_BYTES: usize = 64 * 1024;
 /// Size of one read from the command's stdout or stderr.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The `exec:COMMAND` provider.
+/// The `exec:COMMAND` provider: the prompt on stdin, the answer from stdout
+/// (see the module docs for the exact contract).
 #[derive(Debug, Clone)]
 pub struct Exec {
     id: String,
@@ -150,16 +151,21 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// Why reading stdout stopped early.
-enum OutError {
+/// Why reading a command's stdout stopped early.
+enum StdoutError {
     /// More than [`MAX_OUTPUT_BYTES`].
     TooLarge,
+    /// Reading failed.
     Io(io::Error),
 }
 
-/// Appends `reader` to `buf` until EOF; stops with [`OutError::TooLarge`]
+/// Appends `reader` to `buf` until EOF; stops with [`StdoutError::TooLarge`]
 /// as soon as `buf` holds more than `cap` bytes.
-async fn read_capped<R: AsyncRead + Unpin>(reader: Option<R>, buf: &mut Vec<u8>, cap: usize) -> Result<(), OutError> {
+async fn read_capped<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> Result<(), StdoutError> {
     let Some(mut reader) = reader else {
         return Ok(());
     };
@@ -170,11 +176,11 @@ async fn read_capped<R: AsyncRead + Unpin>(reader: Option<R>, buf: &mut Vec<u8>,
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 if buf.len() > cap {
-                    return Err(OutError::TooLarge);
+                    return Err(StdoutError::TooLarge);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(OutError::Io(e)),
+            Err(e) => return Err(StdoutError::Io(e)),
         }
     }
 }
@@ -201,8 +207,8 @@ async fn read_tail<R: AsyncRead + Unpin>(reader: Option<R>, buf: &mut Vec<u8>, k
     }
 }
 
-/// How a run ended, before the group is killed.
-enum Ended {
+/// How a command's run ended, before its process group is killed.
+enum CommandEnd {
     /// `sh` exited; stdout and stderr were read to EOF or for [`EXIT_GRACE`].
     Exited(io::Result<std::process::ExitStatus>),
     /// Stdout was larger than [`MAX_OUTPUT_BYTES`].
@@ -275,8 +281,8 @@ impl Provider for Exec {
                     () = &mut write, if !written => written = true,
                     r = &mut read_out, if !out_done => match r {
                         Ok(()) => out_done = true,
-                        Err(OutError::TooLarge) => return Ended::TooLarge,
-                        Err(OutError::Io(e)) => return Ended::ReadFailed(e),
+                        Err(StdoutError::TooLarge) => return CommandEnd::TooLarge,
+                        Err(StdoutError::Io(e)) => return CommandEnd::ReadFailed(e),
                     },
                     () = &mut read_err, if !err_done => err_done = true,
                 }
@@ -301,9 +307,9 @@ impl Provider for Exec {
                 tokio::join!(out, err).0
             };
             match tokio::time::timeout(EXIT_GRACE, drain).await {
-                Ok(Err(OutError::TooLarge)) => Ended::TooLarge,
-                Ok(Err(OutError::Io(e))) => Ended::ReadFailed(e),
-                Ok(Ok(())) | Err(_) => Ended::Exited(status),
+                Ok(Err(StdoutError::TooLarge)) => CommandEnd::TooLarge,
+                Ok(Err(StdoutError::Io(e))) => CommandEnd::ReadFailed(e),
+                Ok(Ok(())) | Err(_) => CommandEnd::Exited(status),
             }
         };
         let ended = tokio::time::timeout(self.timeout, run).await;
@@ -321,10 +327,10 @@ impl Provider for Exec {
             }
         };
         let status = match ended {
-            Ended::Exited(status) => {
+            CommandEnd::Exited(status) => {
                 status.map_err(|e| self.error(format!("could not wait for `{}`: {e}", self.command)))?
             }
-            Ended::TooLarge => {
+            CommandEnd::TooLarge => {
                 reap(&mut child).await;
                 return Err(self.error(format!(
                     "`{}`: output exceeds {} MiB",
@@ -332,7 +338,7 @@ impl Provider for Exec {
                     MAX_OUTPUT_BYTES / (1024 * 1024)
                 )));
             }
-            Ended::ReadFailed(e) => {
+            CommandEnd::ReadFailed(e) => {
                 reap(&mut child).await;
                 return Err(self.error(format!("could not read the output of `{}`: {e}", self.command)));
             }
@@ -351,9 +357,6 @@ impl Provider for Exec {
         Ok(ProviderResponse {
             output: strip_one_newline(String::from_utf8_lossy(&out_buf).into_owned()),
             latency_ms,
-            tokens: TokenUsage::default(),
-            finish_reason: None,
-            cost_usd: None,
             ..Default::default()
         })
     }
@@ -375,7 +378,7 @@ mod tests {
         let data = [b'a'; 100];
         let mut buf = Vec::new();
         let r = read_capped(Some(&data[..]), &mut buf, 10).await;
-        assert!(matches!(r, Err(OutError::TooLarge)));
+        assert!(matches!(r, Err(StdoutError::TooLarge)));
         let mut buf = Vec::new();
         assert!(read_capped(Some(&data[..]), &mut buf, 100).await.is_ok());
         assert_eq!(buf.len(), 100);

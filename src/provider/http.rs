@@ -1,14 +1,17 @@
 //! Plumbing shared by the HTTP providers ([`super::openai`], [`super::anthropic`],
-//! [`super::ollama`]): base-URL resolution and normalisation, one JSON `POST`
-//! with a per-request timeout and latency measurement, error-body extraction,
+//! [`super::ollama`]): base-URL and API-key resolution from the suite's
+//! `config` and the environment ([`ApiAccess`]), request bodies holding only
+//! the settings that are set ([`insert_set`]), one JSON `POST` with a
+//! per-request timeout and latency measurement, error-body extraction,
 //! truncation, and redaction of the API key from every message built here.
 
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-use super::{Env, ProviderError};
+use super::{Env, ProviderConfig, ProviderError};
 
 /// Longest excerpt of a response body, in characters, put into an error message.
 pub(crate) const MAX_BODY_CHARS: usize = 500;
@@ -30,6 +33,76 @@ pub(crate) fn resolve_base(configured: Option<&str>, env: &Env, var: &str, defau
         .or_else(|| env.get(var).filter(|s| !s.trim().is_empty()))
         .map(|s| normalize_base(&s))
         .unwrap_or_else(|| normalize_base(default))
+}
+
+/// Where one HTTP API reads its base URL and API key when the suite's
+/// `config` sets neither (`apiBaseUrl`, `apiKeyEnvar`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiDefaults {
+    /// Variable holding the base URL when `apiBaseUrl` is not set (`OPENAI_BASE_URL`).
+    pub(crate) base_url_var: &'static str,
+    /// Base URL when neither `apiBaseUrl` nor the variable is set.
+    pub(crate) base_url: &'static str,
+    /// Variable holding the API key unless `apiKeyEnvar` names another
+    /// (`OPENAI_API_KEY`); `None` for an API without keys (Ollama).
+    pub(crate) key_var: Option<&'static str>,
+}
+
+/// An API key: the variable it is read from (named in errors) and its value,
+/// when set. Never printed: `Debug` shows `<set>` instead of the value.
+#[derive(Clone)]
+pub(crate) struct ApiKey {
+    /// The environment variable (`OPENAI_API_KEY`, or `apiKeyEnvar`).
+    pub(crate) var: String,
+    /// Its value, when set and not empty.
+    pub(crate) value: Option<String>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("var", &self.var)
+            .field("value", &self.value.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// A provider's base URL and API key, resolved once (when the provider is
+/// built) from its suite `config` and the environment.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiAccess {
+    /// The base URL, normalised ([`resolve_base`]).
+    pub(crate) base_url: String,
+    /// The key, for an API that has keys.
+    pub(crate) key: Option<ApiKey>,
+}
+
+impl ApiAccess {
+    /// The base URL: `config.api_base_url`, else `$base_url_var`, else the
+    /// default ([`resolve_base`]); the key: the variable named by
+    /// `config.api_key_envar` (blank counts as unset), else `key_var`.
+    pub(crate) fn resolve(config: &ProviderConfig, env: &Env, defaults: ApiDefaults) -> Self {
+        let base_url = resolve_base(
+            config.api_base_url.as_deref(),
+            env,
+            defaults.base_url_var,
+            defaults.base_url,
+        );
+        let key = defaults.key_var.map(|default_var| {
+            let var = config
+                .api_key_envar
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .unwrap_or(default_var)
+                .to_string();
+            ApiKey {
+                value: env.get(&var),
+                var,
+            }
+        });
+        ApiAccess { base_url, key }
+    }
 }
 
 /// `s` cut to at most `max` characters (never inside a UTF-8 sequence), with
@@ -89,6 +162,14 @@ pub(crate) fn error_type_and_code(body: &str) -> (Option<String>, Option<String>
     (str_field(error, "type").map(str::to_string), code)
 }
 
+/// Inserts `key: value` into a JSON request body when `value` is set: the
+/// wire formats send only the settings a request sets, in the order inserted.
+pub(crate) fn insert_set<T: Serialize>(body: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(value) = value.and_then(|v| serde_json::to_value(v).ok()) {
+        body.insert(key.to_string(), value);
+    }
+}
+
 /// `value[key]` as a string, when it is a non-empty string.
 pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
@@ -140,40 +221,31 @@ impl RawResponse {
 
 /// One HTTP endpoint of a provider: where requests go, with which client and
 /// timeout, and the API key (if any) to keep out of every message.
+#[derive(Debug)]
 pub(crate) struct Endpoint {
     provider: String,
     client: reqwest::Client,
     url: String,
     timeout: Duration,
-    api_key: Option<String>,
-}
-
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("provider", &self.provider)
-            .field("url", &self.url)
-            .field("timeout", &self.timeout)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
-            .finish()
-    }
+    key: Option<ApiKey>,
 }
 
 impl Endpoint {
-    /// An endpoint of provider `provider` (its id) at `url`.
+    /// An endpoint of provider `provider` (its id) at `url`, with the key
+    /// `key` (for an API that has keys).
     pub(crate) fn new(
         provider: &str,
         client: reqwest::Client,
         url: String,
         timeout: Duration,
-        api_key: Option<String>,
+        key: Option<ApiKey>,
     ) -> Self {
         Endpoint {
             provider: provider.to_string(),
             client,
             url,
             timeout,
-            api_key,
+            key,
         }
     }
 
@@ -184,32 +256,22 @@ impl Endpoint {
 
     /// The API key, when one was found in the environment.
     pub(crate) fn api_key(&self) -> Option<&str> {
-        self.api_key.as_deref()
+        self.key.as_ref().and_then(|k| k.value.as_deref())
     }
 
     /// `message` with the API key (if any) replaced by `[REDACTED]`.
     pub(crate) fn redact(&self, message: &str) -> String {
-        match self.api_key.as_deref() {
+        match self.api_key() {
             Some(key) if !key.is_empty() && message.contains(key) => message.replace(key, "[REDACTED]"),
             _ => message.to_string(),
         }
     }
 
     /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted),
-    /// without an error type or code.
+    /// the wait asked for, and the error body's `error.type` and `error.code`
+    /// when it has them ([`error_type_and_code`]).
     pub(crate) fn http_error(&self, raw: &RawResponse, message: &str) -> ProviderError {
-        self.http_error_coded(raw, message, None, None)
-    }
-
-    /// [`ProviderError::Http`] for `raw`'s status with `message` (redacted)
-    /// and the error body's `error.type` and `error.code`.
-    pub(crate) fn http_error_coded(
-        &self,
-        raw: &RawResponse,
-        message: &str,
-        error_type: Option<String>,
-        code: Option<String>,
-    ) -> ProviderError {
+        let (error_type, code) = error_type_and_code(&raw.body);
         ProviderError::Http {
             provider: self.provider.clone(),
             status: raw.status,
@@ -236,12 +298,21 @@ impl Endpoint {
         }
     }
 
-    /// [`ProviderError::MissingApiKey`] naming the variable `var`.
-    pub(crate) fn missing_key(&self, var: &str) -> ProviderError {
+    /// [`ProviderError::MissingApiKey`] naming the variable the key is read from.
+    pub(crate) fn missing_key(&self) -> ProviderError {
         ProviderError::MissingApiKey {
             provider: self.provider.clone(),
-            var: var.to_string(),
+            var: self.key.as_ref().map(|k| k.var.clone()).unwrap_or_default(),
         }
+    }
+
+    /// `message` with ` [the API key is read from $VAR]` appended when `raw`
+    /// is a 401: the variable (never the key) is named so the fix is obvious.
+    pub(crate) fn with_key_hint(&self, raw: &RawResponse, mut message: String) -> String {
+        if let (401, Some(key)) = (raw.status, &self.key) {
+            message.push_str(&format!(" [the API key is read from ${}]", key.var));
+        }
+        message
     }
 
     /// A 2xx body parsed as `T`; [`ProviderError::Malformed`] (with an
@@ -273,8 +344,7 @@ impl Endpoint {
                 ))
             })?;
             if self
-                .api_key
-                .as_deref()
+                .api_key()
                 .is_some_and(|k| !k.is_empty() && value.as_bytes().windows(k.len()).any(|w| w == k.as_bytes()))
             {
                 value.set_sensitive(true);
@@ -340,6 +410,45 @@ mod tests {
             resolve_base(Some("  "), &Env::from_map(BTreeMap::new()), "X_BASE", "http://d/"),
             "http://d"
         );
+    }
+
+    #[test]
+    fn api_access_reads_config_then_env_then_defaults() {
+        const API: ApiDefaults = ApiDefaults {
+            base_url_var: "X_BASE",
+            base_url: "http://default/",
+            key_var: Some("X_KEY"),
+        };
+        let env = Env::from_map(BTreeMap::from([
+            ("X_KEY".to_string(), "k1".to_string()),
+            ("OTHER_KEY".to_string(), "k2".to_string()),
+        ]));
+        let access = ApiAccess::resolve(&ProviderConfig::default(), &env, API);
+        assert_eq!(access.base_url, "http://default");
+        let key = access.key.expect("an API with keys");
+        assert_eq!((key.var.as_str(), key.value.as_deref()), ("X_KEY", Some("k1")));
+        assert!(!format!("{key:?}").contains("k1"), "Debug never shows the key");
+
+        let config = ProviderConfig {
+            api_base_url: Some("http://cfg/v1/".into()),
+            api_key_envar: Some(" OTHER_KEY ".into()),
+            ..Default::default()
+        };
+        let access = ApiAccess::resolve(&config, &env, API);
+        assert_eq!(access.base_url, "http://cfg/v1");
+        let key = access.key.expect("an API with keys");
+        assert_eq!((key.var.as_str(), key.value.as_deref()), ("OTHER_KEY", Some("k2")));
+
+        let blank = ProviderConfig {
+            api_key_envar: Some("  ".into()),
+            ..Default::default()
+        };
+        let keyless = ApiDefaults { key_var: None, ..API };
+        assert_eq!(
+            ApiAccess::resolve(&blank, &env, API).key.map(|k| k.var).as_deref(),
+            Some("X_KEY")
+        );
+        assert!(ApiAccess::resolve(&config, &env, keyless).key.is_none());
     }
 
     #[test]

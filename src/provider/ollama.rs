@@ -19,7 +19,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::http::{self, Endpoint};
+use super::http::{self, ApiAccess, ApiDefaults, Endpoint};
 use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
 
 /// Base URL used when neither `apiBaseUrl` nor `$OLLAMA_HOST` is set.
@@ -27,7 +27,16 @@ pub const DEFAULT_BASE_URL: &str = "http://localhost:11434";
 /// Variable holding the host unless `apiBaseUrl` is set.
 pub const HOST_VAR: &str = "OLLAMA_HOST";
 
-/// The `ollama:chat:MODEL` provider (Ollama `/api/chat`, not streamed).
+/// Where `ollama:chat` reads its base URL by default (it has no key).
+const API: ApiDefaults = ApiDefaults {
+    base_url_var: HOST_VAR,
+    base_url: DEFAULT_BASE_URL,
+    key_var: None,
+};
+
+/// The `ollama:chat:MODEL` provider: Ollama `/api/chat`, not streamed
+/// (<https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion>;
+/// see the module docs).
 #[derive(Debug)]
 pub struct OllamaChat {
     id: String,
@@ -40,12 +49,7 @@ impl OllamaChat {
     /// from `config` and `env` (see the module docs); `client` is the run's
     /// shared connection pool.
     pub fn new(id: &str, model: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
-        let base = with_scheme(&http::resolve_base(
-            config.api_base_url.as_deref(),
-            env,
-            HOST_VAR,
-            DEFAULT_BASE_URL,
-        ));
+        let base = with_scheme(&ApiAccess::resolve(config, env, API).base_url);
         let url = format!("{base}/api/chat");
         OllamaChat {
             id: id.to_string(),
@@ -64,21 +68,11 @@ impl OllamaChat {
             .map(|m| json!({ "role": m.role, "content": m.content }))
             .collect();
         let mut options = Map::new();
-        if let Some(v) = s.temperature {
-            options.insert("temperature".into(), json!(v));
-        }
-        if let Some(v) = s.seed {
-            options.insert("seed".into(), json!(v));
-        }
-        if let Some(v) = s.max_tokens.or(s.max_completion_tokens) {
-            options.insert("num_predict".into(), json!(v));
-        }
-        if let Some(v) = s.top_p {
-            options.insert("top_p".into(), json!(v));
-        }
-        if let Some(v) = &s.stop {
-            options.insert("stop".into(), json!(v));
-        }
+        http::insert_set(&mut options, "temperature", s.temperature);
+        http::insert_set(&mut options, "seed", s.seed);
+        http::insert_set(&mut options, "num_predict", s.max_tokens.or(s.max_completion_tokens));
+        http::insert_set(&mut options, "top_p", s.top_p);
+        http::insert_set(&mut options, "stop", s.stop.as_ref());
         let mut body = Map::new();
         body.insert("model".into(), json!(model));
         body.insert("messages".into(), Value::Array(messages));
@@ -207,7 +201,6 @@ impl Provider for OllamaChat {
                 cached_input: None,
             },
             finish_reason: chat.done_reason,
-            cost_usd: None,
             ..Default::default()
         })
     }
@@ -216,6 +209,45 @@ impl Provider for OllamaChat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request with every setting set, and a system and a user message.
+    fn full_request() -> ProviderRequest {
+        ProviderRequest {
+            model: String::new(),
+            messages: vec![
+                crate::provider::Message::new("system", "be brief"),
+                crate::provider::Message::new("user", "hi"),
+            ],
+            settings: crate::provider::ModelSettings {
+                temperature: Some(0.0),
+                max_tokens: Some(10),
+                max_completion_tokens: Some(5),
+                top_p: Some(0.5),
+                seed: Some(7),
+                stop: Some(vec!["END".into()]),
+                response_format: Some(json!({"type": "json_object"})),
+            },
+        }
+    }
+
+    fn provider() -> OllamaChat {
+        OllamaChat::new(
+            "ollama:chat:m",
+            "m",
+            &ProviderConfig::default(),
+            &Env::default(),
+            reqwest::Client::new(),
+        )
+    }
+
+    #[test]
+    fn request_body_bytes_are_pinned() {
+        let body = serde_json::to_string(&provider().body(&full_request())).unwrap();
+        assert_eq!(
+            body,
+            r#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"stream":false,"options":{"temperature":0.0,"seed":7,"num_predict":10,"top_p":0.5,"stop":["END"]},"format":"json"}"#
+        );
+    }
 
     #[test]
     fn ollama_host_forms() {

@@ -21,7 +21,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::http::{self, Endpoint};
+use super::http::{self, ApiAccess, ApiDefaults, Endpoint, RawResponse};
 use super::{Env, Provider, ProviderConfig, ProviderError, ProviderRequest, ProviderResponse, TokenUsage};
 
 /// Base URL used when neither `apiBaseUrl` nor `$OPENAI_BASE_URL` is set.
@@ -31,14 +31,65 @@ pub const DEFAULT_KEY_VAR: &str = "OPENAI_API_KEY";
 /// Variable holding the base URL unless `apiBaseUrl` is set.
 pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 
-/// The `openai:chat:MODEL` provider (OpenAI chat completions wire format).
+/// Where OpenAI-compatible providers (`openai:chat`, `openai:embedding`) read
+/// their base URL and key by default.
+const API: ApiDefaults = ApiDefaults {
+    base_url_var: BASE_URL_VAR,
+    base_url: DEFAULT_BASE_URL,
+    key_var: Some(DEFAULT_KEY_VAR),
+};
+
+/// One endpoint of an OpenAI-compatible API (`{base}/chat/completions`,
+/// `{base}/embeddings`): the key is sent as `Authorization: Bearer KEY` and
+/// required only by OpenAI's public endpoint (`api.openai.com`).
+#[derive(Debug)]
+pub(crate) struct OpenAiEndpoint {
+    endpoint: Endpoint,
+    key_required: bool,
+}
+
+impl OpenAiEndpoint {
+    /// The endpoint `{base}/{path}` of provider `id`: base URL, key and
+    /// timeout resolved from `config` and `env` (see the module docs).
+    pub(crate) fn new(id: &str, path: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
+        let access = ApiAccess::resolve(config, env, API);
+        let url = format!("{}/{path}", access.base_url);
+        OpenAiEndpoint {
+            key_required: is_public_endpoint(&access.base_url),
+            endpoint: Endpoint::new(id, client, url, config.timeout(), access.key),
+        }
+    }
+
+    /// The underlying endpoint (URL, errors, parsing).
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// [`ProviderError::MissingApiKey`] when the public endpoint has no key.
+    pub(crate) fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.key_required && self.endpoint.api_key().is_none() {
+            return Err(self.endpoint.missing_key());
+        }
+        Ok(())
+    }
+
+    /// `POST`s `body` with the bearer key (when there is one).
+    pub(crate) async fn post(&self, body: &Value) -> Result<RawResponse, ProviderError> {
+        self.check_ready()?;
+        let auth = self.endpoint.api_key().map(|k| format!("Bearer {k}"));
+        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
+        self.endpoint.post_json(&headers, body).await
+    }
+}
+
+/// The `openai:chat:MODEL` provider: the OpenAI chat completions wire format
+/// (<https://platform.openai.com/docs/api-reference/chat/create>; see the
+/// module docs).
 #[derive(Debug)]
 pub struct OpenAiChat {
     id: String,
     model: String,
-    key_var: String,
-    key_required: bool,
-    endpoint: Endpoint,
+    api: OpenAiEndpoint,
 }
 
 impl OpenAiChat {
@@ -46,23 +97,10 @@ impl OpenAiChat {
     /// now from `config` and `env` (see the module docs); `client` is the run's
     /// shared connection pool.
     pub fn new(id: &str, model: &str, config: &ProviderConfig, env: &Env, client: reqwest::Client) -> Self {
-        let base = http::resolve_base(config.api_base_url.as_deref(), env, BASE_URL_VAR, DEFAULT_BASE_URL);
-        let key_var = config
-            .api_key_envar
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(DEFAULT_KEY_VAR)
-            .to_string();
-        let api_key = env.get(&key_var);
-        let key_required = is_public_endpoint(&base);
-        let url = format!("{base}/chat/completions");
         OpenAiChat {
             id: id.to_string(),
             model: model.to_string(),
-            key_var,
-            key_required,
-            endpoint: Endpoint::new(id, client, url, config.timeout(), api_key),
+            api: OpenAiEndpoint::new(id, "chat/completions", config, env, client),
         }
     }
 
@@ -78,27 +116,13 @@ impl OpenAiChat {
         body.insert("model".into(), json!(model));
         body.insert("messages".into(), Value::Array(messages));
         let s = &request.settings;
-        if let Some(v) = s.temperature {
-            body.insert("temperature".into(), json!(v));
-        }
-        if let Some(v) = s.max_completion_tokens {
-            body.insert("max_completion_tokens".into(), json!(v));
-        }
-        if let Some(v) = s.max_tokens {
-            body.insert("max_tokens".into(), json!(v));
-        }
-        if let Some(v) = s.top_p {
-            body.insert("top_p".into(), json!(v));
-        }
-        if let Some(v) = s.seed {
-            body.insert("seed".into(), json!(v));
-        }
-        if let Some(v) = &s.stop {
-            body.insert("stop".into(), json!(v));
-        }
-        if let Some(v) = &s.response_format {
-            body.insert("response_format".into(), v.clone());
-        }
+        http::insert_set(&mut body, "temperature", s.temperature);
+        http::insert_set(&mut body, "max_completion_tokens", s.max_completion_tokens);
+        http::insert_set(&mut body, "max_tokens", s.max_tokens);
+        http::insert_set(&mut body, "top_p", s.top_p);
+        http::insert_set(&mut body, "seed", s.seed);
+        http::insert_set(&mut body, "stop", s.stop.as_ref());
+        http::insert_set(&mut body, "response_format", s.response_format.as_ref());
         Value::Object(body)
     }
 }
@@ -178,29 +202,22 @@ impl Provider for OpenAiChat {
     }
 
     fn endpoint(&self) -> Option<&str> {
-        Some(self.endpoint.url())
+        Some(self.api.endpoint().url())
     }
 
     async fn call(&self, request: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
-        self.check_ready()?;
-        let auth = self.endpoint.api_key().map(|k| format!("Bearer {k}"));
-        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
-        let raw = self.endpoint.post_json(&headers, &self.body(request)).await?;
+        let raw = self.api.post(&self.body(request)).await?;
+        let endpoint = self.api.endpoint();
         if !raw.is_success() {
-            let mut message = http::error_message(&raw.body, error_text);
-            if raw.status == 401 {
-                // Name the variable (never the key) so the fix is obvious.
-                message.push_str(&format!(" [the API key is read from ${}]", self.key_var));
-            }
-            let (error_type, code) = http::error_type_and_code(&raw.body);
-            return Err(self.endpoint.http_error_coded(&raw, &message, error_type, code));
+            let message = endpoint.with_key_hint(&raw, http::error_message(&raw.body, error_text));
+            return Err(endpoint.http_error(&raw, &message));
         }
-        let completion: ChatCompletion = self.endpoint.parse(&raw)?;
+        let completion: ChatCompletion = endpoint.parse(&raw)?;
         let Some(choice) = completion.choices.into_iter().next() else {
-            return Err(self.endpoint.invalid("the response has no choices"));
+            return Err(endpoint.invalid("the response has no choices"));
         };
         let Some(message) = choice.message else {
-            return Err(self.endpoint.invalid("the first choice has no message"));
+            return Err(endpoint.invalid("the first choice has no message"));
         };
         // No text at all (a content filter, only tool calls) is an error, never
         // an empty answer that assertions such as `not-contains` would pass.
@@ -208,7 +225,7 @@ impl Provider for OpenAiChat {
             (Some(content), _) => content,
             (None, Some(refusal)) => refusal,
             (None, None) => {
-                return Err(self.endpoint.invalid(&format!(
+                return Err(endpoint.invalid(&format!(
                     "the response has no text (finish_reason: {})",
                     choice.finish_reason.as_deref().unwrap_or("none")
                 )));
@@ -227,23 +244,58 @@ impl Provider for OpenAiChat {
             latency_ms: raw.latency_ms,
             tokens,
             finish_reason: choice.finish_reason,
-            cost_usd: None,
             ..Default::default()
         })
     }
 
     /// A key is required when the base URL is OpenAI's public endpoint.
     fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.key_required && self.endpoint.api_key().is_none() {
-            return Err(self.endpoint.missing_key(&self.key_var));
-        }
-        Ok(())
+        self.api.check_ready()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request with every setting set, and a system and a user message.
+    fn full_request() -> ProviderRequest {
+        ProviderRequest {
+            model: String::new(),
+            messages: vec![
+                crate::provider::Message::new("system", "be brief"),
+                crate::provider::Message::new("user", "hi"),
+            ],
+            settings: crate::provider::ModelSettings {
+                temperature: Some(0.0),
+                max_tokens: Some(10),
+                max_completion_tokens: Some(5),
+                top_p: Some(0.5),
+                seed: Some(7),
+                stop: Some(vec!["END".into()]),
+                response_format: Some(json!({"type": "json_object"})),
+            },
+        }
+    }
+
+    fn provider() -> OpenAiChat {
+        OpenAiChat::new(
+            "openai:chat:m",
+            "m",
+            &ProviderConfig::default(),
+            &Env::default(),
+            reqwest::Client::new(),
+        )
+    }
+
+    #[test]
+    fn request_body_bytes_are_pinned() {
+        let body = serde_json::to_string(&provider().body(&full_request())).unwrap();
+        assert_eq!(
+            body,
+            r#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"temperature":0.0,"max_completion_tokens":5,"max_tokens":10,"top_p":0.5,"seed":7,"stop":["END"],"response_format":{"type":"json_object"}}"#
+        );
+    }
 
     #[test]
     fn only_the_public_endpoint_needs_a_key() {

@@ -142,7 +142,7 @@ pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 /// reserved amounts plus the estimate would pass the budget, the call is not
 /// made ([`ProviderError::OverBudget`]) and neither is any later one. After
 /// the call the reservation is replaced by the real cost. A run with a
-/// budget has a price for every model it pays for (`runner::require_prices`);
+/// budget has a price for every model it pays for (the runner's `require_prices`);
 /// calls of the exempt providers are not counted.
 #[derive(Debug)]
 pub struct Budget {

@@ -59,7 +59,7 @@ pub struct Resilient {
     breaker_threshold: u32,
     consecutive_failures: AtomicU32,
     consecutive_429s: AtomicU32,
-    breaker: OnceLock<(u32, String)>,
+    breaker: OnceLock<(u32, ProviderError)>,
     pause_until: Mutex<Option<tokio::time::Instant>>,
     requests: Option<DefaultDirectRateLimiter>,
     tokens: Option<(DefaultDirectRateLimiter, NonZeroU32)>,
@@ -151,7 +151,7 @@ impl Resilient {
                 }
                 let n = self.consecutive_failures.fetch_add(1, Ordering::SeqCst) + 1;
                 if n >= self.breaker_threshold {
-                    let _ = self.breaker.set((n, e.to_string()));
+                    let _ = self.breaker.set((n, e.clone()));
                 }
             }
         }
@@ -165,7 +165,7 @@ impl Resilient {
                 provider: self.inner.id().to_string(),
                 attempts,
                 failures: *failures,
-                last: last.clone(),
+                last: Box::new(last.clone()),
             }),
             None => Ok(()),
         }
@@ -394,6 +394,10 @@ mod tests {
         }
         let err = r.call(&request()).await.unwrap_err();
         assert!(matches!(err, ProviderError::BreakerOpen { failures: 3, .. }), "{err:?}");
+        assert!(
+            matches!(&err, ProviderError::BreakerOpen { last, .. } if matches!(**last, ProviderError::Http { status: 502, .. })),
+            "the error that opened the breaker is kept as it was: {err:?}"
+        );
         assert!(err.to_string().contains("HTTP 502: bad gateway"), "{err}");
         assert_eq!(inner.calls.load(Ordering::SeqCst), 3, "nothing sent once open");
     }

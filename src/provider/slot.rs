@@ -93,7 +93,7 @@ impl Slot {
 /// Sleeps `delay` (a retry backoff) without holding the current case's place,
 /// then waits for a place again (its provider's first, then `-j`, in the
 /// order the runner takes them). Outside a case, with `-j 1`, or while the
-/// case holds a grader's `max_concurrency` place ([`pin`]), it only sleeps.
+/// case holds a grader's `max_concurrency` place (`pin`), it only sleeps.
 pub async fn backoff_sleep(delay: Duration) {
     let slot = SLOT
         .try_with(Arc::clone)

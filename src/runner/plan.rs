@@ -228,7 +228,7 @@ pub fn plan_with(
                         let built = match provider::build(&spec.id, &spec.config, env, client, work_dir) {
                             Ok(p) => p,
                             Err(msg) => {
-                                diags.push(Diagnostic::error(msg, None));
+                                diags.push(Diagnostic::error(msg.to_string(), None));
                                 continue;
                             }
                         };

@@ -264,8 +264,8 @@ pub(super) fn load_providers(cx: &mut FileCx<'_>, value: Option<&Value>) -> Opti
         if matches!(kind, ProviderKind::AnthropicMessages { .. }) {
             // The Messages API has neither; say so instead of dropping them silently.
             for (key, set) in [
-                ("seed", spec.config.seed.is_some()),
-                ("response_format", spec.config.response_format.is_some()),
+                ("seed", spec.config.settings.seed.is_some()),
+                ("response_format", spec.config.settings.response_format.is_some()),
             ] {
                 if set {
                     let loc = cx.key_at(&p.key("config").key(key));
@@ -344,7 +344,7 @@ pub(super) fn parse_provider(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath) ->
             } else {
                 p.clone()
             };
-            cx.error_help(msg, &idp, format!("supported ids: {SUPPORTED_IDS}"));
+            cx.error_help(msg.to_string(), &idp, format!("supported ids: {SUPPORTED_IDS}"));
             None
         }
     }
