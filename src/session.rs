@@ -158,7 +158,7 @@ pub fn run_suites(
     // The response cache and call log: live and record runs only.
     let store = match (&calls.cache, replay || !calls_out) {
         (Some((path, ttl)), false) => Some(crate::cache::Store::open(path, *ttl).map_err(|e| {
-            Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml")
+            Diagnostic::error(e.to_string(), None).with_help("remove the file, or set [cache] path in promptgate.toml")
         })?),
         _ => None,
     };
@@ -180,7 +180,11 @@ pub fn run_suites(
         jobs,
         ..Default::default()
     };
-    let (summary, errors) = runtime.block_on(runner::run(plan, ctx, &opts, &mut reporters));
+    let Ok((summary, errors)) = runtime.block_on(runner::run(plan, ctx, &opts, &mut reporters)) else {
+        // A second Ctrl-C: leave at once, as `promptgate test` does.
+        // TODO: return a typed outcome for the command line to map to 130.
+        std::process::exit(130);
+    };
     for e in &errors {
         eprintln!("error: {e}");
     }

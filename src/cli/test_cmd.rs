@@ -297,7 +297,7 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
     } else {
         let path = config.cache.path();
         Some(crate::cache::Store::open(&path, config.cache.ttl()).map_err(|e| {
-            Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml")
+            Diagnostic::error(e.to_string(), None).with_help("remove the file, or set [cache] path in promptgate.toml")
         })?)
     };
     let recordings = RecordingStore::open(mode)?;
@@ -337,7 +337,10 @@ fn run_inner(args: TestArgs) -> Result<i32, Diagnostics> {
         .enable_all()
         .build()
         .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}"), None))?;
-    let (summary, errors) = runtime.block_on(runner::run(plan, ctx.clone(), &run_opts, &mut reporters));
+    let Ok((summary, errors)) = runtime.block_on(runner::run(plan, ctx.clone(), &run_opts, &mut reporters)) else {
+        // A second Ctrl-C: leave at once, without writing the reports.
+        std::process::exit(130);
+    };
     if let Mode::Record(dir) = ctx.recordings.mode() {
         eprintln!("recorded {} responses in {}", ctx.recordings.recorded(), dir.display());
     }

@@ -89,7 +89,7 @@ pub fn run_baseline(
         flags,
         jobs,
         calls,
-        Vec::new(),
+        vec![Box::new(crate::report::console::StderrNotices)],
     )?;
     Ok(Some(Baseline {
         label: label_text,
