@@ -1,6 +1,7 @@
 //! The outcome of one case, as the runner emits it and reporters read it:
-//! verdicts and assertion results here, the case in [`case`], `--repeat`
-//! runs in [`repeats`], the whole run in [`summary`].
+//! verdicts and assertion results here, the case in `case` ([`CaseResult`]),
+//! `--repeat` runs in `repeats` ([`combine_repeats`]), the whole run in
+//! `summary` ([`RunSummary`]).
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ mod repeats;
 mod summary;
 
 pub use case::{CaseResult, ReceivedAnswer, SkipReason};
-pub use repeats::{combine_repeats, RepeatOutcome, Repeats};
+pub use repeats::{combine_repeats, RepeatRun, Repeats};
 pub use summary::{MetricSummary, RunSummary};
 
 /// The verdict of a whole run: what CI gates on (the CLI maps it to the

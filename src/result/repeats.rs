@@ -25,12 +25,12 @@ pub struct Repeats {
     /// True when some runs passed and others failed.
     pub flaky: bool,
     /// Every run in order: its verdict and, when it did not pass, why.
-    pub outcomes: Vec<RepeatOutcome>,
+    pub outcomes: Vec<RepeatRun>,
 }
 
 /// One run of a repeated case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RepeatOutcome {
+pub struct RepeatRun {
     /// The run's verdict.
     pub verdict: Verdict,
     /// The failed assertions or the error, when it did not pass.
@@ -111,7 +111,7 @@ pub fn combine_repeats(mut runs: Vec<CaseResult>, rate: f64) -> CaseResult {
     let interval = crate::stats::wilson(u64::from(passed), u64::from(passed + failed));
     let outcomes = runs
         .iter()
-        .map(|r| RepeatOutcome {
+        .map(|r| RepeatRun {
             verdict: r.verdict,
             reason: (r.verdict != Verdict::Pass).then(|| r.reason()),
             output: if r.verdict == Verdict::Pass {

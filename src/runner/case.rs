@@ -34,7 +34,7 @@ pub(super) fn skipped(case: &Case, reason: SkipReason) -> CaseResult {
     base_result(case).skipped(reason)
 }
 
-/// Renders, calls (or replays) and asserts one case. Used by [`run`], and
+/// Renders, calls (or replays) and asserts one case. Used by [`super::run`], and
 /// directly by harnesses that schedule cases themselves (the `cargo test`
 /// target that runs the prompt suites).
 pub async fn run_case(case: &Case, ctx: &RunContext) -> CaseResult {

@@ -2,7 +2,7 @@
 //! them concurrently on tokio (bounded by `-j` and each provider's
 //! `max_concurrency`), and streams [`Event`]s to reporters as cases finish.
 //!
-//! - [`plan`]: the cases of a run (filters, shards, provider slots);
+//! - `plan`: the cases of a run (filters, shards, provider slots), [`plan()`];
 //! - `exec`: the scheduler ([`run`]);
 //! - `case`: one case ([`run_case`]); `grader`: its grader calls;
 //! - `call`: every provider call, through [`crate::provider::layers`];
