@@ -24,11 +24,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
 use crate::diagnostic::{display_path, Diagnostic, Location};
-use crate::provider::{ProviderRequest, ProviderResponse};
-use crate::util::sha256_hex;
+use crate::provider::ProviderResponse;
+
+pub use crate::provider::layers::replay::{recording_key, request_key, Recording};
 
 /// What the run does with recordings.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -42,58 +41,13 @@ pub enum Mode {
     Replay(PathBuf),
 }
 
-/// One stored call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    /// [`request_key`] of the request.
-    pub key: String,
-    /// Provider id.
-    pub provider: String,
-    /// What was sent.
-    pub request: ProviderRequest,
-    /// What came back.
-    pub response: ProviderResponse,
-}
-
-/// The hash that identifies a request: SHA-256 (hex) of the JSON of
-/// `{provider, model, messages, settings}`.
-pub fn request_key(provider_id: &str, request: &ProviderRequest) -> String {
-    #[derive(Serialize)]
-    struct KeyInput<'a> {
-        provider: &'a str,
-        request: &'a ProviderRequest,
-    }
-    let value = serde_json::to_value(KeyInput {
-        provider: provider_id,
-        request,
-    })
-    .unwrap_or_default();
-    // Object keys sorted, so that `{type, json_schema}` and `{json_schema,
-    // type}` in a `response_format` are the same request.
-    let json = serde_json::to_vec(&canonical(value)).unwrap_or_default();
-    sha256_hex(&json)
-}
-
-/// `v` with the keys of every object in sorted order.
-fn canonical(v: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            let sorted: BTreeMap<String, Value> = map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(sorted.into_iter().collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        other => other,
-    }
-}
-
 /// The recordings of one run.
 #[derive(Debug, Default)]
 pub struct RecordingStore {
     mode: Mode,
-    entries: Mutex<BTreeMap<String, Entry>>,
+    entries: Mutex<BTreeMap<String, Recording>>,
     /// Entries recorded by this run that differ from what the folder held.
-    fresh: Mutex<BTreeMap<String, Entry>>,
+    fresh: Mutex<BTreeMap<String, Recording>>,
     recorded: Mutex<usize>,
 }
 
@@ -144,7 +98,7 @@ impl RecordingStore {
     /// same answer (output, tokens, finish reason) for the key, the stored
     /// entry is kept, so re-recording an unchanged suite leaves the files
     /// byte-identical instead of rewriting every latency.
-    pub fn insert(&self, entry: Entry) {
+    pub fn insert(&self, entry: Recording) {
         if let Ok(mut m) = self.entries.lock() {
             let unchanged = m.get(&entry.key).is_some_and(|old| {
                 old.response.output == entry.response.output
@@ -193,7 +147,7 @@ impl RecordingStore {
         let mut entries = BTreeMap::new();
         read_dir(dir, &mut entries).map_err(|d| std::io::Error::other(d.to_string()))?;
         entries.extend(fresh);
-        let mut by_file: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        let mut by_file: BTreeMap<String, Vec<Recording>> = BTreeMap::new();
         for e in entries.into_values() {
             by_file.entry(file_name(&e.provider)).or_default().push(e);
         }
@@ -225,7 +179,16 @@ pub fn file_name(provider: &str) -> String {
     format!("{safe}.yaml")
 }
 
-fn read_dir(dir: &Path, entries: &mut BTreeMap<String, Entry>) -> Result<(), Diagnostic> {
+impl crate::provider::layers::replay::Recordings for RecordingStore {
+    fn get(&self, key: &str) -> Option<ProviderResponse> {
+        RecordingStore::get(self, key)
+    }
+    fn insert(&self, recording: Recording) {
+        RecordingStore::insert(self, recording)
+    }
+}
+
+fn read_dir(dir: &Path, entries: &mut BTreeMap<String, Recording>) -> Result<(), Diagnostic> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Diagnostic::error(format!("cannot read recordings folder {}: {e}", dir.display()), None))?
         .flatten()
@@ -241,7 +204,7 @@ fn read_dir(dir: &Path, entries: &mut BTreeMap<String, Entry>) -> Result<(), Dia
         let shown = display_path(&f);
         let text = std::fs::read_to_string(&f)
             .map_err(|e| Diagnostic::error(format!("cannot read recording: {e}"), Some(Location::file(&shown))))?;
-        let list: Vec<Entry> = serde_yaml::from_str::<Option<Vec<Entry>>>(&text)
+        let list: Vec<Recording> = serde_yaml::from_str::<Option<Vec<Recording>>>(&text)
             .map_err(|e| {
                 let loc = e
                     .location()
@@ -263,7 +226,7 @@ fn read_dir(dir: &Path, entries: &mut BTreeMap<String, Entry>) -> Result<(), Dia
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::{Message, ModelSettings, TokenUsage};
+    use crate::provider::{Message, ModelSettings, ProviderRequest, TokenUsage};
 
     fn req(content: &str) -> ProviderRequest {
         ProviderRequest {
@@ -305,7 +268,7 @@ mod tests {
         for (i, text) in ["b", "a", "c"].iter().enumerate() {
             let r = req(text);
             let key = request_key("openai:chat:m", &r);
-            rec.insert(Entry {
+            rec.insert(Recording {
                 key,
                 provider: "openai:chat:m".into(),
                 request: r,
@@ -333,7 +296,7 @@ mod tests {
         let r = req("x");
         let key = request_key("p", &r);
         let rec = RecordingStore::open(Mode::Record(dir.path().to_path_buf())).unwrap();
-        rec.insert(Entry {
+        rec.insert(Recording {
             key: key.clone(),
             provider: "p".into(),
             request: r.clone(),
@@ -344,7 +307,7 @@ mod tests {
         let again = RecordingStore::open(Mode::Record(dir.path().to_path_buf())).unwrap();
         let mut slower = resp("same");
         slower.latency_ms = 999;
-        again.insert(Entry {
+        again.insert(Recording {
             key: key.clone(),
             provider: "p".into(),
             request: r.clone(),
@@ -352,7 +315,7 @@ mod tests {
         });
         again.save().unwrap();
         assert_eq!(before, std::fs::read_to_string(dir.path().join("p.yaml")).unwrap());
-        again.insert(Entry {
+        again.insert(Recording {
             key: key.clone(),
             provider: "p".into(),
             request: r,
@@ -369,7 +332,7 @@ mod tests {
         for (store, text) in [(&a, "from a"), (&b, "from b")] {
             let r = req(text);
             let key = request_key("p", &r);
-            store.insert(Entry {
+            store.insert(Recording {
                 key,
                 provider: "p".into(),
                 request: r,

@@ -12,6 +12,10 @@ pub const INVALID_INPUT: i32 = 2;
 /// assertion failed.
 pub const INFRA_ERROR: i32 = 3;
 
+/// A second Ctrl-C aborted the run at once (128 + SIGINT, as shells report
+/// a process killed by Ctrl-C). Nothing more is written.
+pub const INTERRUPTED: i32 = 130;
+
 /// The exit code table as printed in `--help`.
 pub const HELP_TABLE: &str = "\
 Exit codes:
@@ -58,5 +62,6 @@ pub fn of_session_error(e: &crate::session::SessionError) -> i32 {
     match e {
         SessionError::Input(_) => INVALID_INPUT,
         SessionError::Registry(r) => of_registry_error(r),
+        SessionError::Aborted(_) => INTERRUPTED,
     }
 }

@@ -156,6 +156,7 @@ pub fn run(args: GateArgs) -> i32 {
             match &e {
                 SessionError::Registry(r) => eprintln!("error: {r}"),
                 SessionError::Input(d) => output::errors(d),
+                SessionError::Aborted(_) => {}
             }
             return exit::of_session_error(&e);
         }

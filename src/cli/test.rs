@@ -156,6 +156,7 @@ pub fn run(args: TestArgs) -> i32 {
             match &e {
                 SessionError::Input(d) => output::diagnostics(d),
                 SessionError::Registry(r) => output::diagnostics(&Diagnostic::error(r.to_string(), None).into()),
+                SessionError::Aborted(_) => {}
             }
             exit::of_session_error(&e)
         }

@@ -584,13 +584,66 @@ impl Reporter for ConsoleReporter {
                 self.print(&line)
             }
             Event::RunFinished(summary) => self.finish(summary),
+            Event::Warning(_) | Event::Interrupted | Event::Aborted { .. } => {
+                let progress = &self.progress;
+                print_notice(event, |text| match progress {
+                    Some(pb) => pb.suspend(|| eprintln!("{text}")),
+                    None => eprintln!("{text}"),
+                });
+                Ok(())
+            }
         }
+    }
+}
+
+/// The stderr lines of a notice event (warning, Ctrl-C), passed to `print`
+/// one by one; nothing for other events.
+fn print_notice(event: &Event, mut print: impl FnMut(&str)) {
+    match event {
+        Event::Warning(message) => print(&format!("warning: {message}")),
+        Event::Interrupted => print("\ninterrupted: finishing the cases in flight (Ctrl-C again to exit now)"),
+        Event::Aborted { errors } => {
+            for e in errors {
+                print(&format!("error: {e}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Prints only the notices of a run (warnings, Ctrl-C) to stderr, as the
+/// console reporter does: for runs that report nothing else (a baseline run).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StderrNotices;
+
+impl Reporter for StderrNotices {
+    fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
+        print_notice(event, |text| eprintln!("{text}"));
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notices_keep_their_stderr_text() {
+        let lines = |event: &Event| {
+            let mut out = Vec::new();
+            print_notice(event, |t| out.push(t.to_string()));
+            out
+        };
+        assert_eq!(lines(&Event::Warning("disk full".into())), ["warning: disk full"]);
+        assert_eq!(
+            lines(&Event::Interrupted),
+            ["\ninterrupted: finishing the cases in flight (Ctrl-C again to exit now)"]
+        );
+        let aborted = Event::Aborted {
+            errors: vec!["saving recordings: denied".into(), "locked".into()],
+        };
+        assert_eq!(lines(&aborted), ["error: saving recordings: denied", "error: locked"]);
+    }
     use crate::report::RunInfo;
     use crate::result::AssertionResult;
     use std::sync::Mutex;

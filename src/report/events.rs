@@ -25,7 +25,9 @@ pub struct RunInfo {
 /// One step of a run, in the order reporters receive them: `RunStarted`,
 /// any number of `CaseFinished` (in completion order, not plan order), one
 /// `ThresholdsChecked` per suite × prompt × provider whose suite sets
-/// `thresholds`, then `RunFinished`.
+/// `thresholds`, then `RunFinished`. Notices may come in between:
+/// `Warning`s, at most one `Interrupted`, and `Aborted`, which ends the
+/// run instead of `RunFinished` (nothing follows it).
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The plan is made; nothing has been called yet.
@@ -36,4 +38,17 @@ pub enum Event {
     ThresholdsChecked(Arc<crate::analysis::thresholds::ThresholdOutcome>),
     /// Every case finished.
     RunFinished(RunSummary),
+    /// Something went wrong that fails no case (a cache entry or call-log
+    /// row that could not be written): one line, without `warning: `.
+    Warning(String),
+    /// Ctrl-C: no new case starts; the cases in flight finish, the rest are
+    /// reported as skipped and every report is still written.
+    Interrupted,
+    /// A second Ctrl-C: the run stops at once, with the cases in flight.
+    /// What was recorded was saved; reports must not be written. `errors`
+    /// are what failed while saving (one line each, without `error: `).
+    Aborted {
+        /// Recordings or cache writes that failed while stopping.
+        errors: Vec<String>,
+    },
 }

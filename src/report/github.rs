@@ -207,6 +207,7 @@ impl Reporter for GithubReporter {
             Event::CaseFinished(case) => self.case(case),
             Event::ThresholdsChecked(t) => self.thresholds(t),
             Event::RunFinished(summary) => self.finish(summary),
+            Event::Warning(_) | Event::Interrupted | Event::Aborted { .. } => Ok(()),
         }
     }
 }

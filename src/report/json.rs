@@ -234,6 +234,7 @@ impl Reporter for JsonReporter {
                 Ok(())
             }
             Event::RunFinished(summary) => self.finish(summary),
+            Event::Warning(_) | Event::Interrupted | Event::Aborted { .. } => Ok(()),
         };
         if result.is_err() {
             // One error per report, not one per case; the temporary file is dropped.

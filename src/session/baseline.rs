@@ -68,7 +68,12 @@ pub fn run_baseline(
         label: label_text.clone(),
     });
     let project = request.load()?;
-    let finished = request.run_suites(project.suites, project.templates, Vec::new(), notify)?;
+    let finished = request.run_suites(
+        project.suites,
+        project.templates,
+        vec![Box::new(crate::report::console::StderrNotices)],
+        notify,
+    )?;
     Ok(Some(Baseline {
         label: label_text,
         cases: finished.cases,

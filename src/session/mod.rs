@@ -36,6 +36,10 @@ pub enum SessionError {
     /// The registry could not be opened, read or written (its own exit code).
     #[error("{0}")]
     Registry(#[from] RegistryError),
+    /// A second Ctrl-C aborted the run at once (what was recorded is saved;
+    /// no report is written). Command lines exit with status 130.
+    #[error("{0}")]
+    Aborted(#[from] runner::Aborted),
 }
 
 impl From<Diagnostics> for SessionError {
@@ -235,7 +239,7 @@ impl RunRequest {
         templates: crate::template::Templates,
         reporters: Vec<Box<dyn Reporter>>,
         notify: &mut dyn FnMut(Notice),
-    ) -> Result<FinishedRun, Diagnostics> {
+    ) -> Result<FinishedRun, SessionError> {
         let planned = self.plan(suites, templates)?;
         if let Some(n) = planned.require_cases(&self.filters)? {
             notify(n);
@@ -325,7 +329,8 @@ impl PlannedRun {
         // replayed run calls nothing; its recordings are the source of truth).
         let store = match (&calls.cache, replay || !calls_out) {
             (Some((path, ttl)), false) => Some(crate::cache::Store::open(path, *ttl).map_err(|e| {
-                Diagnostic::error(e, None).with_help("remove the file, or set [cache] path in promptgate.toml")
+                Diagnostic::error(e.to_string(), None)
+                    .with_help("remove the file, or set [cache] path in promptgate.toml")
             })?),
             _ => None,
         };
@@ -354,13 +359,14 @@ impl ReadyRun {
     /// them; a plain run does not hold them all in memory).
     ///
     /// # Errors
-    /// The async runtime cannot start.
+    /// The async runtime cannot start ([`SessionError::Input`]); a second
+    /// Ctrl-C aborted the run ([`SessionError::Aborted`]).
     pub fn run(
         self,
         opts: &RunOptions,
         mut reporters: Vec<Box<dyn Reporter>>,
         keep_cases: bool,
-    ) -> Result<FinishedRun, Diagnostic> {
+    ) -> Result<FinishedRun, SessionError> {
         let kept = if keep_cases {
             RunResults::new()
         } else {
@@ -373,7 +379,7 @@ impl ReadyRun {
             .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}"), None))?;
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let ctx = Arc::clone(&self.ctx);
-        let (summary, errors) = runtime.block_on(runner::run(self.plan, ctx, opts, &mut reporters));
+        let (summary, errors) = runtime.block_on(runner::run(self.plan, ctx, opts, &mut reporters))?;
         let recorded = match self.ctx.recordings.mode() {
             Mode::Record(dir) => Some((self.ctx.recordings.recorded(), dir.clone())),
             _ => None,

@@ -111,6 +111,7 @@ impl Reporter for JunitReporter {
                         })
                 })?;
             }
+            Event::Warning(_) | Event::Interrupted | Event::Aborted { .. } => {}
         }
         Ok(())
     }
