@@ -628,16 +628,22 @@ impl RunGrader<'_> {
                 Ok(r.output)
             }
             Err(ProviderError::OverBudget { budget_usd, spent_usd }) => {
-                let message = format!(
-                    "budget reached: grader {} ({step}) was not called: its estimated cost would pass --max-cost {budget_usd} USD (spent so far: {spent_usd:.6} USD)",
-                    slot.spec.id
-                );
-                record.error = Some(message.clone());
-                Err(GraderError::OverBudget(message))
+                let refused = GraderError::OverBudget {
+                    grader: slot.spec.id.clone(),
+                    step: step.to_string(),
+                    budget_usd,
+                    spent_usd,
+                };
+                record.error = Some(refused.to_string());
+                Err(refused)
             }
             Err(e) => {
                 record.error = Some(e.to_string());
-                Err(GraderError::Failed(format!("grader {} ({step}): {e}", slot.spec.id)))
+                Err(GraderError::Call {
+                    grader: slot.spec.id.clone(),
+                    step: step.to_string(),
+                    source: e,
+                })
             }
         };
         if let Ok(mut calls) = self.calls.lock() {
@@ -650,7 +656,7 @@ impl RunGrader<'_> {
 #[async_trait::async_trait]
 impl GraderBackend for RunGrader<'_> {
     async fn complete(&self, step: &str, messages: Vec<Message>) -> Result<String, GraderError> {
-        let slot = self.slots.text.as_ref().ok_or("no grader is configured")?;
+        let slot = self.slots.text.as_ref().ok_or(GraderError::NoTextGrader)?;
         // JSON mode where the provider supports it (OpenAI-compatible; Ollama
         // maps it to `format`; Anthropic ignores it). OpenAI rejects JSON mode
         // unless the word "JSON" appears in the messages: a custom
@@ -665,16 +671,14 @@ impl GraderBackend for RunGrader<'_> {
     }
 
     async fn embed(&self, step: &str, text: &str) -> Result<Vec<f64>, GraderError> {
-        let slot = self
-            .slots
-            .embedding
-            .as_ref()
-            .ok_or("no embedding grader is configured")?;
+        let slot = self.slots.embedding.as_ref().ok_or(GraderError::NoEmbeddingGrader)?;
         let out = self
             .send(slot, step, vec![Message::new("user", text)], ModelSettings::default())
             .await?;
-        serde_json::from_str::<Vec<f64>>(&out)
-            .map_err(|e| GraderError::Failed(format!("embedding grader {} returned no vector ({e})", slot.spec.id)))
+        serde_json::from_str::<Vec<f64>>(&out).map_err(|source| GraderError::NotAVector {
+            grader: slot.spec.id.clone(),
+            source,
+        })
     }
 }
 
