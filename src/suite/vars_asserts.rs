@@ -160,7 +160,7 @@ pub(super) fn build_assertion(
                 }
                 _ => format!("valid types (each also as not-TYPE): {}", TYPE_NAMES.join(", ")),
             };
-            cx.error_help(msg, &p.key("type"), help);
+            cx.error_help(msg.to_string(), &p.key("type"), help);
             return None;
         }
     };
