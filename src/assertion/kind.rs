@@ -59,7 +59,7 @@ pub enum AssertionType {
 
 /// Which grader, if any, evaluates a type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grader {
+pub enum GradedBy {
     /// None: the check is computed (deterministic types).
     None,
     /// A text grader (a chat model).
@@ -80,7 +80,7 @@ pub struct TypeInfo {
     /// Other promptfoo names for the same type.
     pub aliases: &'static [&'static str],
     /// Which grader evaluates it.
-    pub grader: Grader,
+    pub graded_by: GradedBy,
     /// True when the type needs a `value`.
     pub needs_value: bool,
     /// `Some(unit)` when the type needs a `threshold`, in that unit
@@ -102,7 +102,7 @@ impl TypeInfo {
             kind,
             name,
             aliases: &[],
-            grader: Grader::None,
+            graded_by: GradedBy::None,
             needs_value: true,
             threshold_unit: None,
             default_threshold: None,
@@ -113,9 +113,9 @@ impl TypeInfo {
 
     /// A model-graded type that needs a `value` and reads no context nor
     /// question.
-    const fn graded(kind: AssertionType, name: &'static str, grader: Grader, default_threshold: f64) -> Self {
+    const fn graded(kind: AssertionType, name: &'static str, graded_by: GradedBy, default_threshold: f64) -> Self {
         TypeInfo {
-            grader,
+            graded_by,
             default_threshold: Some(default_threshold),
             ..Self::checked(kind, name)
         }
@@ -170,22 +170,22 @@ pub const TYPES: &[TypeInfo] = {
             .threshold_in("milliseconds"),
         I::checked(T::Cost, "cost").no_value().threshold_in("USD"),
         I::checked(T::WordCount, "word-count"),
-        I::graded(T::LlmRubric, "llm-rubric", Grader::Text, 0.5),
-        I::graded(T::ContextFaithfulness, "context-faithfulness", Grader::Text, 0.5)
+        I::graded(T::LlmRubric, "llm-rubric", GradedBy::Text, 0.5),
+        I::graded(T::ContextFaithfulness, "context-faithfulness", GradedBy::Text, 0.5)
             .aliases(&["faithfulness"])
             .no_value()
             .reads(true, true),
-        I::graded(T::Factuality, "factuality", Grader::Text, 0.5).aliases(&["model-graded-factuality"]),
-        I::graded(T::ClosedQa, "model-graded-closedqa", Grader::Text, 0.5),
-        I::graded(T::AnswerRelevance, "answer-relevance", Grader::TextAndEmbedding, 0.7)
+        I::graded(T::Factuality, "factuality", GradedBy::Text, 0.5).aliases(&["model-graded-factuality"]),
+        I::graded(T::ClosedQa, "model-graded-closedqa", GradedBy::Text, 0.5),
+        I::graded(T::AnswerRelevance, "answer-relevance", GradedBy::TextAndEmbedding, 0.7)
             .no_value()
             .reads(false, true),
-        I::graded(T::ContextRecall, "context-recall", Grader::Text, 0.5).reads(true, false),
-        I::graded(T::ContextRelevance, "context-relevance", Grader::Text, 0.5)
+        I::graded(T::ContextRecall, "context-recall", GradedBy::Text, 0.5).reads(true, false),
+        I::graded(T::ContextRelevance, "context-relevance", GradedBy::Text, 0.5)
             .no_value()
             .reads(true, true),
-        I::graded(T::Similar, "similar", Grader::Embedding, 0.75),
-        I::graded(T::GEval, "g-eval", Grader::Text, 0.7),
+        I::graded(T::Similar, "similar", GradedBy::Embedding, 0.75),
+        I::graded(T::GEval, "g-eval", GradedBy::Text, 0.7),
     ]
 };
 
@@ -260,17 +260,17 @@ impl AssertionType {
 
     /// True for the types a grader (an LLM or an embedding model) evaluates.
     pub fn is_model_graded(self) -> bool {
-        self.info().grader != Grader::None
+        self.info().graded_by != GradedBy::None
     }
 
     /// True when the type asks a text grader (a chat model).
     pub fn needs_text_grader(self) -> bool {
-        matches!(self.info().grader, Grader::Text | Grader::TextAndEmbedding)
+        matches!(self.info().graded_by, GradedBy::Text | GradedBy::TextAndEmbedding)
     }
 
     /// True when the type needs an embedding model (`similar`, `answer-relevance`).
     pub fn needs_embedding(self) -> bool {
-        matches!(self.info().grader, Grader::Embedding | Grader::TextAndEmbedding)
+        matches!(self.info().graded_by, GradedBy::Embedding | GradedBy::TextAndEmbedding)
     }
 
     /// True when the type reads the retrieved context (`vars.context` or `contextVar`).

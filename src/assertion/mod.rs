@@ -22,6 +22,12 @@
 //!
 //! String values are minijinja templates rendered with the test's vars
 //! (`{{ expected }}`) before evaluation.
+//!
+//! Layout: [`kind`] (the table of types and their properties), `spec` (what
+//! an assertion checks, validated at load time), `evaluate` (the deterministic
+//! evaluation and the `not-` inversion), `deterministic/` (text and JSON
+//! checks), [`graded`] (model-graded types: grader calls, prompts, reply
+//! parsing, one file per metric), and `error` ([`AssertionError`]).
 
 mod deterministic;
 mod error;
