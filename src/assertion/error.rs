@@ -333,7 +333,8 @@ mod tests {
         for (error, message) in cases {
             assert_eq!(error.to_string(), message);
         }
-        let source = regex::Regex::new("(unclosed").unwrap_err();
+        let pattern = String::from("(unclosed");
+        let source = regex::Regex::new(&pattern).unwrap_err();
         let shown = AssertionError::InvalidRegex { source }.to_string();
         assert!(shown.starts_with("invalid regex: ") && !shown.contains('\n'), "{shown}");
     }

@@ -642,7 +642,7 @@ impl RunGrader<'_> {
                 Err(GraderError::Call {
                     grader: slot.spec.id.clone(),
                     step: step.to_string(),
-                    source: e,
+                    source: Box::new(e),
                 })
             }
         };

@@ -83,8 +83,8 @@ pub(crate) async fn ask<T>(
         Ok(v) => Ok((v, retry)),
         Err(problem) => Err(GraderError::UnusableReply {
             step: step.to_string(),
-            problem,
-            first_problem,
+            problem: Box::new(problem),
+            first_problem: Box::new(first_problem),
             raw: format!("{reply}\n--- reply to the retry ---\n{retry}"),
         }),
     }

@@ -29,8 +29,8 @@ pub enum GraderError {
         grader: String,
         /// The grading step that made the call (`grade`, `extract-claims`, ...).
         step: String,
-        /// The provider's error.
-        source: ProviderError,
+        /// The provider's error (boxed: it is large, and rare).
+        source: Box<ProviderError>,
     },
     /// The embedding grader's reply is not a JSON list of numbers.
     #[error("embedding grader {grader} returned no vector ({source})")]
@@ -104,10 +104,10 @@ pub enum GraderError {
     UnusableReply {
         /// The grading step.
         step: String,
-        /// What is wrong with the reply to the retry.
-        problem: ReplyError,
-        /// What was wrong with the first reply.
-        first_problem: ReplyError,
+        /// What is wrong with the reply to the retry (boxed, as the next).
+        problem: Box<ReplyError>,
+        /// What was wrong with the first reply (boxed: the variant stays small).
+        first_problem: Box<ReplyError>,
         /// Both raw replies, separated by a `--- reply to the retry ---` line.
         raw: String,
     },
