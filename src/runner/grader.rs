@@ -79,16 +79,22 @@ impl<'a> CaseGrader<'a> {
                 Ok(r.output)
             }
             Err(ProviderError::OverBudget { budget_usd, spent_usd }) => {
-                let message = format!(
-                    "budget reached: grader {} ({step}) was not called: its estimated cost would pass --max-cost {budget_usd} USD (spent so far: {spent_usd:.6} USD)",
-                    slot.spec.id
-                );
-                record.error = Some(message.clone());
-                Err(GraderError::OverBudget(message))
+                let refused = GraderError::OverBudget {
+                    grader: slot.spec.id.clone(),
+                    step: step.to_string(),
+                    budget_usd,
+                    spent_usd,
+                };
+                record.error = Some(refused.to_string());
+                Err(refused)
             }
             Err(e) => {
                 record.error = Some(e.to_string());
-                Err(GraderError::Failed(format!("grader {} ({step}): {e}", slot.spec.id)))
+                Err(GraderError::Call {
+                    grader: slot.spec.id.clone(),
+                    step: step.to_string(),
+                    source: Box::new(e),
+                })
             }
         };
         if let Ok(mut calls) = self.calls.lock() {
@@ -101,7 +107,7 @@ impl<'a> CaseGrader<'a> {
 #[async_trait::async_trait]
 impl GraderBackend for CaseGrader<'_> {
     async fn complete(&self, step: &str, messages: Vec<Message>) -> Result<String, GraderError> {
-        let slot = self.slots.text.as_ref().ok_or("no grader is configured")?;
+        let slot = self.slots.text.as_ref().ok_or(GraderError::NoTextGrader)?;
         // JSON mode where the provider supports it (OpenAI-compatible; Ollama
         // maps it to `format`; Anthropic ignores it). OpenAI rejects JSON mode
         // unless the word "JSON" appears in the messages: a custom
@@ -116,15 +122,13 @@ impl GraderBackend for CaseGrader<'_> {
     }
 
     async fn embed(&self, step: &str, text: &str) -> Result<Vec<f64>, GraderError> {
-        let slot = self
-            .slots
-            .embedding
-            .as_ref()
-            .ok_or("no embedding grader is configured")?;
+        let slot = self.slots.embedding.as_ref().ok_or(GraderError::NoEmbeddingGrader)?;
         let out = self
             .send(slot, step, vec![Message::new("user", text)], ModelSettings::default())
             .await?;
-        serde_json::from_str::<Vec<f64>>(&out)
-            .map_err(|e| GraderError::Failed(format!("embedding grader {} returned no vector ({e})", slot.spec.id)))
+        serde_json::from_str::<Vec<f64>>(&out).map_err(|source| GraderError::NotAVector {
+            grader: slot.spec.id.clone(),
+            source,
+        })
     }
 }

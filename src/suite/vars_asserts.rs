@@ -160,7 +160,7 @@ pub(super) fn build_assertion(
                 }
                 _ => format!("valid types (each also as not-TYPE): {}", TYPE_NAMES.join(", ")),
             };
-            cx.error_help(msg, &p.key("type"), help);
+            cx.error_help(msg.to_string(), &p.key("type"), help);
             return None;
         }
     };
@@ -278,7 +278,7 @@ pub(super) fn build_assertion(
         rubric_prompt: rubric_prompt.clone(),
         context_var: raw.context_var.clone(),
     };
-    if let Err(msg) = a.prepare() {
+    if let Err(msg) = a.prepare().map_err(|e| e.to_string()) {
         let key = if msg.contains("threshold") {
             "threshold"
         } else if msg.contains("weight") {

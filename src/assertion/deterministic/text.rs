@@ -2,7 +2,7 @@
 //! variants, `starts-with`, `regex`, `levenshtein`, `latency`, `cost` and
 //! `word-count`, with promptfoo's semantics.
 //!
-//! Every check returns the un-negated [`Outcome`]; `Assertion::evaluate` applies
+//! Every check returns the un-negated [`Evaluation`]; `Assertion::evaluate` applies
 //! the `not-` inversion. Reasons describe what was found and quote values with
 //! [`quote`], so a failure report never dumps a whole output.
 
@@ -10,7 +10,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{AssertionType, Compiled, EvalContext, Outcome};
+use crate::assertion::error::AssertionError;
+use crate::assertion::{display_value, AssertionType, CompiledValue, EvalContext, Evaluation};
 
 /// Longest quoted excerpt, in characters, that a reason shows.
 pub(crate) const QUOTE_CHARS: usize = 80;
@@ -33,9 +34,9 @@ pub(crate) fn evaluate(
     kind: AssertionType,
     value: Option<&Value>,
     threshold: Option<f64>,
-    compiled: &Compiled,
+    compiled: &CompiledValue,
     ctx: &EvalContext<'_>,
-) -> Result<Outcome, String> {
+) -> Result<Evaluation, AssertionError> {
     let output = ctx.output;
     match kind {
         AssertionType::Equals => equals(&text_value(kind, value)?, output),
@@ -52,9 +53,9 @@ pub(crate) fn evaluate(
         AssertionType::Cost => cost(ctx.cost_usd, threshold),
         AssertionType::WordCount => word_count(output, value),
         AssertionType::IsJson | AssertionType::ContainsJson => {
-            Err(format!("`{}` is not a text assertion", kind.name()))
+            Err(AssertionError::WrongFamily { kind, family: "text" })
         }
-        other => Err(format!("`{}` is model-graded: it needs a grader", other.name())),
+        other => Err(AssertionError::ModelGraded { kind: other }),
     }
 }
 
@@ -91,22 +92,21 @@ pub(crate) fn fmt_num(x: f64) -> String {
 }
 
 /// The value as text: strings as they are, numbers in their JSON form.
-fn text_value<'v>(kind: AssertionType, value: Option<&'v Value>) -> Result<Cow<'v, str>, String> {
+fn text_value<'v>(kind: AssertionType, value: Option<&'v Value>) -> Result<Cow<'v, str>, AssertionError> {
     match value {
         Some(Value::String(s)) => Ok(Cow::Borrowed(s)),
         Some(Value::Number(n)) => Ok(Cow::Owned(n.to_string())),
-        Some(other) => Err(format!(
-            "`{}` needs a text (or number) `value`, got {}",
-            kind.name(),
-            json_kind(other)
-        )),
-        None => Err(format!("`{}` needs a `value`", kind.name())),
+        Some(other) => Err(AssertionError::NotText {
+            kind,
+            found: json_kind(other),
+        }),
+        None => Err(AssertionError::NoValue { kind }),
     }
 }
 
 /// The value as a list: a JSON array of strings or numbers, or a string split
 /// on commas (items trimmed, empty items ignored).
-fn list_value(kind: AssertionType, value: Option<&Value>) -> Result<Vec<String>, String> {
+fn list_value(kind: AssertionType, value: Option<&Value>) -> Result<Vec<String>, AssertionError> {
     let items: Vec<String> = match value {
         Some(Value::Array(items)) => items
             .iter()
@@ -114,12 +114,11 @@ fn list_value(kind: AssertionType, value: Option<&Value>) -> Result<Vec<String>,
             .map(|(i, item)| match item {
                 Value::String(s) => Ok(s.clone()),
                 Value::Number(n) => Ok(n.to_string()),
-                other => Err(format!(
-                    "`{}` list items must be text or numbers, item {} is {}",
-                    kind.name(),
-                    i + 1,
-                    json_kind(other)
-                )),
+                other => Err(AssertionError::BadListItem {
+                    kind,
+                    item: i + 1,
+                    found: json_kind(other),
+                }),
             })
             .collect::<Result<_, _>>()?,
         Some(Value::String(s)) => s
@@ -130,19 +129,15 @@ fn list_value(kind: AssertionType, value: Option<&Value>) -> Result<Vec<String>,
             .collect(),
         Some(Value::Number(n)) => vec![n.to_string()],
         Some(other) => {
-            return Err(format!(
-                "`{}` needs a list (or comma-separated text) as `value`, got {}",
-                kind.name(),
-                json_kind(other)
-            ))
+            return Err(AssertionError::NotAList {
+                kind,
+                found: json_kind(other),
+            })
         }
-        None => return Err(format!("`{}` needs a `value`", kind.name())),
+        None => return Err(AssertionError::NoValue { kind }),
     };
     if items.is_empty() {
-        return Err(format!(
-            "`{}` needs at least one item in `value`, the list is empty",
-            kind.name()
-        ));
+        return Err(AssertionError::EmptyList { kind });
     }
     Ok(items)
 }
@@ -159,9 +154,9 @@ pub(crate) fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn equals(expected: &str, output: &str) -> Result<Outcome, String> {
+fn equals(expected: &str, output: &str) -> Result<Evaluation, AssertionError> {
     if output == expected {
-        return Ok(Outcome::new(true, format!("output equals {}", quote(expected))));
+        return Ok(Evaluation::new(true, format!("output equals {}", quote(expected))));
     }
     let diff = output
         .char_indices()
@@ -187,7 +182,7 @@ fn equals(expected: &str, output: &str) -> Result<Outcome, String> {
             quote(&output[diff..])
         )
     };
-    Ok(Outcome::new(
+    Ok(Evaluation::new(
         false,
         format!("output does not equal {} ({detail})", quote(expected)),
     ))
@@ -250,9 +245,9 @@ fn find_lowered(lowered: &Lowered, needle_lower: &str) -> Option<(usize, usize)>
     Some(lowered.original(at, at + needle_lower.len()))
 }
 
-fn contains(output: &str, needle: &str, ignore_case: bool) -> Outcome {
+fn contains(output: &str, needle: &str, ignore_case: bool) -> Evaluation {
     match find(output, needle, ignore_case) {
-        Some((start, end)) if ignore_case && &output[start..end] != needle => Outcome::new(
+        Some((start, end)) if ignore_case && &output[start..end] != needle => Evaluation::new(
             true,
             format!(
                 "output contains {} (ignoring case) as {} at byte {start}",
@@ -262,11 +257,11 @@ fn contains(output: &str, needle: &str, ignore_case: bool) -> Outcome {
         ),
         Some((start, _)) => {
             let case = if ignore_case { " (ignoring case)" } else { "" };
-            Outcome::new(true, format!("output contains {}{case} at byte {start}", quote(needle)))
+            Evaluation::new(true, format!("output contains {}{case} at byte {start}", quote(needle)))
         }
         None => {
             let case = if ignore_case { " (ignoring case)" } else { "" };
-            Outcome::new(false, format!("output does not contain {}{case}", quote(needle)))
+            Evaluation::new(false, format!("output does not contain {}{case}", quote(needle)))
         }
     }
 }
@@ -293,16 +288,16 @@ fn find_all(output: &str, items: &[String], ignore_case: bool) -> Vec<Option<(us
     }
 }
 
-fn contains_any(output: &str, items: &[String], ignore_case: bool) -> Outcome {
+fn contains_any(output: &str, items: &[String], ignore_case: bool) -> Evaluation {
     let case = if ignore_case { " (ignoring case)" } else { "" };
     let found = find_all(output, items, ignore_case);
     match items.iter().zip(&found).find_map(|(item, at)| at.map(|at| (item, at))) {
-        Some((item, (start, _))) => Outcome::new(true, format!("found {}{case} at byte {start}", quote(item))),
-        None => Outcome::new(false, format!("output contains none of {}{case}", quote_list(items))),
+        Some((item, (start, _))) => Evaluation::new(true, format!("found {}{case} at byte {start}", quote(item))),
+        None => Evaluation::new(false, format!("output contains none of {}{case}", quote_list(items))),
     }
 }
 
-fn contains_all(output: &str, items: &[String], ignore_case: bool) -> Outcome {
+fn contains_all(output: &str, items: &[String], ignore_case: bool) -> Evaluation {
     let case = if ignore_case { " (ignoring case)" } else { "" };
     let found = find_all(output, items, ignore_case);
     let missing: Vec<&String> = items
@@ -317,9 +312,9 @@ fn contains_all(output: &str, items: &[String], ignore_case: bool) -> Outcome {
         } else {
             format!("found all {} items{case}", items.len())
         };
-        Outcome::new(true, what)
+        Evaluation::new(true, what)
     } else {
-        Outcome::new(
+        Evaluation::new(
             false,
             format!(
                 "output is missing {}{case} (found {} of {})",
@@ -331,15 +326,15 @@ fn contains_all(output: &str, items: &[String], ignore_case: bool) -> Outcome {
     }
 }
 
-fn starts_with(output: &str, prefix: &str) -> Outcome {
+fn starts_with(output: &str, prefix: &str) -> Evaluation {
     if output.starts_with(prefix) {
-        return Outcome::new(true, format!("output starts with {}", quote(prefix)));
+        return Evaluation::new(true, format!("output starts with {}", quote(prefix)));
     }
     let head_len = output
         .char_indices()
         .nth(prefix.chars().count().max(1))
         .map_or(output.len(), |(i, _)| i);
-    Outcome::new(
+    Evaluation::new(
         false,
         format!(
             "output does not start with {} (it starts with {})",
@@ -349,49 +344,48 @@ fn starts_with(output: &str, prefix: &str) -> Outcome {
     )
 }
 
-fn regex_match(output: &str, value: Option<&Value>, compiled: &Compiled) -> Result<Outcome, String> {
+fn regex_match(output: &str, value: Option<&Value>, compiled: &CompiledValue) -> Result<Evaluation, AssertionError> {
     let owned;
     let re = match compiled {
-        Compiled::Regex(re) => re.as_ref(),
+        CompiledValue::Regex(re) => re.as_ref(),
         _ => {
             let pattern = match value {
                 Some(Value::String(p)) => p,
                 Some(other) => {
-                    return Err(format!(
-                        "`regex` needs a string pattern as `value`, got {}",
-                        json_kind(other)
-                    ))
+                    return Err(AssertionError::PatternNotText {
+                        found: json_kind(other),
+                    })
                 }
-                None => return Err("`regex` needs a `value`".into()),
+                None => {
+                    return Err(AssertionError::NoValue {
+                        kind: AssertionType::Regex,
+                    })
+                }
             };
-            owned = regex::Regex::new(pattern).map_err(|e| {
-                let msg = e.to_string();
-                let msg = msg.lines().map(str::trim).filter(|l| !l.is_empty());
-                format!("invalid regex: {}", msg.collect::<Vec<_>>().join(" "))
-            })?;
+            owned = regex::Regex::new(pattern).map_err(|source| AssertionError::InvalidRegex { source })?;
             &owned
         }
     };
     let pattern = quote(re.as_str());
     Ok(match re.find(output) {
-        Some(m) => Outcome::new(
+        Some(m) => Evaluation::new(
             true,
             format!("regex {pattern} matched {} at byte {}", quote(m.as_str()), m.start()),
         ),
-        None => Outcome::new(false, format!("regex {pattern} does not match the output")),
+        None => Evaluation::new(false, format!("regex {pattern} does not match the output")),
     })
 }
 
 /// Checks that a threshold is a finite number ≥ 0.
-fn check_threshold(kind: AssertionType, threshold: f64) -> Result<f64, String> {
+fn check_threshold(kind: AssertionType, threshold: f64) -> Result<f64, AssertionError> {
     if threshold.is_finite() && threshold >= 0.0 {
         Ok(threshold)
     } else {
-        Err(format!("`{}` needs a `threshold` ≥ 0, got {threshold}", kind.name()))
+        Err(AssertionError::NegativeThreshold { kind, threshold })
     }
 }
 
-fn levenshtein(output: &str, expected: &str, threshold: Option<f64>) -> Result<Outcome, String> {
+fn levenshtein(output: &str, expected: &str, threshold: Option<f64>) -> Result<Evaluation, AssertionError> {
     let max = check_threshold(
         AssertionType::Levenshtein,
         threshold.unwrap_or(DEFAULT_LEVENSHTEIN_THRESHOLD),
@@ -399,7 +393,7 @@ fn levenshtein(output: &str, expected: &str, threshold: Option<f64>) -> Result<O
     let distance = strsim::levenshtein(output, expected);
     let pass = distance as f64 <= max;
     let op = if pass { "≤" } else { ">" };
-    Ok(Outcome::new(
+    Ok(Evaluation::new(
         pass,
         format!(
             "edit distance to {} is {distance} {op} threshold {}",
@@ -409,34 +403,34 @@ fn levenshtein(output: &str, expected: &str, threshold: Option<f64>) -> Result<O
     ))
 }
 
-fn latency(latency_ms: Option<u64>, threshold: Option<f64>) -> Result<Outcome, String> {
-    let max = threshold.ok_or("`latency` needs a `threshold` (in milliseconds)")?;
+fn latency(latency_ms: Option<u64>, threshold: Option<f64>) -> Result<Evaluation, AssertionError> {
+    let max = threshold.ok_or(AssertionError::NoThreshold {
+        kind: AssertionType::Latency,
+        unit: "milliseconds",
+    })?;
     let max = check_threshold(AssertionType::Latency, max)?;
-    let ms = latency_ms.ok_or(
-        "latency was not measured for this call (no timing is known for this output), \
-         so `latency` cannot be checked",
-    )?;
+    let ms = latency_ms.ok_or(AssertionError::LatencyUnknown)?;
     let pass = ms as f64 <= max;
     let op = if pass { "≤" } else { ">" };
-    Ok(Outcome::new(
+    Ok(Evaluation::new(
         pass,
         format!("latency {ms} ms {op} threshold {} ms", fmt_num(max)),
     ))
 }
 
-fn cost(cost_usd: Option<f64>, threshold: Option<f64>) -> Result<Outcome, String> {
-    let max = threshold.ok_or("`cost` needs a `threshold` (in USD)")?;
+fn cost(cost_usd: Option<f64>, threshold: Option<f64>) -> Result<Evaluation, AssertionError> {
+    let max = threshold.ok_or(AssertionError::NoThreshold {
+        kind: AssertionType::Cost,
+        unit: "USD",
+    })?;
     let max = check_threshold(AssertionType::Cost, max)?;
-    let usd = cost_usd.ok_or(
-        "no cost is known for this call (the model has no price: set the provider's `config.cost` \
-         or `[prices]` in promptgate.toml; or the provider reported no token usage), so `cost` cannot be checked",
-    )?;
+    let usd = cost_usd.ok_or(AssertionError::CostUnknown)?;
     if !usd.is_finite() {
-        return Err(format!("the provider reported an invalid cost ({usd})"));
+        return Err(AssertionError::InvalidCost { usd });
     }
     let pass = usd <= max;
     let op = if pass { "≤" } else { ">" };
-    Ok(Outcome::new(
+    Ok(Evaluation::new(
         pass,
         format!("cost ${} {op} threshold ${}", fmt_num(usd), fmt_num(max)),
     ))
@@ -458,40 +452,39 @@ fn count_value(v: &Value) -> Option<usize> {
     }
 }
 
-fn word_count(output: &str, value: Option<&Value>) -> Result<Outcome, String> {
-    const SHAPE: &str = "`word-count` needs a `value` that is a number of words or {min, max}";
+fn word_count(output: &str, value: Option<&Value>) -> Result<Evaluation, AssertionError> {
     let words = output.split_whitespace().count();
     let plural = if words == 1 { "word" } else { "words" };
-    let value = value.ok_or(SHAPE)?;
+    let value = value.ok_or(AssertionError::WordCountShape)?;
     if let Value::Object(map) = value {
         if let Some(key) = map.keys().find(|k| *k != "min" && *k != "max") {
-            return Err(format!("{SHAPE}; unknown key `{key}`"));
+            return Err(AssertionError::WordCountUnknownKey { key: key.clone() });
         }
-        let bound = |key: &str| -> Result<Option<usize>, String> {
+        let bound = |key: &'static str| -> Result<Option<usize>, AssertionError> {
             match map.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(v) => count_value(v)
                     .map(Some)
-                    .ok_or_else(|| format!("`word-count` `{key}` must be a whole number ≥ 0, got {v}")),
+                    .ok_or_else(|| AssertionError::WordCountBound { key, found: v.clone() }),
             }
         };
         let (min, max) = (bound("min")?, bound("max")?);
         let (pass, expected) = match (min, max) {
-            (None, None) => return Err(format!("{SHAPE}; give `min`, `max` or both")),
-            (Some(lo), Some(hi)) if lo > hi => {
-                return Err(format!("`word-count` `min` ({lo}) is greater than `max` ({hi})"))
-            }
+            (None, None) => return Err(AssertionError::WordCountNoBound),
+            (Some(lo), Some(hi)) if lo > hi => return Err(AssertionError::WordCountMinAboveMax { min: lo, max: hi }),
             (Some(lo), Some(hi)) => (lo <= words && words <= hi, format!("between {lo} and {hi}")),
             (Some(lo), None) => (lo <= words, format!("at least {lo}")),
             (None, Some(hi)) => (words <= hi, format!("at most {hi}")),
         };
-        return Ok(Outcome::new(
+        return Ok(Evaluation::new(
             pass,
             format!("output has {words} {plural}, expected {expected}"),
         ));
     }
-    let expected = count_value(value).ok_or_else(|| format!("{SHAPE}, got {}", quote(&super::display_value(value))))?;
-    Ok(Outcome::new(
+    let expected = count_value(value).ok_or_else(|| AssertionError::WordCountNotANumber {
+        found: quote(&display_value(value)),
+    })?;
+    Ok(Evaluation::new(
         words == expected,
         format!("output has {words} {plural}, expected exactly {expected}"),
     ))
@@ -501,7 +494,7 @@ fn word_count(output: &str, value: Option<&Value>) -> Result<Outcome, String> {
 mod tests {
     use serde_json::{json, Value};
 
-    use crate::assertion::{aggregate, parse_type, Assertion, Compiled, EvalContext};
+    use crate::assertion::{aggregate, parse_type, Assertion, CompiledValue, EvalContext};
     use crate::result::AssertionResult;
 
     /// Output, latency and cost of a case under test.
@@ -525,7 +518,7 @@ mod tests {
                 weight: 1.0,
                 metric: None,
                 file: None,
-                compiled: Compiled::None,
+                compiled: CompiledValue::None,
                 graders: Default::default(),
                 rubric_prompt: None,
                 context_var: None,
@@ -540,7 +533,7 @@ mod tests {
         // A bad static value is rejected by prepare() (a load-time error);
         // surface it as the errored result the evaluation would give.
         if let Err(e) = a.prepare() {
-            return a.errored(a.value.as_ref(), e);
+            return a.errored(a.value.as_ref(), e.to_string());
         }
         a.evaluate(a.value.as_ref(), &ctx)
     }
@@ -801,7 +794,7 @@ mod tests {
     #[test]
     fn invalid_regex_fails_at_prepare() {
         let mut a = assertion("regex", Some(json!("(unclosed")), None);
-        let e = a.prepare().unwrap_err();
+        let e = a.prepare().unwrap_err().to_string();
         assert!(e.starts_with("invalid regex"), "{e}");
         assert!(!e.contains('\n'), "{e}");
         let mut a = assertion("not-regex", Some(json!("[z-a]")), None);
@@ -829,10 +822,10 @@ mod tests {
             crate::assertion::AssertionType::Regex,
             Some(&json!("(")),
             None,
-            &Compiled::None,
+            &CompiledValue::None,
             &ctx(CITY),
         );
-        assert!(r.unwrap_err().starts_with("invalid regex"));
+        assert!(r.unwrap_err().to_string().starts_with("invalid regex"));
     }
 
     #[test]

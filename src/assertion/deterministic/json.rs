@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::text::{json_kind, quote, truncate, QUOTE_CHARS};
-use super::{AssertionType, Compiled, Outcome};
+use crate::assertion::{AssertionError, AssertionType, CompiledValue, Evaluation};
 
 /// Most schema validation errors a reason lists.
 const SCHEMA_ERRORS_SHOWN: usize = 3;
@@ -18,19 +18,26 @@ const SCHEMA_ERROR_CHARS: usize = 160;
 
 /// `is-json` / `contains-json` (un-negated).
 ///
-/// With `Compiled::Schema`, the JSON must also validate against the schema.
+/// With `CompiledValue::Schema`, the JSON must also validate against the schema.
 ///
 /// # Errors
 /// When called for another assertion type.
-pub(crate) fn evaluate(kind: AssertionType, compiled: &Compiled, output: &str) -> Result<Outcome, String> {
+pub(crate) fn evaluate(
+    kind: AssertionType,
+    compiled: &CompiledValue,
+    output: &str,
+) -> Result<Evaluation, AssertionError> {
     let schema = match compiled {
-        Compiled::Schema(v) => Some(v.as_ref()),
+        CompiledValue::Schema(v) => Some(v.as_ref()),
         _ => None,
     };
     match kind {
         AssertionType::IsJson => Ok(is_json(output, schema)),
         AssertionType::ContainsJson => Ok(contains_json(output, schema)),
-        other => Err(format!("`{}` is not a JSON assertion", other.name())),
+        other => Err(AssertionError::WrongFamily {
+            kind: other,
+            family: "JSON",
+        }),
     }
 }
 
@@ -38,23 +45,20 @@ pub(crate) fn evaluate(kind: AssertionType, compiled: &Compiled, output: &str) -
 ///
 /// Objects compare without regard to key order and numbers by value
 /// (`1` equals `1.0`). An output that is not JSON fails.
-///
-/// # Errors
-/// Never: every output gives a pass or a fail.
-pub(crate) fn equals_json(expected: &Value, output: &str) -> Result<Outcome, String> {
+pub(crate) fn equals_json(expected: &Value, output: &str) -> Evaluation {
     let actual = match serde_json::from_str::<Value>(output.trim()) {
         Ok(v) => v,
         Err(e) => {
-            return Ok(Outcome::new(
+            return Evaluation::new(
                 false,
                 format!("output is not JSON ({e}), so it cannot equal {}", quote_json(expected)),
-            ))
+            )
         }
     };
-    Ok(match first_difference(expected, &actual, &mut String::new()) {
-        None => Outcome::new(true, format!("output equals the JSON {}", quote_json(expected))),
-        Some(diff) => Outcome::new(false, format!("output JSON differs from the expected value: {diff}")),
-    })
+    match first_difference(expected, &actual, &mut String::new()) {
+        None => Evaluation::new(true, format!("output equals the JSON {}", quote_json(expected))),
+        Some(diff) => Evaluation::new(false, format!("output JSON differs from the expected value: {diff}")),
+    }
 }
 
 /// A JSON value for a reason: compact JSON (already escaped), truncated.
@@ -147,7 +151,7 @@ fn schema_errors(validator: &jsonschema::Validator, instance: &Value) -> Option<
     Some(out)
 }
 
-fn is_json(output: &str, schema: Option<&jsonschema::Validator>) -> Outcome {
+fn is_json(output: &str, schema: Option<&jsonschema::Validator>) -> Evaluation {
     let trimmed = output.trim();
     let value = match serde_json::from_str::<Value>(trimmed) {
         Ok(v) => v,
@@ -157,17 +161,17 @@ fn is_json(output: &str, schema: Option<&jsonschema::Validator>) -> Outcome {
             } else {
                 format!("it starts with {}", quote(trimmed))
             };
-            return Outcome::new(false, format!("output is not valid JSON: {e} ({start})"));
+            return Evaluation::new(false, format!("output is not valid JSON: {e} ({start})"));
         }
     };
     match schema {
-        None => Outcome::new(true, format!("output is JSON ({})", json_kind(&value))),
+        None => Evaluation::new(true, format!("output is JSON ({})", json_kind(&value))),
         Some(validator) => match schema_errors(validator, &value) {
-            None => Outcome::new(
+            None => Evaluation::new(
                 true,
                 format!("output is JSON ({}) and matches the schema", json_kind(&value)),
             ),
-            Some(errors) => Outcome::new(
+            Some(errors) => Evaluation::new(
                 false,
                 format!(
                     "output is JSON ({}) but does not match the schema: {errors}",
@@ -214,7 +218,7 @@ fn embedded_json(output: &str) -> (Vec<Embedded>, Option<(usize, serde_json::Err
     (found, first_error)
 }
 
-fn contains_json(output: &str, schema: Option<&jsonschema::Validator>) -> Outcome {
+fn contains_json(output: &str, schema: Option<&jsonschema::Validator>) -> Evaluation {
     let (found, first_error) = embedded_json(output);
     if found.is_empty() {
         let detail = match first_error {
@@ -224,7 +228,7 @@ fn contains_json(output: &str, schema: Option<&jsonschema::Validator>) -> Outcom
             ),
             None => " (it has no `{` or `[`)".to_string(),
         };
-        return Outcome::new(false, format!("no JSON object or array found in the output{detail}"));
+        return Evaluation::new(false, format!("no JSON object or array found in the output{detail}"));
     }
     let describe = |e: &Embedded, what: &str| {
         let noun = if e.value.is_array() { "array" } else { "object" };
@@ -235,10 +239,10 @@ fn contains_json(output: &str, schema: Option<&jsonschema::Validator>) -> Outcom
         )
     };
     let Some(validator) = schema else {
-        return Outcome::new(true, format!("found {}", describe(&found[0], "")));
+        return Evaluation::new(true, format!("found {}", describe(&found[0], "")));
     };
     if let Some(valid) = found.iter().find(|e| validator.is_valid(&e.value)) {
-        return Outcome::new(true, format!("found {}", describe(valid, " matching the schema")));
+        return Evaluation::new(true, format!("found {}", describe(valid, " matching the schema")));
     }
     let errors = schema_errors(validator, &found[0].value).unwrap_or_default();
     let count = if found.len() == 1 {
@@ -246,7 +250,7 @@ fn contains_json(output: &str, schema: Option<&jsonschema::Validator>) -> Outcom
     } else {
         format!("found {} JSON values", found.len())
     };
-    Outcome::new(
+    Evaluation::new(
         false,
         format!(
             "{count} but none matches the schema; the first, {}, fails: {errors}",
@@ -259,7 +263,7 @@ fn contains_json(output: &str, schema: Option<&jsonschema::Validator>) -> Outcom
 mod tests {
     use serde_json::{json, Value};
 
-    use crate::assertion::{parse_type, Assertion, AssertionType, Compiled, EvalContext};
+    use crate::assertion::{parse_type, Assertion, AssertionType, CompiledValue, EvalContext};
     use crate::result::AssertionResult;
 
     fn assertion(kind: &str, value: Option<Value>) -> Assertion {
@@ -274,7 +278,7 @@ mod tests {
                 weight: 1.0,
                 metric: None,
                 file: None,
-                compiled: Compiled::None,
+                compiled: CompiledValue::None,
                 graders: Default::default(),
                 rubric_prompt: None,
                 context_var: None,
@@ -402,10 +406,10 @@ mod tests {
     #[test]
     fn invalid_schema_fails_at_prepare() {
         let mut a = assertion("is-json", Some(json!({"type": "no-such-type"})));
-        let e = a.prepare().unwrap_err();
+        let e = a.prepare().unwrap_err().to_string();
         assert!(e.starts_with("invalid JSON Schema"), "{e}");
         let mut a = assertion("contains-json", Some(json!("{not json")));
-        assert!(a.prepare().unwrap_err().contains("not JSON"));
+        assert!(a.prepare().unwrap_err().to_string().contains("not JSON"));
     }
 
     #[test]
@@ -529,6 +533,6 @@ mod tests {
 
     #[test]
     fn evaluate_rejects_other_kinds() {
-        assert!(super::evaluate(AssertionType::Contains, &Compiled::None, "x").is_err());
+        assert!(super::evaluate(AssertionType::Contains, &CompiledValue::None, "x").is_err());
     }
 }
