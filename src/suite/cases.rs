@@ -189,6 +189,25 @@ fn one_case(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templat
     })
 }
 
+/// The diagnostic for a CSV row that does not parse: a row whose field count
+/// differs from the header's says so in a suite author's words (the csv
+/// crate's message repeats the position the location already gives).
+fn csv_row_error(e: &csv::Error, shown: &Path, line: Option<usize>) -> Diagnostic {
+    let at = Some(Location {
+        file: shown.to_path_buf(),
+        line,
+        col: None,
+    });
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Diagnostic::error(
+            format!("malformed CSV: this row has {len} field(s), the header has {expected_len}"),
+            at,
+        )
+        .with_help("quote a field holding a comma or a line break (\"a, b\"), and close every quote"),
+        _ => Diagnostic::error(format!("malformed CSV: {e}"), at),
+    }
+}
+
 fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, templates: &Templates) -> Vec<LoadedCase> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -238,14 +257,7 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line() as usize);
-                diags.push(Diagnostic::error(
-                    format!("malformed CSV: {e}"),
-                    Some(Location {
-                        file: shown.to_path_buf(),
-                        line,
-                        col: None,
-                    }),
-                ));
+                diags.push(csv_row_error(&e, shown, line));
                 continue;
             }
         };

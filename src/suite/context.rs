@@ -239,7 +239,7 @@ fn section_of(root: Section, rel: &YamlPath) -> Section {
     let segs = &rel.0;
     match (segs.len(), segs.last()) {
         (0, _) => root,
-        (_, Some(Seg::Key(k))) if k == "defaultTest" => Section::Test,
+        (_, Some(Seg::Key(k))) if k == "defaultTest" => Section::DefaultTest,
         (_, Some(Seg::Key(k))) if k == "options" => Section::Options,
         (_, Some(Seg::Key(k))) if k == "config" => Section::ProviderConfig,
         (1, Some(Seg::Key(k))) if k == "thresholds" => Section::Thresholds,

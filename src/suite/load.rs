@@ -448,14 +448,18 @@ fn read_test(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templa
         );
         return;
     }
+    let diags_before = cx.diags.0.len();
     if let Some(t) = cx.deserialize::<RawTest>(item, p, Section::Test) {
         let assertions = build_assertions(cx, t.assert.as_deref().unwrap_or(&[]), p, templates);
         let vars = resolve_vars(cx, t.vars.as_ref(), p);
         let options = super::vars_asserts::test_options(cx, t.options.as_ref(), p, templates);
         let line = cx.line(p);
         let file = cx.file.clone();
-        finisher.add(
+        // A test whose assertions did not build is not "without assertions".
+        let flawed = cx.diags.0[diags_before..].iter().any(Diagnostic::is_error);
+        finisher.add_read(
             cx,
+            flawed,
             cases::LoadedCase {
                 test: t,
                 file,
@@ -489,7 +493,14 @@ struct Finisher {
 }
 
 impl Finisher {
+    /// Adds a test case of a cases file.
     fn add(&mut self, cx: &mut FileCx<'_>, case: cases::LoadedCase) {
+        self.add_read(cx, false, case);
+    }
+
+    /// Adds a test case; `flawed`: reading it reported errors (so an empty
+    /// list of assertions is no news).
+    fn add_read(&mut self, cx: &mut FileCx<'_>, flawed: bool, case: cases::LoadedCase) {
         self.read += 1;
         if !self.enabled {
             return;
@@ -543,7 +554,7 @@ impl Finisher {
             line,
             col: None,
         };
-        if assertions.is_empty() {
+        if assertions.is_empty() && !flawed {
             cx.diags.push(Diagnostic::warning(
                 format!("test `{name}` has no assertions: it passes whenever the provider answers"),
                 Some(here(&tfile)),
