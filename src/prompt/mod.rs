@@ -77,7 +77,7 @@ impl Prompt {
         &self,
         templates: &Templates,
         vars: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Vec<Message>, String> {
+    ) -> Result<Vec<Message>, crate::template::TemplateError> {
         match &self.body {
             PromptBody::Text(id) => Ok(vec![Message::new("user", templates.render(id, vars)?)]),
             PromptBody::Chat(msgs) => msgs
