@@ -23,7 +23,7 @@ use crate::util::yaml_spans::{YamlLocations, YamlPath};
 
 /// A suite read test by test (see [`crate::util::yaml_spans::TestsSplit`]) turned
 /// out not to cut exactly: it is read again as one document.
-struct Inexact;
+struct SplitNotExact;
 
 /// Loads the suite file `file` (shown as `shown`; `explicit`: named on the
 /// command line, so a YAML file that is no suite is an error, not skipped).
@@ -47,7 +47,7 @@ pub(super) fn load_one(
         let before = diags.0.len();
         match load_text(file, shown, explicit, &text, Some(&split), catalog, templates, diags) {
             Ok(suite) => return suite,
-            Err(Inexact) => diags.0.truncate(before),
+            Err(SplitNotExact) => diags.0.truncate(before),
         }
     }
     load_text(file, shown, explicit, &text, None, catalog, templates, diags).unwrap_or(None)
@@ -64,7 +64,7 @@ fn load_text(
     catalog: &mut PromptCatalog,
     templates: &mut Templates,
     diags: &mut Diagnostics,
-) -> Result<Option<Suite>, Inexact> {
+) -> Result<Option<Suite>, SplitNotExact> {
     let root_text = split.map_or(text, |s| s.head.as_str());
     let Some(root) = parse_yaml(root_text, shown, diags) else {
         return Ok(None);
@@ -159,16 +159,16 @@ fn load_text(
                 // A test that does not parse alone is reported by reading the
                 // whole document, so the message is the same as without the cut.
                 let Ok(mut value) = serde_yaml::from_str::<Value>(slice) else {
-                    return Err(Inexact);
+                    return Err(SplitNotExact);
                 };
                 if value.apply_merge().is_err() {
-                    return Err(Inexact);
+                    return Err(SplitNotExact);
                 }
                 let Value::Sequence(mut one) = value else {
-                    return Err(Inexact);
+                    return Err(SplitNotExact);
                 };
                 let (Some(value), true) = (one.pop(), one.is_empty()) else {
-                    return Err(Inexact);
+                    return Err(SplitNotExact);
                 };
                 cx.item = Some(super::context::ItemPositions {
                     at: p.clone(),

@@ -172,13 +172,13 @@ impl YamlLocations {
     /// Indexes `text`. Text that yaml-rust2 cannot parse yields an empty
     /// index (serde_yaml reports the syntax error with its own position).
     pub fn index(text: &str) -> Self {
-        let mut builder = Builder::default();
+        let mut indexer = LocationIndexer::default();
         let mut parser = Parser::new_from_str(text);
-        if parser.load(&mut builder, false).is_err() {
+        if parser.load(&mut indexer, false).is_err() {
             return YamlLocations::default();
         }
         YamlLocations {
-            root: builder.root,
+            root: indexer.root,
             ..Default::default()
         }
     }
@@ -246,14 +246,15 @@ enum Frame {
     },
 }
 
+/// Receives yaml-rust2's events and builds the tree of [`LocNode`]s.
 #[derive(Default)]
-struct Builder {
+struct LocationIndexer {
     stack: Vec<Frame>,
     root: Option<LocNode>,
     done: bool,
 }
 
-impl Builder {
+impl LocationIndexer {
     /// Puts a finished node in its parent. `scalar` is the node's text when
     /// it is a scalar (it may be a mapping key).
     fn attach(&mut self, node: LocNode, scalar: Option<&str>) {
@@ -271,7 +272,7 @@ impl Builder {
     }
 }
 
-impl MarkedEventReceiver for Builder {
+impl MarkedEventReceiver for LocationIndexer {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         if self.done {
             return;
