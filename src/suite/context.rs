@@ -276,13 +276,33 @@ pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> O
                 .location()
                 .map(|l| Location::at(shown, l.line(), l.column()))
                 .unwrap_or_else(|| Location::file(shown));
-            diags.push(Diagnostic::error(
-                format!("malformed YAML: {}", crate::util::strip_location(&e.to_string())),
-                Some(loc),
-            ));
+            let message = crate::util::strip_location(&e.to_string());
+            let mut d = Diagnostic::error(format!("malformed YAML: {message}"), Some(loc));
+            if let Some(help) = yaml_error_help(text, &e, &message) {
+                d = d.with_help(help);
+            }
+            diags.push(d);
             None
         }
     }
+}
+
+/// A help for the YAML mistakes whose parser message does not say what to
+/// do: a tab where indentation is expected, a key given twice.
+fn yaml_error_help(text: &str, e: &serde_yaml::Error, message: &str) -> Option<&'static str> {
+    if message.contains("duplicate entry") {
+        return Some("a key may appear once in a mapping: keep one of them");
+    }
+    if message.contains("end of stream") {
+        return Some("a quote, `[` or `{` opened above is not closed");
+    }
+    if message.contains("did not find expected key") {
+        return Some("check the indentation here: the keys of one mapping start in the same column");
+    }
+    let at = e.location()?.index();
+    text.get(at..)
+        .is_some_and(|rest| rest.starts_with('\t'))
+        .then_some("YAML indentation is spaces only: replace the tab with spaces")
 }
 
 /// Reads a UTF-8 text file, dropping a leading byte-order mark.

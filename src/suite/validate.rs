@@ -320,7 +320,14 @@ pub(super) fn check_unique_labels(
     for (i, prompt) in prompts.iter().enumerate() {
         if !seen.insert(prompt.label()) {
             let at = YamlPath::root().key("prompts").index(i);
-            cx.error(format!("prompt `{}` appears twice in this suite", prompt.label()), &at);
+            cx.error_help(
+                format!("prompt `{}` appears twice in this suite", prompt.label()),
+                &at,
+                format!(
+                    "list it once; to compare a version with it, run `promptgate test --prompt {}=PATH`",
+                    prompt.name
+                ),
+            );
             return false;
         }
     }
