@@ -363,3 +363,40 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv_errors(text: &str) -> Vec<Diagnostic> {
+        let mut diags = Diagnostics::default();
+        let cases = load_csv(
+            text,
+            Path::new("cases.csv"),
+            PathBuf::new(),
+            &mut diags,
+            &Templates::new(),
+        );
+        assert!(cases.len() < text.lines().count().saturating_sub(1), "{text}");
+        diags.0
+    }
+
+    #[test]
+    fn a_row_with_the_wrong_field_count_says_so_at_its_line() {
+        let errs = csv_errors("query,__expected\nhello,contains:hello\na,b,c\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0].message,
+            "malformed CSV: this row has 3 field(s), the header has 2"
+        );
+        assert_eq!(errs[0].location.as_ref().and_then(|l| l.line), Some(3));
+        assert!(errs[0].help.as_deref().unwrap().contains("quote"));
+    }
+
+    #[test]
+    fn an_unknown_special_column_is_an_error_on_line_1() {
+        let errs = csv_errors("query,__expect\nhello,x\n");
+        assert_eq!(errs[0].message, "unknown special column `__expect`");
+        assert_eq!(errs[0].location.as_ref().and_then(|l| l.line), Some(1));
+    }
+}

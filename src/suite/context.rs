@@ -332,3 +332,38 @@ pub(super) fn read_text(path: &Path, shown: &Path, what: &str) -> Result<String,
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_error(text: &str) -> Diagnostic {
+        let mut diags = Diagnostics::default();
+        assert!(parse_yaml(text, Path::new("s.yaml"), &mut diags).is_none(), "{text}");
+        diags.0.remove(0)
+    }
+
+    #[test]
+    fn malformed_yaml_names_the_position_and_helps_with_common_mistakes() {
+        let d = first_error("tests:\n\t- a: 1\n");
+        let loc = d.location.clone().unwrap();
+        assert_eq!((loc.line, loc.col), (Some(2), Some(1)));
+        assert!(d.help.as_deref().unwrap().contains("tab"), "{d:?}");
+        let d = first_error("a: 1\na: 2\n");
+        assert!(d.message.contains("duplicate entry"), "{d:?}");
+        assert!(d.help.as_deref().unwrap().contains("once"), "{d:?}");
+        let d = first_error("a: \"open\n");
+        assert!(d.help.as_deref().unwrap().contains("not closed"), "{d:?}");
+        let d = first_error("a: [1, 2\n");
+        assert!(d.message.starts_with("malformed YAML: "), "{d:?}");
+    }
+
+    #[test]
+    fn default_test_is_named_in_messages_and_takes_a_test_case_keys() {
+        let p = YamlPath::root().key("defaultTest");
+        let sec = section_of(Section::Suite, &p);
+        assert_eq!(sec, Section::DefaultTest);
+        assert_eq!(sec.noun(), "`defaultTest`");
+        assert_eq!(sec.valid_keys(), Section::Test.valid_keys());
+    }
+}
