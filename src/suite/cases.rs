@@ -96,6 +96,7 @@ fn load_yaml_list(
         diags,
         fixed_line: None,
         specs: Default::default(),
+        suggested: Default::default(),
         item: None,
     };
     let Value::Sequence(items) = root else {
@@ -154,6 +155,7 @@ fn load_jsonl(
             diags,
             fixed_line: Some(lineno),
             specs: Default::default(),
+            suggested: Default::default(),
             item: None,
         };
         if let Some(c) = one_case(&mut cx, &value, &YamlPath::root(), templates) {
@@ -269,6 +271,7 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             diags,
             fixed_line: line,
             specs: Default::default(),
+            suggested: Default::default(),
             item: None,
         };
         let mut test = RawTest::default();

@@ -27,6 +27,9 @@ pub(super) struct FileCx<'a> {
     /// Assertion specs built so far in this file, by their YAML as written
     /// (see [`super::vars_asserts::build_assertion`]).
     pub(super) specs: std::collections::HashMap<String, std::sync::Arc<crate::assertion::AssertionSpec>>,
+    /// Suite keys that an unknown key's "did you mean" named (`provider:` ->
+    /// `providers`): their absence is not reported a second time.
+    pub(super) suggested: std::collections::BTreeSet<&'static str>,
 }
 
 /// Positions in one test of a suite read test by test: the lines a loaded
@@ -160,7 +163,12 @@ impl FileCx<'_> {
                 let mut d = Diagnostic::error(format!("unknown key `{key}` in {}", sec.noun()), Some(loc));
                 let promptfoo_near = nearest(&key, sec.promptfoo_keys().iter().copied());
                 d = match (nearest(&key, valid.iter().copied()), promptfoo_near) {
-                    (Some(n), _) => d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", "))),
+                    (Some(n), _) => {
+                        if sec == Section::Suite {
+                            self.suggested.insert(n);
+                        }
+                        d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", ")))
+                    }
                     (None, Some(n)) => d.with_help(format!(
                         "did you mean `{n}`? (a promptfoo key that promptgate does not implement yet)"
                     )),

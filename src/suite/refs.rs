@@ -93,7 +93,9 @@ pub(super) fn load_prompts(
 fn list_of(cx: &mut FileCx<'_>, value: Option<&Value>, key: &str, help: &str) -> Option<Vec<Value>> {
     match value {
         None => {
-            cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
+            if !cx.suggested.contains(key) {
+                cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
+            }
             None
         }
         Some(Value::Sequence(items)) if items.is_empty() => {
