@@ -27,9 +27,10 @@ pub(super) struct FileCx<'a> {
     /// Assertion specs built so far in this file, by their YAML as written
     /// (see [`super::vars_asserts::build_assertion`]).
     pub(super) specs: std::collections::HashMap<String, std::sync::Arc<crate::assertion::AssertionSpec>>,
-    /// Suite keys that an unknown key's "did you mean" named (`provider:` ->
-    /// `providers`): their absence is not reported a second time.
-    pub(super) suggested: std::collections::BTreeSet<&'static str>,
+    /// Keys that an unknown key's "did you mean" named (`provider:` ->
+    /// `providers`), with the path of their mapping: their absence is not
+    /// reported a second time (see [`Self::was_suggested`]).
+    pub(super) suggested: Vec<(YamlPath, &'static str)>,
 }
 
 /// Positions in one test of a suite read test by test: the lines a loaded
@@ -123,6 +124,12 @@ impl FileCx<'_> {
         self.diags.push(Diagnostic::error(msg, Some(loc)).with_help(help));
     }
 
+    /// True when an unknown key of the mapping at `mapping` was reported
+    /// with "did you mean `key`?": a missing `key` there needs no second error.
+    pub(super) fn was_suggested(&self, mapping: &YamlPath, key: &str) -> bool {
+        self.suggested.iter().any(|(m, k)| m == mapping && *k == key)
+    }
+
     /// Deserializes `value` (found at `base`) as a `section`, reporting
     /// unknown keys (error + nearest valid key), promptfoo-only keys
     /// (warning) and type errors, each at its line.
@@ -164,9 +171,7 @@ impl FileCx<'_> {
                 let promptfoo_near = nearest(&key, sec.promptfoo_keys().iter().copied());
                 d = match (nearest(&key, valid.iter().copied()), promptfoo_near) {
                     (Some(n), _) => {
-                        if sec == Section::Suite {
-                            self.suggested.insert(n);
-                        }
+                        self.suggested.push((full.parent(), n));
                         d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", ")))
                     }
                     (None, Some(n)) => d.with_help(format!(

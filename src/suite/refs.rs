@@ -93,7 +93,7 @@ pub(super) fn load_prompts(
 fn list_of(cx: &mut FileCx<'_>, value: Option<&Value>, key: &str, help: &str) -> Option<Vec<Value>> {
     match value {
         None => {
-            if !cx.suggested.contains(key) {
+            if !cx.was_suggested(&YamlPath::root(), key) {
                 cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
             }
             None

@@ -183,7 +183,7 @@ fn load_text(
             }
             cx.item = None;
         }
-        (None, None) if cx.suggested.contains("tests") => return Ok(None), // reported as a misspelled key
+        (None, None) if cx.was_suggested(&root_path, "tests") => return Ok(None), // reported as a misspelled key
         (None, None) => cx.error_help(
             "the suite has no `tests`",
             &root_path,

@@ -279,6 +279,9 @@ pub(super) fn build_assertion(
         context_var: raw.context_var.clone(),
     };
     if let Err(msg) = a.prepare() {
+        if raw.value.is_none() && cx.was_suggested(p, "value") {
+            return None; // a misspelled `value:` key, already reported
+        }
         let key = if msg.contains("threshold") {
             "threshold"
         } else if msg.contains("weight") {
