@@ -14,12 +14,40 @@ pub fn is_template(s: &str) -> bool {
 }
 
 /// A template syntax error: message and 1-based line within the template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Shown as the message alone (the line is part of the location).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct SyntaxError {
     /// What is wrong.
     pub message: String,
     /// 1-based line inside the template, when known.
     pub line: Option<usize>,
+}
+
+/// Why a template did not render.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The template reads variables the test does not define (minijinja's
+    /// own message does not name them). Shown as ``undefined template
+    /// variable `x` (the test's vars are: a, b)``.
+    #[error("{}", undefined_message(missing, defined))]
+    UndefinedVariables {
+        /// The variables missing, sorted.
+        missing: Vec<String>,
+        /// The variables the test defines, in order.
+        defined: Vec<String>,
+    },
+    /// Any other error of minijinja (a one-off template that does not
+    /// compile, an undefined attribute, a failing filter), shown as
+    /// `KIND: DETAIL (template line N)`.
+    #[error("{}", describe(.0))]
+    Minijinja(minijinja::Error),
+}
+
+impl From<minijinja::Error> for TemplateError {
+    fn from(e: minijinja::Error) -> Self {
+        TemplateError::Minijinja(e)
+    }
 }
 
 /// A set of compiled templates sharing one strict environment.
@@ -103,8 +131,8 @@ impl Templates {
     /// # Errors
     /// `undefined variable `x`` naming every variable the template reads and
     /// `vars` lacks, or minijinja's render error (e.g. an undefined attribute).
-    pub fn render(&self, id: &TemplateId, vars: &Map<String, Value>) -> Result<String, String> {
-        let tmpl = self.env.get_template(&id.0).map_err(|e| describe(&e))?;
+    pub fn render(&self, id: &TemplateId, vars: &Map<String, Value>) -> Result<String, TemplateError> {
+        let tmpl = self.env.get_template(&id.0)?;
         render_strict(&tmpl, vars)
     }
 
@@ -112,8 +140,8 @@ impl Templates {
     ///
     /// # Errors
     /// As [`Self::render`].
-    pub fn render_str(&self, source: &str, vars: &Map<String, Value>) -> Result<String, String> {
-        let tmpl = self.env.template_from_str(source).map_err(|e| describe(&e))?;
+    pub fn render_str(&self, source: &str, vars: &Map<String, Value>) -> Result<String, TemplateError> {
+        let tmpl = self.env.template_from_str(source)?;
         render_strict(&tmpl, vars)
     }
 
@@ -126,7 +154,7 @@ impl Templates {
     /// A string that is exactly one variable (`"{{ fruits }}"`) becomes that
     /// variable's value, so a list stays a list (for `contains-any`) instead
     /// of its printed form.
-    pub fn render_value(&self, value: &Value, vars: &Map<String, Value>) -> Result<Value, String> {
+    pub fn render_value(&self, value: &Value, vars: &Map<String, Value>) -> Result<Value, TemplateError> {
         if let Value::String(s) = value {
             if let Some(v) = sole_variable(s).and_then(|name| vars.get(name)) {
                 if !v.is_string() && !v.is_null() {
@@ -145,7 +173,7 @@ impl Templates {
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), self.render_value(v, vars)?)))
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, TemplateError>>()?,
             ),
             other => other.clone(),
         })
@@ -164,7 +192,7 @@ fn sole_variable(s: &str) -> Option<&str> {
 /// Renders; on an undefined-value error, names the variables the template
 /// reads that `vars` lacks (minijinja's own message does not name them).
 /// Variables guarded by `is defined` are fine: only a failed render is checked.
-fn render_strict(tmpl: &minijinja::Template<'_, '_>, vars: &Map<String, Value>) -> Result<String, String> {
+fn render_strict(tmpl: &minijinja::Template<'_, '_>, vars: &Map<String, Value>) -> Result<String, TemplateError> {
     match tmpl.render(minijinja::Value::from(minijinja::value::Serde(vars))) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == minijinja::ErrorKind::UndefinedError => {
@@ -181,9 +209,9 @@ fn render_strict(tmpl: &minijinja::Template<'_, '_>, vars: &Map<String, Value>) 
                 },
                 vars,
             )?;
-            Err(describe(&e))
+            Err(e.into())
         }
-        Err(e) => Err(describe(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -204,25 +232,32 @@ fn is_guarded(source: &str, name: &str) -> bool {
     })
 }
 
-fn check_defined(needed: impl IntoIterator<Item = String>, vars: &Map<String, Value>) -> Result<(), String> {
+/// `Err` naming the variables of `needed` that `vars` lacks.
+fn check_defined(needed: impl IntoIterator<Item = String>, vars: &Map<String, Value>) -> Result<(), TemplateError> {
     let mut missing: Vec<String> = needed.into_iter().filter(|v| !vars.contains_key(v)).collect();
     if missing.is_empty() {
         return Ok(());
     }
     missing.sort();
-    let names = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
-    let have = if vars.is_empty() {
-        "the test defines no vars".to_string()
-    } else {
-        format!(
-            "the test's vars are: {}",
-            vars.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
-        )
-    };
-    let noun = if missing.len() == 1 { "variable" } else { "variables" };
-    Err(format!("undefined template {noun} {names} ({have})"))
+    Err(TemplateError::UndefinedVariables {
+        missing,
+        defined: vars.keys().cloned().collect(),
+    })
 }
 
+/// The message of [`TemplateError::UndefinedVariables`].
+fn undefined_message(missing: &[String], defined: &[String]) -> String {
+    let names = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+    let have = if defined.is_empty() {
+        "the test defines no vars".to_string()
+    } else {
+        format!("the test's vars are: {}", defined.join(", "))
+    };
+    let noun = if missing.len() == 1 { "variable" } else { "variables" };
+    format!("undefined template {noun} {names} ({have})")
+}
+
+/// minijinja's error as `KIND: DETAIL (template line N)`.
 fn describe(e: &minijinja::Error) -> String {
     let mut s = match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
@@ -257,8 +292,26 @@ mod tests {
         let mut t = Templates::new();
         let id = t.add("Hello {{ name }} from {{ place }}").unwrap();
         let err = t.render(&id, &vars(json!({"name": "x"}))).unwrap_err();
+        let err = err.to_string();
         assert!(err.contains("`place`"), "{err}");
         assert!(err.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn undefined_variables_are_typed_and_read_as_before() {
+        let mut t = Templates::new();
+        let id = t.add("{{ a }} {{ b }} {{ c }}").unwrap();
+        let err = t.render(&id, &vars(json!({"c": 1}))).unwrap_err();
+        assert!(matches!(&err, TemplateError::UndefinedVariables { missing, .. } if missing == &["a", "b"]));
+        assert_eq!(
+            err.to_string(),
+            "undefined template variables `a`, `b` (the test's vars are: c)"
+        );
+        let err = t.render(&id, &Map::new()).unwrap_err();
+        assert!(err.to_string().ends_with("(the test defines no vars)"), "{err}");
+        let err = t.render_str("{{ x | nope }}", &Map::new()).unwrap_err();
+        assert!(matches!(err, TemplateError::Minijinja(_)));
+        assert!(err.to_string().starts_with("unknown filter"), "{err}");
     }
 
     #[test]
@@ -281,6 +334,7 @@ mod tests {
             .add("{% if z is defined %}{{ z }}{% endif %}{{ n }}{{ missing }}")
             .unwrap();
         let err = t.render(&id, &vars(json!({"n": 1}))).unwrap_err();
+        let err = err.to_string();
         assert!(err.contains("`missing`"), "{err}");
         assert!(!err.contains("`z`"), "{err}");
         assert!(!err.contains("`n`"), "{err}");

@@ -77,7 +77,7 @@ impl Prompt {
         &self,
         templates: &Templates,
         vars: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Vec<Message>, String> {
+    ) -> Result<Vec<Message>, crate::template::TemplateError> {
         match &self.body {
             PromptBody::Text(id) => Ok(vec![Message::new("user", templates.render(id, vars)?)]),
             PromptBody::Chat(msgs) => msgs
@@ -355,7 +355,7 @@ fn first_text_line(text: &str, pos: Option<(usize, usize)>) -> usize {
 fn load_json_chat(content: &str, file: &Path, name: &str, templates: &mut Templates) -> Result<Prompt, Diagnostic> {
     let messages: Vec<YamlMessage> = serde_json::from_str(content).map_err(|e| {
         Diagnostic::error(
-            format!("invalid JSON prompt: {e}"),
+            format!("invalid JSON prompt: {}", strip_location(&e.to_string())),
             Some(Location::at(file, e.line(), e.column())),
         )
         .with_help(r#"a JSON prompt is a list of chat messages: [{"role": "system", "content": "..."}, ...]"#)

@@ -96,6 +96,7 @@ fn load_yaml_list(
         diags,
         fixed_line: None,
         specs: Default::default(),
+        suggested: Default::default(),
         item: None,
     };
     let Value::Sequence(items) = root else {
@@ -154,6 +155,7 @@ fn load_jsonl(
             diags,
             fixed_line: Some(lineno),
             specs: Default::default(),
+            suggested: Default::default(),
             item: None,
         };
         if let Some(c) = one_case(&mut cx, &value, &YamlPath::root(), templates) {
@@ -187,6 +189,25 @@ fn one_case(cx: &mut FileCx<'_>, item: &Value, p: &YamlPath, templates: &Templat
         vars,
         options,
     })
+}
+
+/// The diagnostic for a CSV row that does not parse: a row whose field count
+/// differs from the header's says so in a suite author's words (the csv
+/// crate's message repeats the position the location already gives).
+fn csv_row_error(e: &csv::Error, shown: &Path, line: Option<usize>) -> Diagnostic {
+    let at = Some(Location {
+        file: shown.to_path_buf(),
+        line,
+        col: None,
+    });
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Diagnostic::error(
+            format!("malformed CSV: this row has {len} field(s), the header has {expected_len}"),
+            at,
+        )
+        .with_help("quote a field holding a comma or a line break (\"a, b\"), and close every quote"),
+        _ => Diagnostic::error(format!("malformed CSV: {e}"), at),
+    }
 }
 
 fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, templates: &Templates) -> Vec<LoadedCase> {
@@ -238,14 +259,7 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line() as usize);
-                diags.push(Diagnostic::error(
-                    format!("malformed CSV: {e}"),
-                    Some(Location {
-                        file: shown.to_path_buf(),
-                        line,
-                        col: None,
-                    }),
-                ));
+                diags.push(csv_row_error(&e, shown, line));
                 continue;
             }
         };
@@ -257,6 +271,7 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
             diags,
             fixed_line: line,
             specs: Default::default(),
+            suggested: Default::default(),
             item: None,
         };
         let mut test = RawTest::default();
@@ -350,4 +365,41 @@ fn load_csv(text: &str, shown: &Path, dir: PathBuf, diags: &mut Diagnostics, tem
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv_errors(text: &str) -> Vec<Diagnostic> {
+        let mut diags = Diagnostics::default();
+        let cases = load_csv(
+            text,
+            Path::new("cases.csv"),
+            PathBuf::new(),
+            &mut diags,
+            &Templates::new(),
+        );
+        assert!(cases.len() < text.lines().count().saturating_sub(1), "{text}");
+        diags.0
+    }
+
+    #[test]
+    fn a_row_with_the_wrong_field_count_says_so_at_its_line() {
+        let errs = csv_errors("query,__expected\nhello,contains:hello\na,b,c\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0].message,
+            "malformed CSV: this row has 3 field(s), the header has 2"
+        );
+        assert_eq!(errs[0].location.as_ref().and_then(|l| l.line), Some(3));
+        assert!(errs[0].help.as_deref().unwrap().contains("quote"));
+    }
+
+    #[test]
+    fn an_unknown_special_column_is_an_error_on_line_1() {
+        let errs = csv_errors("query,__expect\nhello,x\n");
+        assert_eq!(errs[0].message, "unknown special column `__expect`");
+        assert_eq!(errs[0].location.as_ref().and_then(|l| l.line), Some(1));
+    }
 }

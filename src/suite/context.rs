@@ -27,6 +27,10 @@ pub(super) struct FileCx<'a> {
     /// Assertion specs built so far in this file, by their YAML as written
     /// (see [`super::vars_asserts::build_assertion`]).
     pub(super) specs: std::collections::HashMap<String, std::sync::Arc<crate::assertion::AssertionSpec>>,
+    /// Keys that an unknown key's "did you mean" named (`provider:` ->
+    /// `providers`), with the path of their mapping: their absence is not
+    /// reported a second time (see [`Self::was_suggested`]).
+    pub(super) suggested: Vec<(YamlPath, &'static str)>,
 }
 
 /// Positions in one test of a suite read test by test: the lines a loaded
@@ -120,6 +124,12 @@ impl FileCx<'_> {
         self.diags.push(Diagnostic::error(msg, Some(loc)).with_help(help));
     }
 
+    /// True when an unknown key of the mapping at `mapping` was reported
+    /// with "did you mean `key`?": a missing `key` there needs no second error.
+    pub(super) fn was_suggested(&self, mapping: &YamlPath, key: &str) -> bool {
+        self.suggested.iter().any(|(m, k)| m == mapping && *k == key)
+    }
+
     /// Deserializes `value` (found at `base`) as a `section`, reporting
     /// unknown keys (error + nearest valid key), promptfoo-only keys
     /// (warning) and type errors, each at its line.
@@ -160,7 +170,10 @@ impl FileCx<'_> {
                 let mut d = Diagnostic::error(format!("unknown key `{key}` in {}", sec.noun()), Some(loc));
                 let promptfoo_near = nearest(&key, sec.promptfoo_keys().iter().copied());
                 d = match (nearest(&key, valid.iter().copied()), promptfoo_near) {
-                    (Some(n), _) => d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", "))),
+                    (Some(n), _) => {
+                        self.suggested.push((full.parent(), n));
+                        d.with_help(format!("did you mean `{n}`? (valid keys: {})", valid.join(", ")))
+                    }
                     (None, Some(n)) => d.with_help(format!(
                         "did you mean `{n}`? (a promptfoo key that promptgate does not implement yet)"
                     )),
@@ -239,7 +252,7 @@ fn section_of(root: Section, rel: &YamlPath) -> Section {
     let segs = &rel.0;
     match (segs.len(), segs.last()) {
         (0, _) => root,
-        (_, Some(Seg::Key(k))) if k == "defaultTest" => Section::Test,
+        (_, Some(Seg::Key(k))) if k == "defaultTest" => Section::DefaultTest,
         (_, Some(Seg::Key(k))) if k == "options" => Section::Options,
         (_, Some(Seg::Key(k))) if k == "config" => Section::ProviderConfig,
         (1, Some(Seg::Key(k))) if k == "thresholds" => Section::Thresholds,
@@ -276,13 +289,33 @@ pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> O
                 .location()
                 .map(|l| Location::at(shown, l.line(), l.column()))
                 .unwrap_or_else(|| Location::file(shown));
-            diags.push(Diagnostic::error(
-                format!("malformed YAML: {}", crate::util::strip_location(&e.to_string())),
-                Some(loc),
-            ));
+            let message = crate::util::strip_location(&e.to_string());
+            let mut d = Diagnostic::error(format!("malformed YAML: {message}"), Some(loc));
+            if let Some(help) = yaml_error_help(text, &e, &message) {
+                d = d.with_help(help);
+            }
+            diags.push(d);
             None
         }
     }
+}
+
+/// A help for the YAML mistakes whose parser message does not say what to
+/// do: a tab where indentation is expected, a key given twice.
+fn yaml_error_help(text: &str, e: &serde_yaml::Error, message: &str) -> Option<&'static str> {
+    if message.contains("duplicate entry") {
+        return Some("a key may appear once in a mapping: keep one of them");
+    }
+    if message.contains("end of stream") {
+        return Some("a quote, `[` or `{` opened above is not closed");
+    }
+    if message.contains("did not find expected key") {
+        return Some("check the indentation here: the keys of one mapping start in the same column");
+    }
+    let at = e.location()?.index();
+    text.get(at..)
+        .is_some_and(|rest| rest.starts_with('\t'))
+        .then_some("YAML indentation is spaces only: replace the tab with spaces")
 }
 
 /// Reads a UTF-8 text file, dropping a leading byte-order mark.
@@ -310,5 +343,40 @@ pub(super) fn read_text(path: &Path, shown: &Path, what: &str) -> Result<String,
             )
             .with_help("save it as UTF-8"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_error(text: &str) -> Diagnostic {
+        let mut diags = Diagnostics::default();
+        assert!(parse_yaml(text, Path::new("s.yaml"), &mut diags).is_none(), "{text}");
+        diags.0.remove(0)
+    }
+
+    #[test]
+    fn malformed_yaml_names_the_position_and_helps_with_common_mistakes() {
+        let d = first_error("tests:\n\t- a: 1\n");
+        let loc = d.location.clone().unwrap();
+        assert_eq!((loc.line, loc.col), (Some(2), Some(1)));
+        assert!(d.help.as_deref().unwrap().contains("tab"), "{d:?}");
+        let d = first_error("a: 1\na: 2\n");
+        assert!(d.message.contains("duplicate entry"), "{d:?}");
+        assert!(d.help.as_deref().unwrap().contains("once"), "{d:?}");
+        let d = first_error("a: \"open\n");
+        assert!(d.help.as_deref().unwrap().contains("not closed"), "{d:?}");
+        let d = first_error("a: [1, 2\n");
+        assert!(d.message.starts_with("malformed YAML: "), "{d:?}");
+    }
+
+    #[test]
+    fn default_test_is_named_in_messages_and_takes_a_test_case_keys() {
+        let p = YamlPath::root().key("defaultTest");
+        let sec = section_of(Section::Suite, &p);
+        assert_eq!(sec, Section::DefaultTest);
+        assert_eq!(sec.noun(), "`defaultTest`");
+        assert_eq!(sec.valid_keys(), Section::Test.valid_keys());
     }
 }

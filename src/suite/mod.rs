@@ -20,12 +20,20 @@
 //! Loading validates everything up front: an unknown key is an error naming
 //! the file, line, column and the nearest valid key; a promptfoo key that
 //! promptgate does not implement is a one-line warning.
+//!
+//! Loading runs in phases, one module each: `load` finds the suite files;
+//! `suite_file` parses one into the raw model (`raw`, located by `context`)
+//! and resolves its references (`refs`: prompts and providers;
+//! `vars_asserts`: variables and assertions; `cases`: cases files);
+//! `validate` merges `defaultTest` into each test case and checks the result.
 
 mod cases;
 mod context;
 mod load;
 mod raw;
 mod refs;
+mod suite_file;
+mod validate;
 mod vars_asserts;
 
 use std::path::PathBuf;

@@ -132,6 +132,8 @@ pub(crate) struct RawPrompt {
 pub(crate) enum Section {
     Suite,
     Test,
+    /// `defaultTest`: a test case's keys, named as itself in messages.
+    DefaultTest,
     Assertion,
     Options,
     Provider,
@@ -147,6 +149,7 @@ impl Section {
         match self {
             Section::Suite => "the suite",
             Section::Test => "a test case",
+            Section::DefaultTest => "`defaultTest`",
             Section::Assertion => "an assertion",
             Section::Options => "test options",
             Section::Provider => "a provider",
@@ -171,7 +174,7 @@ impl Section {
                 "thresholds",
                 "gate",
             ],
-            Section::Test => &[
+            Section::Test | Section::DefaultTest => &[
                 "description",
                 "vars",
                 "assert",
@@ -238,7 +241,7 @@ impl Section {
                 "writeLatestResults",
                 "tracing",
             ],
-            Section::Test => &[
+            Section::Test | Section::DefaultTest => &[
                 "provider",
                 "providerOutput",
                 "assertScoringFunction",

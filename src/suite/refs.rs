@@ -93,7 +93,9 @@ pub(super) fn load_prompts(
 fn list_of(cx: &mut FileCx<'_>, value: Option<&Value>, key: &str, help: &str) -> Option<Vec<Value>> {
     match value {
         None => {
-            cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
+            if !cx.was_suggested(&YamlPath::root(), key) {
+                cx.error_help(format!("the suite has no `{key}`"), &YamlPath::root(), help);
+            }
             None
         }
         Some(Value::Sequence(items)) if items.is_empty() => {
@@ -207,15 +209,12 @@ fn resolve_prompt(
                 .map(|e| format!("{reference}.{e}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut help = format!(
-                "looked in {} for {exts} (the prompts folder is relative to where promptgate runs; see --prompts-dir)",
-                shown_dir(catalog.dir())
-            );
-            if let Some(n) = nearest(reference, available.iter().map(String::as_str)) {
-                help = format!("did you mean `{n}`? ({help})");
-            } else if !available.is_empty() {
-                help.push_str(&format!("; prompts there: {}", available.join(", ")));
-            }
+            let looked = format!("looked in {} for {exts}", shown_dir(catalog.dir()));
+            let help = match nearest(reference, available.iter().map(String::as_str)) {
+                Some(n) => format!("did you mean `{n}`? {looked}"),
+                None if !available.is_empty() => format!("{looked}; prompts there: {}", available.join(", ")),
+                None => looked,
+            } + "; the prompts folder is relative to where promptgate runs (see --prompts-dir)";
             cx.diags
                 .push(Diagnostic::error(format!("prompt `{reference}` not found"), Some(loc)).with_help(help));
             return None;

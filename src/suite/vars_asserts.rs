@@ -202,7 +202,7 @@ pub(super) fn build_assertion(
                     });
                 }
                 Err(e) => {
-                    cx.error(e, &p.key("value"));
+                    cx.error(e.to_string(), &p.key("value"));
                     return None;
                 }
             }
@@ -279,6 +279,9 @@ pub(super) fn build_assertion(
         context_var: raw.context_var.clone(),
     };
     if let Err(msg) = a.prepare().map_err(|e| e.to_string()) {
+        if raw.value.is_none() && cx.was_suggested(p, "value") {
+            return None; // a misspelled `value:` key, already reported
+        }
         let key = if msg.contains("threshold") {
             "threshold"
         } else if msg.contains("weight") {
@@ -310,22 +313,53 @@ fn has_template(v: &Json) -> bool {
     }
 }
 
-fn check_templates(v: &Json, templates: &Templates) -> Result<(), String> {
+/// Checks that every template string inside `v` compiles.
+fn check_templates(v: &Json, templates: &Templates) -> Result<(), crate::template::SyntaxError> {
     match v {
-        Json::String(s) if is_template(s) => templates.check(s).map_err(|e| e.message),
+        Json::String(s) if is_template(s) => templates.check(s),
         Json::Array(a) => a.iter().try_for_each(|x| check_templates(x, templates)),
         Json::Object(o) => o.values().try_for_each(|x| check_templates(x, templates)),
         _ => Ok(()),
     }
 }
 
+/// A `file://` reference that cannot be read (missing, not UTF-8).
+#[derive(Debug, thiserror::Error)]
+enum UnreadableReference {
+    /// The problem was found at a line of the file (a bad byte).
+    #[error("{message} ({}:{line})", shown.display())]
+    AtLine {
+        /// What is wrong.
+        message: String,
+        /// The file, as shown.
+        shown: std::path::PathBuf,
+        /// 1-based line.
+        line: usize,
+    },
+    /// The file as a whole (missing, unreadable).
+    #[error("{}: {message}", shown.display())]
+    File {
+        /// What is wrong.
+        message: String,
+        /// The file, as shown.
+        shown: std::path::PathBuf,
+    },
+}
+
 /// Reads a `file://` reference (UTF-8, byte-order mark dropped); the error
 /// names the file (and the line of a bad byte).
-fn read_referenced(path: &std::path::Path) -> Result<String, String> {
+fn read_referenced(path: &std::path::Path) -> Result<String, UnreadableReference> {
     let shown = display_path(path);
     super::context::read_text(path, &shown, "file").map_err(|d| match d.location.and_then(|l| l.line) {
-        Some(line) => format!("{} ({}:{line})", d.message, shown.display()),
-        None => format!("{}: {}", shown.display(), d.message),
+        Some(line) => UnreadableReference::AtLine {
+            message: d.message,
+            shown,
+            line,
+        },
+        None => UnreadableReference::File {
+            message: d.message,
+            shown,
+        },
     })
 }
 
