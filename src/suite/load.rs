@@ -31,18 +31,20 @@ pub struct Project {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// The suite files under `paths`: files as given, folders searched
-/// recursively for `*.yaml` / `*.yml`, sorted.
+/// The suite files under `paths`: files as given (`true`: named
+/// explicitly), folders searched recursively for `*.yaml` / `*.yml`, sorted;
+/// and warnings about folders that could not be read (skipped).
 ///
 /// # Errors
 /// A path that does not exist, or no suite file at all.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, Diagnostics> {
+pub fn discover(paths: &[PathBuf]) -> Result<SuiteFiles, Diagnostics> {
     let mut out = Vec::new();
+    let mut warnings = Vec::new();
     let mut diags = Diagnostics::default();
     for p in paths {
         if p.is_dir() {
             let mut found = Vec::new();
-            walk(p, &mut found);
+            walk(p, &mut found, &mut warnings);
             found.sort();
             out.extend(found.into_iter().map(|f| (f, false)));
         } else if p.is_file() {
@@ -61,20 +63,30 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, Diagnostics> 
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(Diagnostic::error(format!("no suite files (*.yaml, *.yml) in {}", shown.join(", ")), None).into());
     }
-    Ok(out)
+    Ok(SuiteFiles { files: out, warnings })
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct SuiteFiles {
+    /// The suite files, sorted; `true` when the file was named explicitly
+    /// (not found in a folder).
+    pub files: Vec<(PathBuf, bool)>,
+    /// Folders that could not be read (skipped).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Collects `*.yaml` / `*.yml` below `dir`. Symlinked folders are not
 /// followed (a link to a parent would loop); unreadable folders are skipped
 /// with a warning.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<Diagnostic>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!(
-                "warning: {}: cannot read folder: {e}; skipped",
-                display_path(dir).display()
-            );
+            warnings.push(Diagnostic::warning(
+                format!("{}: cannot read folder: {e}; skipped", display_path(dir).display()),
+                None,
+            ));
             return;
         }
     };
@@ -83,7 +95,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let is_link = e.file_type().is_ok_and(|t| t.is_symlink());
         if p.is_dir() {
             if !is_link {
-                walk(&p, out);
+                walk(&p, out, warnings);
             }
         } else if p
             .extension()
@@ -101,8 +113,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Every error found (all files are checked before giving up), each with
 /// file, line and column where one exists.
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Project, Diagnostics> {
-    let files = discover(paths)?;
+    let SuiteFiles { files, warnings } = discover(paths)?;
     let mut diags = Diagnostics::default();
+    for w in warnings {
+        diags.push(w);
+    }
     let mut templates = Templates::new();
     let mut catalog = PromptCatalog::new(opts.prompts_dir.clone(), opts.prompt_overrides.clone());
     let mut suites: Vec<Suite> = Vec::new();
