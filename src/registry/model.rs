@@ -145,8 +145,8 @@ pub struct RunCase {
     pub prompt_sha256: String,
     /// The provider.
     pub provider: String,
-    /// `pass`, `fail`, `error`, `skipped`.
-    pub verdict: String,
+    /// The case's verdict.
+    pub verdict: crate::result::Verdict,
     /// Weighted score in [0, 1].
     pub score: f64,
     /// Named metrics.

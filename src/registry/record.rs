@@ -131,7 +131,7 @@ impl Coverage {
                 prompt: c.prompt.clone(),
                 prompt_sha256: self.sha_of(c).unwrap_or(&c.prompt_hash).to_string(),
                 provider: c.provider.clone(),
-                verdict: format!("{:?}", c.verdict).to_lowercase(),
+                verdict: c.verdict,
                 score: c.score,
                 metrics: serde_json::to_value(&c.metrics).unwrap_or_default(),
             })

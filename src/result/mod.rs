@@ -68,6 +68,24 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// `pass`, `fail`, `error`, `skipped`: the serialized form (JSON report,
+    /// registry).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+
+    /// Parses [`Verdict::as_str`]'s form; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Pass, Verdict::Fail, Verdict::Error, Verdict::Skipped]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
     /// `ok`, `FAILED`, `ERROR`, `skipped`: the libtest-style word.
     pub fn word(self) -> &'static str {
         match self {

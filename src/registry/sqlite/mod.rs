@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBeha
 
 use super::model::{AuditEntry, LabelMove, NewRun, NewVersion, RunCase, RunRecord, RunVerdict, Version};
 use super::{RegistryError, Result, Store};
+use crate::result::Verdict;
 
 mod schema;
 
@@ -481,7 +482,7 @@ impl Store for SqliteStore {
                         c.prompt,
                         c.prompt_sha256,
                         c.provider,
-                        c.verdict,
+                        c.verdict.as_str(),
                         c.score,
                         c.metrics.to_string()
                     ])?;
@@ -560,13 +561,15 @@ impl Store for SqliteStore {
             )?;
             let rows = st.query_map([run_id], |r| {
                 let metrics: String = r.get(7)?;
+                let verdict: String = r.get(5)?;
                 Ok(RunCase {
                     name: r.get(0)?,
                     suite: r.get(1)?,
                     prompt: r.get(2)?,
                     prompt_sha256: r.get(3)?,
                     provider: r.get(4)?,
-                    verdict: r.get(5)?,
+                    // A verdict this build does not know reads as an error (never a pass).
+                    verdict: Verdict::parse(&verdict).unwrap_or(Verdict::Error),
                     score: r.get(6)?,
                     metrics: serde_json::from_str(&metrics).unwrap_or_default(),
                 })
