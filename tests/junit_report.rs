@@ -34,37 +34,18 @@ fn assertion(kind: &str, pass: bool, reason: &str, line: usize) -> AssertionResu
 }
 
 fn case(index: usize, test: &str, provider: &str, verdict: Verdict) -> CaseResult {
-    CaseResult {
-        index,
-        name: format!("rag::{test}"),
-        suite: "rag".into(),
-        suite_file: PathBuf::from("suites/rag.yaml"),
-        line: Some(10 + index),
-        test_file: PathBuf::from("suites/rag.yaml"),
-        description: None,
-        prompt: "rag_system".into(),
-        prompt_hash: "1a2b3c4d5e6f".into(),
-        provider: provider.into(),
-        category: None,
-        vars: Default::default(),
-        verdict,
-        score: 1.0,
-        threshold: None,
-        metrics: Default::default(),
-        assertions: vec![assertion("contains", true, "found", 20)],
-        output: Some(format!("output of {test}")),
-        error: None,
-        latency_ms: Some(120),
-        tokens: Default::default(),
-        finish_reason: Some("stop".into()),
-        cost_usd: None,
-        replayed: false,
-        cached: false,
-        attempts: 0,
-        min_pass_rate: None,
-        repeats: None,
-        duration_ms: 1234,
-    }
+    let mut c = CaseResult::new(index, format!("rag::{test}"))
+        .with_suite("rag", "suites/rag.yaml")
+        .with_test_file("suites/rag.yaml", Some(10 + index))
+        .with_prompt("rag_system", "1a2b3c4d5e6f")
+        .with_provider(provider)
+        .with_verdict(verdict)
+        .with_assertions(vec![assertion("contains", true, "found", 20)], 1.0)
+        .with_output(format!("output of {test}"));
+    c.latency_ms = Some(120);
+    c.finish_reason = Some("stop".into());
+    c.duration_ms = 1234;
+    c
 }
 
 /// pass, fail (two failing assertions, threshold), error (case error), error

@@ -529,36 +529,20 @@ mod tests {
             file: None,
             grader: None,
         };
-        let case = |index: usize, verdict: Verdict| CaseResult {
-            index,
-            name: format!("s::t{index}\u{1b}[2J"),
-            suite: "s\u{1b}".into(),
-            suite_file: "suites/s.yaml".into(),
-            line: Some(4),
-            test_file: "suites/s\u{1b}.yaml".into(),
-            description: Some(hostile.into()),
-            prompt: "p\r".into(),
-            prompt_hash: "0123456789ab".into(),
-            provider: "echo\u{9b}".into(),
-            category: None,
-            vars: Default::default(),
-            verdict,
-            score: 0.0,
-            threshold: Some(0.5),
-            metrics: Default::default(),
-            assertions: vec![failed.clone()],
-            output: Some(hostile.into()),
-            error: (verdict == Verdict::Error).then(|| format!("provider said {hostile}")),
-            latency_ms: None,
-            tokens: Default::default(),
-            finish_reason: None,
-            cost_usd: None,
-            replayed: false,
-            cached: false,
-            attempts: 0,
-            min_pass_rate: None,
-            repeats: None,
-            duration_ms: 1,
+        let case = |index: usize, verdict: Verdict| {
+            let mut c = CaseResult::new(index, format!("s::t{index}\u{1b}[2J"))
+                .with_suite("s\u{1b}", "suites/s.yaml")
+                .with_test_file("suites/s\u{1b}.yaml", Some(4))
+                .with_prompt("p\r", "0123456789ab")
+                .with_provider("echo\u{9b}")
+                .with_verdict(verdict)
+                .with_assertions(vec![failed.clone()], 0.0)
+                .with_output(hostile);
+            c.description = Some(hostile.into());
+            c.threshold = Some(0.5);
+            c.error = (verdict == Verdict::Error).then(|| format!("provider said {hostile}"));
+            c.duration_ms = 1;
+            c
         };
         let mut reporter = GithubReporter::new(Box::new(io::sink()), None);
         let mut summary = RunSummary::default();

@@ -271,39 +271,16 @@ mod tests {
     use super::*;
 
     fn case(index: usize, suite: &str, test: &str, verdict: Verdict, metric: Option<f64>) -> Arc<CaseResult> {
-        Arc::new(CaseResult {
-            index,
-            name: format!("{suite}::{test}"),
-            suite: suite.into(),
-            suite_file: "s.yaml".into(),
-            line: None,
-            test_file: "s.yaml".into(),
-            description: None,
-            prompt: "p".into(),
-            prompt_hash: "0123456789ab".into(),
-            provider: "echo".into(),
-            category: None,
-            vars: Default::default(),
-            verdict,
-            score: 0.0,
-            threshold: None,
-            metrics: metric
-                .map(|m| BTreeMap::from([("faith".to_string(), m)]))
-                .unwrap_or_default(),
-            assertions: vec![],
-            output: None,
-            error: None,
-            latency_ms: None,
-            tokens: Default::default(),
-            finish_reason: None,
-            cost_usd: None,
-            replayed: false,
-            cached: false,
-            attempts: 0,
-            min_pass_rate: None,
-            repeats: None,
-            duration_ms: 0,
-        })
+        let mut c = CaseResult::new(index, format!("{suite}::{test}"))
+            .with_suite(suite, "s.yaml")
+            .with_test_file("s.yaml", None)
+            .with_prompt("p", "0123456789ab")
+            .with_provider("echo")
+            .with_verdict(verdict);
+        c.metrics = metric
+            .map(|m| BTreeMap::from([("faith".to_string(), m)]))
+            .unwrap_or_default();
+        Arc::new(c)
     }
 
     #[test]

@@ -430,37 +430,17 @@ mod tests {
     }
 
     fn case(verdict: Verdict, output: Option<&str>, assertions: Vec<AssertionResult>) -> CaseResult {
-        CaseResult {
-            index: 0,
-            name: "rag::refuses".into(),
-            suite: "rag".into(),
-            suite_file: "suites/rag.yaml".into(),
-            line: Some(5),
-            test_file: "suites/rag.yaml".into(),
-            description: Some("desc\u{1b}]0;title\u{7}".into()),
-            prompt: "p".into(),
-            prompt_hash: "0123456789ab".into(),
-            provider: "echo".into(),
-            category: None,
-            vars: Default::default(),
-            verdict,
-            score: 0.0,
-            threshold: None,
-            metrics: Default::default(),
-            assertions,
-            output: output.map(str::to_string),
-            error: None,
-            latency_ms: None,
-            tokens: Default::default(),
-            finish_reason: None,
-            cost_usd: None,
-            replayed: false,
-            cached: false,
-            attempts: 0,
-            min_pass_rate: None,
-            repeats: None,
-            duration_ms: 1,
-        }
+        let mut c = CaseResult::new(0, "rag::refuses")
+            .with_suite("rag", "suites/rag.yaml")
+            .with_test_file("suites/rag.yaml", Some(5))
+            .with_prompt("p", "0123456789ab")
+            .with_provider("echo")
+            .with_verdict(verdict)
+            .with_assertions(assertions, 0.0);
+        c.description = Some("desc\u{1b}]0;title\u{7}".into());
+        c.output = output.map(str::to_string);
+        c.duration_ms = 1;
+        c
     }
 
     /// Runs `cases` through a reporter (with `token` as its stop-commands

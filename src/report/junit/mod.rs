@@ -167,49 +167,29 @@ mod tests {
     use crate::result::{AssertionResult, Verdict};
 
     fn case(index: usize, suite: &str, provider: &str, verdict: Verdict) -> Arc<CaseResult> {
-        Arc::new(CaseResult {
-            index,
-            name: format!("{suite}::t{index}"),
-            suite: suite.into(),
-            suite_file: format!("suites/{suite}.yaml").into(),
-            line: Some(3 + index),
-            test_file: format!("suites/{suite}.yaml").into(),
-            description: None,
-            prompt: "p".into(),
-            prompt_hash: "0123456789ab".into(),
-            provider: provider.into(),
-            category: None,
-            vars: Default::default(),
-            verdict,
+        let assertion = AssertionResult {
+            kind: "equals".into(),
+            expected: Some("x".into()),
+            pass: verdict != Verdict::Fail,
             score: 0.0,
-            threshold: None,
-            metrics: Default::default(),
-            assertions: vec![AssertionResult {
-                kind: "equals".into(),
-                expected: Some("x".into()),
-                pass: verdict != Verdict::Fail,
-                score: 0.0,
-                weight: 1.0,
-                metric: None,
-                reason: "nope\u{FFFF}".into(),
-                error: None,
-                line: None,
-                file: None,
-                grader: None,
-            }],
-            output: Some("out\u{FFFE}".into()),
+            weight: 1.0,
+            metric: None,
+            reason: "nope\u{FFFF}".into(),
             error: None,
-            latency_ms: None,
-            tokens: Default::default(),
-            finish_reason: None,
-            cost_usd: None,
-            replayed: false,
-            cached: false,
-            attempts: 0,
-            min_pass_rate: None,
-            repeats: None,
-            duration_ms: 1500,
-        })
+            line: None,
+            file: None,
+            grader: None,
+        };
+        let mut c = CaseResult::new(index, format!("{suite}::t{index}"))
+            .with_suite(suite, format!("suites/{suite}.yaml"))
+            .with_test_file(format!("suites/{suite}.yaml"), Some(3 + index))
+            .with_prompt("p", "0123456789ab")
+            .with_provider(provider)
+            .with_verdict(verdict)
+            .with_assertions(vec![assertion], 0.0)
+            .with_output("out\u{FFFE}");
+        c.duration_ms = 1500;
+        Arc::new(c)
     }
 
     #[test]
