@@ -273,6 +273,10 @@ fn section_of(root: Section, rel: &YamlPath) -> Section {
 
 /// Parses YAML text, reporting a syntax error with its position.
 pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> Option<Value> {
+    if let Some(d) = too_deep(text, shown) {
+        diags.push(d);
+        return None;
+    }
     match serde_yaml::from_str::<Value>(text) {
         Ok(mut v) => {
             if let Err(e) = v.apply_merge() {
@@ -298,6 +302,16 @@ pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> O
             None
         }
     }
+}
+
+/// The error for a YAML document nested deeper than the parsers are given
+/// (checked on the text, in linear time, before parsing it).
+pub(super) fn too_deep(text: &str, shown: &Path) -> Option<Diagnostic> {
+    let e = crate::util::yaml_depth::check_depth(text, crate::util::yaml_depth::MAX_YAML_DEPTH).err()?;
+    Some(
+        Diagnostic::error(e.to_string(), Some(Location::at(shown, e.line, 1)))
+            .with_help("flatten the document: promptgate reads YAML nested at most 256 levels deep"),
+    )
 }
 
 /// A help for the YAML mistakes whose parser message does not say what to

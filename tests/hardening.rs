@@ -1,0 +1,78 @@
+//! Hostile or unusual inputs and outputs: deep YAML and JSON, FIFOs and
+//! devices where files are expected, temporary files left by a killed run.
+//! Every child process runs under a timeout, so a regression fails, never hangs.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let p = Project {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        };
+        p.write("prompts/greet.txt", "Answer: {{ query }}");
+        p
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    /// Runs `promptgate test ARGS` here under a 20 s timeout; returns (exit
+    /// code, stdout, stderr). A timeout is `None` for the code.
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = Command::cargo_bin("promptgate")
+            .expect("the binary")
+            .current_dir(self.dir.path())
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("OPENAI_API_KEY")
+            .arg("test")
+            .args(args)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .expect("run promptgate");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[allow(dead_code)]
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+#[test]
+fn a_forty_thousand_level_yaml_document_is_refused_at_once() {
+    let p = Project::new();
+    let deep = format!(
+        "prompts: [greet]\nproviders: [echo]\ntests:\n  - vars:\n      query: {}{}\n",
+        "[".repeat(40_000),
+        "]".repeat(40_000)
+    );
+    p.write("suites/deep.yaml", &deep);
+    let start = Instant::now();
+    let (code, _, err) = p.run(&["suites/"]);
+    let took = start.elapsed();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("YAML nested more than 256 levels deep"), "{err}");
+    assert!(err.contains("deep.yaml:5"), "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
