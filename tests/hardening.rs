@@ -76,3 +76,44 @@ fn a_forty_thousand_level_yaml_document_is_refused_at_once() {
     assert!(err.contains("deep.yaml:5"), "{err}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
+
+/// Makes a FIFO at `path` (nothing ever writes to it: opening it to read blocks).
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {}",
+        path.display()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_var_naming_a_fifo_is_refused_not_waited_on() {
+    let p = Project::new();
+    p.write(
+        "suites/s.yaml",
+        "prompts: [greet]\nproviders: [echo]\ntests:\n  - vars:\n      query: file://pipe\n",
+    );
+    mkfifo(&p.join("suites/pipe"));
+    for args in [&["suites/", "--list"][..], &["suites/"][..]] {
+        let (code, _, err) = p.run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("a FIFO"), "{err}");
+        assert!(err.contains("suites/pipe"), "{err}");
+        assert!(err.contains("s.yaml:5"), "{err}");
+    }
+    // A cases file that is a FIFO too.
+    p.write(
+        "suites/s.yaml",
+        "prompts: [greet]\nproviders: [echo]\ntests: file://cases.csv\n",
+    );
+    mkfifo(&p.join("suites/cases.csv"));
+    let (code, _, err) = p.run(&["suites/", "--list"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("a FIFO"), "{err}");
+}

@@ -332,6 +332,33 @@ fn yaml_error_help(text: &str, e: &serde_yaml::Error, message: &str) -> Option<&
         .then_some("YAML indentation is spaces only: replace the tab with spaces")
 }
 
+/// What `path` is when it exists and is not a regular file ("a FIFO", "a
+/// device", "a folder", ...): reading a FIFO or a device would block or never
+/// end, so a `file://` reference must name a regular file.
+pub(super) fn not_regular(path: &Path) -> Option<&'static str> {
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("a device");
+        }
+    }
+    Some("not a regular file")
+}
+
 /// Reads a UTF-8 text file, dropping a leading byte-order mark.
 ///
 /// # Errors
