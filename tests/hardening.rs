@@ -117,3 +117,39 @@ fn a_file_var_naming_a_fifo_is_refused_not_waited_on() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("a FIFO"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_junit_path_that_is_a_fifo_or_a_symlink_to_one_is_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let p = Project::new();
+    p.write(
+        "suites/s.yaml",
+        "prompts: [greet]\nproviders: [echo]\ntests:\n  - vars: {query: hi}\n    assert: [{type: contains, value: hi}]\n",
+    );
+    mkfifo(&p.join("pipe"));
+    std::os::unix::fs::symlink(p.join("pipe"), p.join("link")).expect("symlink");
+    for target in ["pipe", "link"] {
+        let fifo = p.join("pipe");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The reader: it blocks until promptgate opens the FIFO to write.
+        std::thread::spawn(move || {
+            let _ = tx.send(std::fs::read_to_string(fifo));
+        });
+        let (code, _, err) = p.run(&["suites/", "--junit", target]);
+        assert_eq!(code, Some(0), "{target}: {err}");
+        let xml = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the report reached the reader")
+            .expect("readable");
+        assert!(xml.contains("<testsuites"), "{xml}");
+        assert!(std::fs::symlink_metadata(p.join("pipe"))
+            .expect("pipe")
+            .file_type()
+            .is_fifo());
+        assert!(std::fs::symlink_metadata(p.join("link"))
+            .expect("link")
+            .file_type()
+            .is_symlink());
+    }
+}

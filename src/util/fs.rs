@@ -3,7 +3,9 @@
 
 /// Writes `bytes` to `path` atomically: into a temporary file beside it, then
 /// renamed over it, so a killed run never leaves a half-written report.
-/// Creates the parent directory.
+/// Creates the parent directory. A `path` that exists and is not a regular
+/// file (`/dev/null`, `/dev/stdout`, a FIFO; through symlinks too) is written
+/// in place, never renamed over: a device or a pipe stays what it is.
 ///
 /// # Errors
 /// I/O errors, with the path in the message.
@@ -21,6 +23,16 @@ pub fn write_atomically_with(
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     use std::io::Write;
+    if is_special(path) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))?;
+        let mut out = std::io::BufWriter::new(file);
+        write(&mut out)?;
+        out.flush()?;
+        return Ok(());
+    }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -52,6 +64,10 @@ pub fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
             format!("{} is a folder, not a file path", path.display()),
         ));
     }
+    if is_special(path) {
+        // Opening a FIFO here would wait for its reader: it is written at the end.
+        return Ok(());
+    }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -61,6 +77,12 @@ pub fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
     tempfile::NamedTempFile::new_in(&parent)
         .map(drop)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write in {}: {e}", parent.display())))
+}
+
+/// `path` exists (following symlinks) and is neither a regular file nor a
+/// folder: a device, a FIFO, a socket.
+fn is_special(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Temporary files are created owner-only (0600); reports and recordings are
