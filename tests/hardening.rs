@@ -153,3 +153,32 @@ fn a_junit_path_that_is_a_fifo_or_a_symlink_to_one_is_written_in_place() {
             .is_symlink());
     }
 }
+
+#[test]
+fn temporary_report_files_of_dead_processes_are_removed_by_the_next_run() {
+    let p = Project::new();
+    p.write(
+        "suites/s.yaml",
+        "prompts: [greet]\nproviders: [echo]\ntests:\n  - vars: {query: hi}\n    assert: [{type: contains, value: hi}]\n",
+    );
+    // 999999999 is above any Linux pid_max: that process is gone.
+    let stale = ".promptgate-tmp-999999999-Ab12Cd";
+    let live = format!(".promptgate-tmp-{}-Ab12Cd", std::process::id());
+    p.write(&format!("out/{stale}"), "<half");
+    p.write(&format!("out/{live}"), "<in use");
+    p.write("out/.tmpXyZ123", "someone else's");
+    let (code, _, err) = p.run(&["suites/", "--junit", "out/j.xml"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(p.join("out/j.xml").is_file());
+    assert!(
+        !p.join(&format!("out/{stale}")).exists(),
+        "the stale temporary file is removed"
+    );
+    assert!(p.join(&format!("out/{live}")).exists(), "a live process's file is kept");
+    assert!(p.join("out/.tmpXyZ123").exists(), "other files are not touched");
+    let left: Vec<String> = std::fs::read_dir(p.join("out"))
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+}
