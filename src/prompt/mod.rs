@@ -255,6 +255,13 @@ fn compile(templates: &mut Templates, source: &str, file: &Path, first_line: usi
 }
 
 fn load_yaml(content: &str, file: &Path, name: &str, templates: &mut Templates) -> Result<Prompt, Diagnostic> {
+    use crate::util::yaml_depth::{check_depth, MAX_YAML_DEPTH};
+    if let Err(e) = check_depth(content, MAX_YAML_DEPTH) {
+        return Err(Diagnostic::error(
+            format!("invalid YAML prompt: {e}"),
+            Some(Location::at(file, e.line, 1)),
+        ));
+    }
     let locs = YamlLocations::index(content);
     let at = |path: &YamlPath| {
         let (line, col) = locs.key(path).unwrap_or((1, 1));

@@ -41,12 +41,19 @@ pub(super) fn load_cases_file(
     templates: &Templates,
 ) -> Vec<LoadedCase> {
     let shown = display_path(path);
-    if !path.is_file() {
+    if !path.exists() {
         let mut d = Diagnostic::error(format!("cases file not found: {}", shown.display()), Some(at.clone()));
         if let Some(h) = hint {
             d = d.with_help(h);
         }
         diags.push(d);
+        return Vec::new();
+    }
+    if let Some(kind) = super::context::not_regular(path) {
+        diags.push(Diagnostic::error(
+            format!("cases file {} is {kind}, not a regular file", shown.display()),
+            Some(at.clone()),
+        ));
         return Vec::new();
     }
     let text = match read_text(path, &shown, "cases file") {

@@ -273,6 +273,10 @@ fn section_of(root: Section, rel: &YamlPath) -> Section {
 
 /// Parses YAML text, reporting a syntax error with its position.
 pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> Option<Value> {
+    if let Some(d) = too_deep(text, shown) {
+        diags.push(d);
+        return None;
+    }
     match serde_yaml::from_str::<Value>(text) {
         Ok(mut v) => {
             if let Err(e) = v.apply_merge() {
@@ -300,6 +304,16 @@ pub(super) fn parse_yaml(text: &str, shown: &Path, diags: &mut Diagnostics) -> O
     }
 }
 
+/// The error for a YAML document nested deeper than the parsers are given
+/// (checked on the text, in linear time, before parsing it).
+pub(super) fn too_deep(text: &str, shown: &Path) -> Option<Diagnostic> {
+    let e = crate::util::yaml_depth::check_depth(text, crate::util::yaml_depth::MAX_YAML_DEPTH).err()?;
+    Some(
+        Diagnostic::error(e.to_string(), Some(Location::at(shown, e.line, 1)))
+            .with_help("flatten the document: promptgate reads YAML nested at most 256 levels deep"),
+    )
+}
+
 /// A help for the YAML mistakes whose parser message does not say what to
 /// do: a tab where indentation is expected, a key given twice.
 fn yaml_error_help(text: &str, e: &serde_yaml::Error, message: &str) -> Option<&'static str> {
@@ -316,6 +330,33 @@ fn yaml_error_help(text: &str, e: &serde_yaml::Error, message: &str) -> Option<&
     text.get(at..)
         .is_some_and(|rest| rest.starts_with('\t'))
         .then_some("YAML indentation is spaces only: replace the tab with spaces")
+}
+
+/// What `path` is when it exists and is not a regular file ("a FIFO", "a
+/// device", "a folder", ...): reading a FIFO or a device would block or never
+/// end, so a `file://` reference must name a regular file.
+pub(super) fn not_regular(path: &Path) -> Option<&'static str> {
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("a device");
+        }
+    }
+    Some("not a regular file")
 }
 
 /// Reads a UTF-8 text file, dropping a leading byte-order mark.

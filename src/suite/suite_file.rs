@@ -43,6 +43,10 @@ pub(super) fn load_one(
             return None;
         }
     };
+    if let Some(d) = super::context::too_deep(&text, shown) {
+        diags.push(d);
+        return None;
+    }
     if let Some(split) = crate::util::yaml_spans::split_tests(&text) {
         let before = diags.0.len();
         match load_text(file, shown, explicit, &text, Some(&split), catalog, templates, diags) {

@@ -350,6 +350,12 @@ enum UnreadableReference {
 /// names the file (and the line of a bad byte).
 fn read_referenced(path: &std::path::Path) -> Result<String, UnreadableReference> {
     let shown = display_path(path);
+    if let Some(kind) = super::context::not_regular(path) {
+        return Err(UnreadableReference::File {
+            message: format!("is {kind}; a `file://` reference must name a regular file"),
+            shown,
+        });
+    }
     super::context::read_text(path, &shown, "file").map_err(|d| match d.location.and_then(|l| l.line) {
         Some(line) => UnreadableReference::AtLine {
             message: d.message,

@@ -2,6 +2,7 @@
 //! hashing, and source spans of YAML documents.
 
 pub mod fs;
+pub mod yaml_depth;
 pub mod yaml_spans;
 
 use sha2::{Digest, Sha256};

@@ -152,8 +152,79 @@ fn schema_errors(validator: &jsonschema::Validator, instance: &Value) -> Option<
 }
 
 fn is_json(output: &str, schema: Option<&jsonschema::Validator>) -> Evaluation {
+    let depth = json_depth(output);
+    if depth <= SHALLOW_JSON_DEPTH {
+        return is_json_at_any_depth(output, schema);
+    }
+    if depth > MAX_JSON_DEPTH {
+        return Evaluation::new(
+            false,
+            format!(
+                "output is nested {depth} levels deep; is-json checks JSON up to {MAX_JSON_DEPTH} levels, so it was not parsed (this says nothing about whether it is valid)"
+            ),
+        );
+    }
+    // serde_json parses (and drops) nested values recursively: give the
+    // parse a stack that fits the depth (reserved, touched only as used).
+    let stack = 1024 * 1024 + depth * 16 * 1024;
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn_scoped(scope, || is_json_at_any_depth(output, schema))
+        {
+            Ok(handle) => handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(e) => Evaluation::new(
+                false,
+                format!("output is nested {depth} levels deep and could not be checked: {e}"),
+            ),
+        }
+    })
+}
+
+/// Nesting up to which `is-json` parses on the calling thread (serde_json's
+/// own recursion limit is 128).
+const SHALLOW_JSON_DEPTH: usize = 100;
+
+/// Deepest nesting `is-json` parses (on a thread with a stack to match).
+pub(crate) const MAX_JSON_DEPTH: usize = 20_000;
+
+/// The deepest nesting of `[` / `{` in `text` outside JSON strings, in one
+/// linear pass (an upper bound on the depth a parser would reach).
+fn json_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// `is-json`, with serde_json's recursion limit off: call it only on text
+/// whose [`json_depth`] the current thread's stack can take.
+fn is_json_at_any_depth(output: &str, schema: Option<&jsonschema::Validator>) -> Evaluation {
     let trimmed = output.trim();
-    let value = match serde_json::from_str::<Value>(trimmed) {
+    let parsed = {
+        let mut de = serde_json::Deserializer::from_str(trimmed);
+        de.disable_recursion_limit();
+        serde::Deserialize::deserialize(&mut de).and_then(|v: Value| de.end().map(|()| v))
+    };
+    let value = match parsed {
         Ok(v) => v,
         Err(e) => {
             let start = if trimmed.is_empty() {
@@ -323,6 +394,38 @@ mod tests {
                 "age": {"type": "integer", "minimum": 0}
             }
         })
+    }
+
+    #[test]
+    fn is_json_accepts_valid_json_at_any_depth_and_names_the_limit_beyond() {
+        for depth in [127, 128, 129, 1_000, super::MAX_JSON_DEPTH] {
+            let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let r = eval("is-json", None, &deep);
+            passes(&r);
+            assert_eq!(r.reason, "output is JSON (an array)");
+            fails(&eval("not-is-json", None, &deep));
+            // Deep and invalid is still invalid.
+            let r = eval(
+                "is-json",
+                None,
+                &format!("{}{}", "[".repeat(depth), "]".repeat(depth - 1)),
+            );
+            fails(&r);
+            assert!(r.reason.starts_with("output is not valid JSON"), "{}", r.reason);
+        }
+        let too_deep = format!(
+            "{}{}",
+            "{\"a\":[".repeat(super::MAX_JSON_DEPTH),
+            "]}".repeat(super::MAX_JSON_DEPTH)
+        );
+        let r = eval("is-json", None, &too_deep);
+        fails(&r);
+        assert!(
+            r.reason.contains("40000 levels deep") && r.reason.contains("not parsed"),
+            "{}",
+            r.reason
+        );
+        assert!(!r.reason.contains("not valid"), "{}", r.reason);
     }
 
     #[test]
