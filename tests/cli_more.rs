@@ -319,3 +319,37 @@ fn a_yaml_error_inside_one_test_names_that_test() {
     assert!(err.contains("tests[1]") && err.contains("duplicate entry"), "{err}");
     assert!(!err.contains(".[0]") && !err.contains("no assertions"), "{err}");
 }
+
+/// Issue 11, item 18: the read-only commands create no cache database.
+#[test]
+fn costs_and_cache_stats_create_no_cache_database() {
+    let p = Project::new();
+    for args in [
+        &["costs"][..],
+        &["costs", "--json"],
+        &["cache", "stats"],
+        &["cache", "clear"],
+    ] {
+        let out = Command::cargo_bin("promptgate")
+            .expect("the binary")
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .expect("run promptgate");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}");
+        assert!(
+            !p.join(".promptgate").exists(),
+            "{args:?} created {}",
+            p.join(".promptgate").display()
+        );
+        if args == ["costs", "--json"] {
+            let rows: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+            assert_eq!(rows, serde_json::json!([]));
+        }
+        if args == ["cache", "stats"] {
+            assert!(stdout.contains("entries: 0"), "{stdout}");
+        }
+    }
+}

@@ -32,14 +32,20 @@ pub enum CacheCommand {
     },
 }
 
-/// Opens the response cache `promptgate.toml` (or `--config`) names;
-/// `Err` is the exit code, after the error is printed.
-pub(super) fn open(config_path: Option<&PathBuf>) -> Result<Store, i32> {
+/// Opens the response cache `promptgate.toml` (or `--config`) names, if it
+/// exists: `Ok(Err(path))` when there is no cache file yet (the read-only
+/// commands create nothing); `Err` is the exit code, after the error is
+/// printed.
+pub(super) fn open_existing(config_path: Option<&PathBuf>) -> Result<Result<Store, PathBuf>, i32> {
     let config = Settings::load(config_path.map(PathBuf::as_path)).map_err(|d| {
         eprintln!("{d}");
         exit::INVALID_INPUT
     })?;
-    Store::open(&config.config.cache.path(), config.config.cache.ttl()).map_err(|e| {
+    let path = config.config.cache.path();
+    if !path.exists() {
+        return Ok(Err(path));
+    }
+    Store::open(&path, config.config.cache.ttl()).map(Ok).map_err(|e| {
         eprintln!("error: {e}");
         exit::INVALID_INPUT
     })
@@ -47,8 +53,22 @@ pub(super) fn open(config_path: Option<&PathBuf>) -> Result<Store, i32> {
 
 /// Runs `promptgate cache`; returns the exit code.
 pub fn run(args: CacheArgs) -> i32 {
-    let store = match open(args.config.as_ref()) {
-        Ok(s) => s,
+    let store = match open_existing(args.config.as_ref()) {
+        Ok(Ok(s)) => s,
+        Ok(Err(path)) => {
+            // Nothing to show or clear, and nothing is created.
+            match args.command {
+                CacheCommand::Stats => {
+                    println!(
+                        "cache: {} (not created yet: a live or recorded run creates it)",
+                        path.display()
+                    );
+                    println!("entries: 0 (0 expired)");
+                }
+                CacheCommand::Clear { .. } => println!("removed 0 cached responses"),
+            }
+            return exit::SUCCESS;
+        }
         Err(code) => return code,
     };
     match args.command {

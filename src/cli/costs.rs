@@ -27,11 +27,20 @@ pub struct CostsArgs {
 
 /// Runs `promptgate costs`; returns the exit code.
 pub fn run(args: CostsArgs) -> i32 {
-    let store = match super::cache::open(args.config.as_ref()) {
-        Ok(s) => s,
+    let store = match super::cache::open_existing(args.config.as_ref()) {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(path)) => {
+            if !args.json {
+                eprintln!(
+                    "note: no call log yet at {} (live runs log their calls there)",
+                    path.display()
+                );
+            }
+            None
+        }
         Err(code) => return code,
     };
-    let rows = match store.costs(args.days, args.by) {
+    let rows = match store.map(|s| s.costs(args.days, args.by)).unwrap_or(Ok(Vec::new())) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
